@@ -1,0 +1,142 @@
+// Playout tracking and barge-in: what the caller has actually heard, and what
+// to do when they start talking over the AI.
+//
+// See docs/design.md ("Barge-in") for the algorithm and the reasons behind it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "realtime_bridge/actions.hpp"
+#include "realtime_bridge/time.hpp"
+
+namespace rtb {
+
+struct barge_in_config {
+  /// React to the caller speaking over the AI at all. Off: the AI is not
+  /// interruptible; speech_started changes nothing on the Twilio side.
+  bool enabled = true;
+  /// Added to the estimated heard position of the interrupted item, to cover
+  /// the time the `clear` takes to reach Twilio (playback continues meanwhile).
+  std::chrono::milliseconds margin{20};
+  /// Delete output items of which the caller heard nothing, so the model does
+  /// not remember saying them. Off: leave them in the conversation.
+  bool forget_unheard = true;
+  /// The server cancels its own response on speech (turn detection with
+  /// interrupt_response). When false we send response.cancel ourselves.
+  bool server_cancels = true;
+  friend bool operator==(const barge_in_config&, const barge_in_config&) = default;
+};
+
+// Inputs.
+namespace playout {
+/// An audio delta ready to forward to the caller.
+struct assistant_audio {
+  std::string_view response_id;
+  std::string_view item_id;
+  std::int64_t content_index = 0;
+  std::string_view payload;                ///< base64 µ-law
+  std::uint64_t item_received_bytes = 0;   ///< all audio received for the item so far, this delta included
+};
+/// Twilio echoed a mark.
+struct mark_echoed {
+  std::string_view name;
+};
+/// The server heard the caller start speaking.
+struct caller_speech_started {
+  std::string_view active_response_id;  ///< the response in progress, "" if none
+};
+/// A response ended (response.done), whatever its status.
+struct response_finished {
+  std::string_view response_id;
+};
+}  // namespace playout
+
+using barge_in_input = std::variant<playout::assistant_audio, playout::mark_echoed,
+                                    playout::caller_speech_started, playout::response_finished>;
+
+struct playout_counters {
+  std::uint64_t media_sent = 0;          ///< media messages forwarded to Twilio
+  std::uint64_t bytes_sent = 0;          ///< µ-law bytes in them
+  std::uint64_t marks_sent = 0;
+  std::uint64_t marks_echoed = 0;        ///< echoes of the current generation
+  std::uint64_t stale_marks = 0;         ///< echoes flushed by a clear, ignored
+  std::uint64_t foreign_marks = 0;       ///< echoes of marks we did not send
+  std::uint64_t late_deltas_dropped = 0; ///< audio of an interrupted response
+  std::uint64_t barge_ins = 0;           ///< speech while audio was still queued at Twilio
+  std::uint64_t clears = 0;
+  std::uint64_t truncates = 0;
+  std::uint64_t deletes = 0;
+  std::uint64_t cancels = 0;
+};
+
+/// Pure state machine. Forwards assistant audio with a mark after every
+/// chunk, follows the marks Twilio echoes to know what has been heard, and on
+/// barge-in clears Twilio, truncates or deletes exactly what the caller did
+/// not hear, and drops the interrupted response's late audio.
+///
+/// Positions are kept per *generation* on one timeline of bytes sent to
+/// Twilio. A clear starts a new generation, so marks Twilio echoes because of
+/// the clear are recognised as stale and ignored.
+class barge_in {
+ public:
+  explicit barge_in(barge_in_config config);
+
+  [[nodiscard]] const actions& handle(const barge_in_input& input, timestamp now);
+
+  /// Marks sent in this generation that Twilio has not echoed yet, i.e. audio
+  /// still queued at Twilio.
+  std::uint64_t marks_outstanding() const noexcept { return marks_outstanding_; }
+  bool audio_playing() const noexcept { return marks_outstanding_ > 0; }
+  std::uint32_t generation() const noexcept { return generation_; }
+  const playout_counters& counters() const noexcept { return counters_; }
+  const barge_in_config& config() const noexcept { return config_; }
+
+ private:
+  /// One output audio item (one content part) on the generation's timeline.
+  struct item_entry {
+    std::uint32_t seq = 0;
+    std::string item_id;
+    std::string response_id;
+    std::int64_t content_index = 0;
+    std::uint64_t start = 0;      ///< timeline position of its first byte
+    std::uint64_t sent = 0;       ///< bytes forwarded
+    std::uint64_t received = 0;   ///< bytes the server produced so far
+    std::uint64_t heard = 0;      ///< bytes confirmed played by a mark echo
+    bool complete = false;        ///< no more audio will come for it
+  };
+  struct pending_delete {
+    std::string item_id;
+    std::string response_id;
+  };
+
+  void on_audio(const playout::assistant_audio& a);
+  void on_mark(const playout::mark_echoed& m, timestamp now);
+  void on_speech(const playout::caller_speech_started& s, timestamp now);
+  void on_response_finished(const playout::response_finished& f);
+  item_entry& entry_for(const playout::assistant_audio& a);
+  std::uint64_t heard_position(timestamp now) const noexcept;
+  bool discarded(std::string_view response_id) const noexcept;
+  void prune();
+  void start_new_generation();
+
+  barge_in_config config_;
+  actions out_;
+  std::uint32_t generation_ = 1;
+  std::uint32_t next_item_seq_ = 1;
+  std::vector<item_entry> items_;   ///< this generation's items, oldest first
+  std::uint64_t timeline_end_ = 0;  ///< bytes sent in this generation
+  std::uint64_t marks_outstanding_ = 0;
+  std::uint64_t last_echo_position_ = 0;
+  std::optional<timestamp> last_echo_at_;
+  std::vector<std::string> discarded_responses_;  ///< most recent last, bounded
+  std::vector<pending_delete> pending_deletes_;
+  playout_counters counters_;
+};
+
+}  // namespace rtb

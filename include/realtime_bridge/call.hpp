@@ -1,0 +1,167 @@
+// One phone call: the Twilio stream, the OpenAI session and barge-in, composed.
+#pragma once
+
+#include <bitset>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "realtime_bridge/actions.hpp"
+#include "realtime_bridge/audio_hold.hpp"
+#include "realtime_bridge/barge_in.hpp"
+#include "realtime_bridge/openai/events.hpp"
+#include "realtime_bridge/openai/session.hpp"
+#include "realtime_bridge/result.hpp"
+#include "realtime_bridge/time.hpp"
+#include "realtime_bridge/twilio/events.hpp"
+#include "realtime_bridge/twilio/stream.hpp"
+
+namespace rtb {
+
+enum class leg { twilio, openai };
+std::string_view to_string(leg l) noexcept;
+
+struct call_limits {
+  /// Caller audio held while the OpenAI socket is still connecting.
+  std::chrono::milliseconds held_caller_audio{2'000};
+  /// AI audio held until Twilio's `start` gives us the streamSid.
+  std::chrono::milliseconds held_ai_audio{10'000};
+  /// Bad messages (not JSON, too large, malformed) tolerated from one leg
+  /// before the call is ended. Each one is dropped, logged and counted.
+  std::uint32_t max_rejected_messages = 50;
+  friend bool operator==(const call_limits&, const call_limits&) = default;
+};
+
+struct call_config {
+  openai::session_options openai;      ///< session.update contents, greeting, timeouts
+  twilio::stream_timeouts twilio;
+  barge_in_config barge_in;            ///< server_cancels is derived from openai.config
+  call_limits limits;
+  friend bool operator==(const call_config&, const call_config&) = default;
+};
+
+/// Checks the whole configuration; the message names the bad setting.
+[[nodiscard]] result<void> validate(const call_config& config);
+
+// Inputs besides the two legs' events.
+namespace call_in {
+struct openai_opened {};               ///< the WebSocket to OpenAI is open
+struct leg_closed {                    ///< a leg's socket closed (or, for OpenAI, failed to open)
+  leg side = leg::twilio;
+  std::uint16_t code = 0;
+  std::string_view reason;
+};
+struct message_rejected {              ///< a leg sent something we could not decode
+  leg side = leg::twilio;
+  errc code = errc::malformed_json;
+  std::string_view message;
+};
+struct tool_result {                   ///< the host's answer to a to_host::tool_call
+  std::string_view call_id;
+  std::string_view output;
+};
+struct user_text {                     ///< text injected as if the caller said it
+  std::string_view text;
+  bool respond = true;
+};
+struct end_call {                      ///< the host ends the call
+  std::string_view reason;
+};
+}  // namespace call_in
+
+using call_input = std::variant<twilio::event, openai::event, call_in::openai_opened,
+                                call_in::leg_closed, call_in::message_rejected,
+                                call_in::tool_result, call_in::user_text, call_in::end_call>;
+
+struct call_counters {
+  twilio::stream_counters twilio;
+  openai::session_counters openai;
+  playout_counters playout;
+  std::uint64_t caller_frames_forwarded = 0;  ///< input_audio_buffer.append sent
+  std::uint64_t held_caller_frames_dropped = 0;
+  std::uint64_t held_ai_deltas_dropped = 0;
+  std::uint64_t rejected_twilio_messages = 0;
+  std::uint64_t rejected_openai_messages = 0;
+  std::uint64_t inputs_after_end = 0;
+};
+
+/// The whole call as one pure state machine. Feed it every event of both legs
+/// and every leg change; execute the actions it returns in order.
+///
+/// It opens nothing itself: the shell is expected to open the OpenAI socket as
+/// soon as Twilio connects and report it with call_in::openai_opened.
+class call {
+ public:
+  call(call_config config, timestamp now);
+
+  [[nodiscard]] const actions& handle(const call_input& input, timestamp now);
+  [[nodiscard]] std::optional<timestamp> next_timeout() const noexcept;
+  /// Safe to call spuriously.
+  [[nodiscard]] const actions& handle_timeout(timestamp now);
+
+  bool ended() const noexcept { return end_.has_value(); }
+  std::optional<end_reason> reason() const noexcept { return end_; }
+  /// Empty until Twilio's `start`.
+  std::string_view stream_sid() const noexcept { return stream_.stream_sid(); }
+  std::string_view call_sid() const noexcept { return stream_.call_sid(); }
+  call_counters counters() const;
+  const call_config& config() const noexcept { return config_; }
+  const twilio::stream& twilio_stream() const noexcept { return stream_; }
+  const openai::session& openai_session() const noexcept { return session_; }
+  const barge_in& playout() const noexcept { return barge_in_; }
+
+ private:
+  struct held_frame {
+    std::string payload;
+  };
+  struct held_delta {
+    std::string response_id;
+    std::string item_id;
+    std::int64_t content_index = 0;
+    std::string payload;
+    std::uint64_t item_received_bytes = 0;
+  };
+
+  void on_twilio(const twilio::event& ev, timestamp now);
+  void on_openai(const openai::event& ev, timestamp now);
+  void on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, timestamp now);
+  void forward_caller_audio(std::string_view payload);
+  void forward_ai_audio(const openai::audio_delta& d, timestamp now);
+  void release_held_caller_audio();
+  void release_held_ai_audio(timestamp now);
+  void append(const actions& more);
+  void after_session_step();
+  void on_leg_closed(const call_in::leg_closed& c, timestamp now);
+  void on_rejected(const call_in::message_rejected& r);
+  void end(end_reason why, std::string detail);
+  void warn(warning_code code, std::string detail);
+  void warn_once(warning_code code, std::string detail);
+
+  call_config config_;
+  twilio::stream stream_;
+  openai::session session_;
+  barge_in barge_in_;
+  actions out_;
+  std::vector<to_host::parameter> parameter_views_;
+
+  audio_hold<held_frame> held_caller_;
+  audio_hold<held_delta> held_ai_;
+  std::vector<held_frame> released_caller_;  ///< backing store for this step's actions
+  std::vector<held_delta> released_ai_;
+
+  bool twilio_open_ = true;
+  bool openai_closed_ = false;
+  std::optional<end_reason> end_;
+  std::bitset<16> warned_once_;
+  std::vector<std::string> unknown_names_seen_;
+  std::uint64_t caller_frames_forwarded_ = 0;
+  std::uint64_t rejected_twilio_ = 0;
+  std::uint64_t rejected_openai_ = 0;
+  std::uint64_t inputs_after_end_ = 0;
+};
+
+}  // namespace rtb

@@ -1,0 +1,20 @@
+// Umbrella header for the realtime_bridge core.
+#pragma once
+
+#include "realtime_bridge/actions.hpp"
+#include "realtime_bridge/audio.hpp"
+#include "realtime_bridge/barge_in.hpp"
+#include "realtime_bridge/call.hpp"
+#include "realtime_bridge/call_driver.hpp"
+#include "realtime_bridge/config_json.hpp"
+#include "realtime_bridge/openai/decoder.hpp"
+#include "realtime_bridge/openai/encoder.hpp"
+#include "realtime_bridge/openai/errors.hpp"
+#include "realtime_bridge/openai/session.hpp"
+#include "realtime_bridge/playout_mark.hpp"
+#include "realtime_bridge/result.hpp"
+#include "realtime_bridge/trace.hpp"
+#include "realtime_bridge/transport.hpp"
+#include "realtime_bridge/twilio/decoder.hpp"
+#include "realtime_bridge/twilio/encoder.hpp"
+#include "realtime_bridge/twilio/stream.hpp"

@@ -1,0 +1,237 @@
+// Theory of operation
+// -------------------
+// Twilio plays the audio we send in order, at 8 µ-law bytes per millisecond,
+// and echoes each mark when the audio before it has played. So if every chunk
+// we forward is followed by a mark, the echoes tell us, chunk by chunk, what
+// the caller has heard. This machine keeps that account on a *timeline*: the
+// bytes sent to Twilio since the last `clear`, each output item occupying the
+// span [start, start + sent).
+//
+// Heard position. The last echo says "position p had played at time t". Twilio
+// keeps playing while the echo travels to us and while we wait, so at `now`
+// the caller has heard about p + (now - t), but never more than was sent:
+//
+//     heard(now) = min(timeline_end, p + 8 bytes/ms * (now - t))
+//
+// Barge-in (the server's input_audio_buffer.speech_started):
+//   1. The response in progress is *discarded*: its late deltas are dropped.
+//      If the server does not cancel it by itself (interrupt_response off),
+//      we send response.cancel.
+//   2. If audio is still queued at Twilio (a mark is outstanding), `clear` it.
+//   3. Reconcile every item on the timeline with what the caller heard:
+//        - heard it all, and the server has no more of it: nothing to do;
+//        - heard part of it: conversation.item.truncate at
+//          min(heard + margin, sent, received) ms. Never more than the audio
+//          received, or OpenAI rejects it ("Audio content of X ms is already
+//          shorter than Y ms");
+//        - heard none of it: truncating at 0 is not accepted, so the item is
+//          deleted instead (config forget_unheard), once the server has
+//          finished it (immediately if its response is done, else at that
+//          response's response.done).
+//   4. If we cleared, start a new *generation*. Mark names carry their
+//      generation, so the echoes Twilio sends for the marks the clear flushed
+//      are recognised as stale and cannot advance the new timeline.
+//
+// Nothing is playing (every mark echoed): no clear. Items are only truncated
+// if their response is still generating (the server may hold audio we never
+// received); a finished response that finished playing is left alone.
+#include "realtime_bridge/barge_in.hpp"
+
+#include <algorithm>
+#include <type_traits>
+
+#include "realtime_bridge/audio.hpp"
+
+namespace rtb {
+namespace {
+
+constexpr std::size_t max_discarded_responses = 8;
+
+std::uint64_t bytes_for(std::chrono::microseconds d) noexcept {
+  if (d.count() <= 0) return 0;
+  return static_cast<std::uint64_t>(d.count()) * audio::mulaw_bytes_per_ms / 1000;
+}
+
+}  // namespace
+
+barge_in::barge_in(barge_in_config config) : config_(config) {
+  out_.reserve(8);
+  items_.reserve(8);
+}
+
+const actions& barge_in::handle(const barge_in_input& input, timestamp now) {
+  out_.clear();
+  std::visit(
+      [&](const auto& in) {
+        using T = std::decay_t<decltype(in)>;
+        if constexpr (std::is_same_v<T, playout::assistant_audio>) on_audio(in);
+        else if constexpr (std::is_same_v<T, playout::mark_echoed>) on_mark(in, now);
+        else if constexpr (std::is_same_v<T, playout::caller_speech_started>) on_speech(in, now);
+        else on_response_finished(in);
+      },
+      input);
+  return out_;
+}
+
+bool barge_in::discarded(std::string_view response_id) const noexcept {
+  return std::find(discarded_responses_.begin(), discarded_responses_.end(), response_id) !=
+         discarded_responses_.end();
+}
+
+barge_in::item_entry& barge_in::entry_for(const playout::assistant_audio& a) {
+  if (!items_.empty()) {
+    item_entry& last = items_.back();
+    if (last.item_id == a.item_id && last.content_index == a.content_index) return last;
+    for (auto& e : items_)
+      if (e.item_id == a.item_id && e.content_index == a.content_index) return e;
+  }
+  // A new item begins: the server streams items one after another, so every
+  // earlier one is final.
+  for (auto& e : items_) e.complete = true;
+  item_entry e;
+  e.seq = next_item_seq_++;
+  e.item_id = a.item_id;
+  e.response_id = a.response_id;
+  e.content_index = a.content_index;
+  e.start = timeline_end_;
+  items_.push_back(std::move(e));
+  return items_.back();
+}
+
+void barge_in::on_audio(const playout::assistant_audio& a) {
+  if (discarded(a.response_id)) {
+    ++counters_.late_deltas_dropped;
+    return;
+  }
+  item_entry& e = entry_for(a);
+  const std::uint64_t bytes = audio::base64_decoded_size(a.payload);
+  e.sent += bytes;
+  e.received = std::max({e.received, a.item_received_bytes, e.sent});
+  timeline_end_ += bytes;
+  out_.push_back(to_twilio::media{a.payload});
+  out_.push_back(to_twilio::mark{playout_mark{generation_, e.seq, audio::mulaw_ms(e.sent)}});
+  ++marks_outstanding_;
+  ++counters_.media_sent;
+  counters_.bytes_sent += bytes;
+  ++counters_.marks_sent;
+}
+
+void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
+  const auto mark = parse_mark_name(m.name);
+  if (!mark) {
+    ++counters_.foreign_marks;
+    return;
+  }
+  if (mark->generation != generation_) {
+    ++counters_.stale_marks;
+    return;
+  }
+  ++counters_.marks_echoed;
+  if (marks_outstanding_ > 0) --marks_outstanding_;
+  for (auto& e : items_) {
+    if (e.seq != mark->item) continue;
+    const std::uint64_t played = std::min<std::uint64_t>(
+        static_cast<std::uint64_t>(mark->sent_ms) * audio::mulaw_bytes_per_ms, e.sent);
+    e.heard = std::max(e.heard, played);
+    if (e.start + played >= last_echo_position_) {
+      last_echo_position_ = e.start + played;
+      last_echo_at_ = now;
+    }
+    break;
+  }
+  prune();
+}
+
+std::uint64_t barge_in::heard_position(timestamp now) const noexcept {
+  if (!last_echo_at_) return 0;
+  const auto since = std::chrono::duration_cast<std::chrono::microseconds>(now - *last_echo_at_);
+  return std::min(timeline_end_, last_echo_position_ + bytes_for(since));
+}
+
+void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now) {
+  if (!config_.enabled) return;
+  const std::string_view active = s.active_response_id;
+  if (!active.empty() && !discarded(active)) {
+    discarded_responses_.emplace_back(active);
+    if (discarded_responses_.size() > max_discarded_responses)
+      discarded_responses_.erase(discarded_responses_.begin());
+    if (!config_.server_cancels) {
+      out_.push_back(to_openai::cancel_response{});
+      ++counters_.cancels;
+    }
+  }
+
+  const bool queued_at_twilio = marks_outstanding_ > 0;
+  if (queued_at_twilio) {
+    out_.push_back(to_twilio::clear{});
+    ++counters_.clears;
+    ++counters_.barge_ins;
+  }
+
+  const std::uint64_t heard_at = heard_position(now);
+  const std::int64_t margin_ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.margin).count();
+  for (const item_entry& e : items_) {
+    const bool server_may_have_more = !active.empty() && e.response_id == active && !e.complete;
+    const std::uint64_t heard = heard_at <= e.start ? 0 : std::min(heard_at - e.start, e.sent);
+    if (heard >= e.sent && e.sent >= e.received && !server_may_have_more) continue;  // heard it all
+
+    const std::int64_t sent_ms = audio::mulaw_ms(e.sent);
+    if (heard == 0) {
+      out_.push_back(to_host::ai_interrupted{e.item_id, 0, sent_ms});
+      if (!config_.forget_unheard) continue;
+      if (server_may_have_more) {
+        pending_deletes_.push_back({e.item_id, e.response_id});
+      } else {
+        out_.push_back(to_openai::delete_item{e.item_id});
+        ++counters_.deletes;
+      }
+      continue;
+    }
+    const std::int64_t end_ms = std::min({audio::mulaw_ms(heard) + margin_ms, sent_ms, audio::mulaw_ms(e.received)});
+    out_.push_back(to_openai::truncate_item{e.item_id, e.content_index, end_ms});
+    out_.push_back(to_host::ai_interrupted{e.item_id, end_ms, sent_ms});
+    ++counters_.truncates;
+  }
+
+  if (queued_at_twilio) {
+    start_new_generation();
+  } else {
+    items_.clear();
+    timeline_end_ = 0;
+    last_echo_position_ = 0;
+    last_echo_at_.reset();
+  }
+}
+
+void barge_in::on_response_finished(const playout::response_finished& f) {
+  for (auto it = pending_deletes_.begin(); it != pending_deletes_.end();) {
+    if (it->response_id == f.response_id) {
+      out_.push_back(to_openai::delete_item{std::move(it->item_id)});
+      ++counters_.deletes;
+      it = pending_deletes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& e : items_)
+    if (e.response_id == f.response_id) e.complete = true;
+  prune();
+}
+
+void barge_in::prune() {
+  // Items at the front that are final and fully heard can no longer matter.
+  auto keep = std::find_if(items_.begin(), items_.end(),
+                           [](const item_entry& e) { return !(e.complete && e.heard >= e.sent); });
+  items_.erase(items_.begin(), keep);
+}
+
+void barge_in::start_new_generation() {
+  ++generation_;
+  items_.clear();
+  timeline_end_ = 0;
+  marks_outstanding_ = 0;
+  last_echo_position_ = 0;
+  last_echo_at_.reset();
+}
+
+}  // namespace rtb

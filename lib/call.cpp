@@ -1,0 +1,348 @@
+// Theory of operation
+// -------------------
+// The call composes three machines and owns the routing between them:
+//
+//   Twilio event ─► twilio::stream ─verdict─► call ─► session / barge_in / host
+//   OpenAI event ─► openai::session ─actions─► (out)
+//                 └► call routes audio, speech_started, response.done ─► barge_in
+//
+// Routing rules:
+//   - Caller audio (verdict forward_audio) goes to OpenAI as
+//     input_audio_buffer.append, unchanged. Until the OpenAI socket is open it
+//     is held (bounded, oldest dropped) and flushed right after session.update.
+//   - AI audio deltas go through barge_in, which emits media + mark for Twilio.
+//     Until Twilio's `start` gives us the streamSid they are held (bounded).
+//   - Mark echoes go to barge_in; speech_started goes to barge_in with the
+//     session's active response; response.done tells barge_in a response ended.
+//
+// Ending: exactly once, for the first of: Twilio stop/close/timeouts/bad
+// format, an OpenAI failure (from the session), too many rejected messages on
+// one leg, or the host. Ending closes whichever legs are still open and emits
+// to_host::call_ended last. Inputs after the end are counted and ignored.
+#include "realtime_bridge/call.hpp"
+
+#include <algorithm>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+namespace rtb {
+namespace {
+
+call_config derive(call_config c) {
+  c.barge_in.server_cancels = openai::server_interrupts(c.openai.config);
+  return c;
+}
+
+end_reason reason_for(openai::session_failure::kind k) {
+  switch (k) {
+    case openai::session_failure::kind::connect_failed:
+    case openai::session_failure::kind::connect_timeout:
+    case openai::session_failure::kind::configure_timeout:
+      return end_reason::openai_unreachable;
+    case openai::session_failure::kind::rejected:
+      return end_reason::openai_rejected;
+    case openai::session_failure::kind::closed:
+      return end_reason::openai_closed;
+  }
+  return end_reason::openai_closed;
+}
+
+constexpr std::size_t max_unknown_names = 32;
+constexpr std::uint64_t rejections_logged = 10;
+
+}  // namespace
+
+std::string_view to_string(leg l) noexcept { return l == leg::twilio ? "twilio" : "openai"; }
+
+result<void> validate(const call_config& c) {
+  if (auto r = openai::validate(c.openai.config); !r) return r;
+  if (c.openai.config.modality != openai::output_modality::audio)
+    return error{errc::invalid_config, "output modality must be audio: a phone caller cannot read text"};
+  if (c.openai.greeting.how != openai::greeting::style::none && c.openai.greeting.text.empty())
+    return error{errc::invalid_config, "greeting text must not be empty when a greeting is configured"};
+  if (c.openai.timeouts.connect.count() <= 0 || c.openai.timeouts.configure.count() <= 0)
+    return error{errc::invalid_config, "openai timeouts must be positive"};
+  if (c.twilio.start.count() <= 0) return error{errc::invalid_config, "twilio start timeout must be positive"};
+  if (c.twilio.media_idle.count() < 0) return error{errc::invalid_config, "twilio media idle timeout must not be negative"};
+  if (c.barge_in.margin.count() < 0) return error{errc::invalid_config, "barge-in margin must not be negative"};
+  if (c.limits.held_caller_audio.count() < 0 || c.limits.held_ai_audio.count() < 0)
+    return error{errc::invalid_config, "held audio limits must not be negative"};
+  return {};
+}
+
+call::call(call_config config, timestamp now)
+    : config_(derive(std::move(config))),
+      stream_(config_.twilio, now),
+      session_(config_.openai, now),
+      barge_in_(config_.barge_in),
+      held_caller_(config_.limits.held_caller_audio.count()),
+      held_ai_(config_.limits.held_ai_audio.count()) {
+  out_.reserve(16);
+}
+
+const actions& call::handle(const call_input& input, timestamp now) {
+  out_.clear();
+  released_caller_.clear();
+  released_ai_.clear();
+  if (ended()) {
+    ++inputs_after_end_;
+    return out_;
+  }
+  std::visit(
+      [&](const auto& in) {
+        using T = std::decay_t<decltype(in)>;
+        if constexpr (std::is_same_v<T, twilio::event>) {
+          on_twilio(in, now);
+        } else if constexpr (std::is_same_v<T, openai::event>) {
+          on_openai(in, now);
+        } else if constexpr (std::is_same_v<T, call_in::openai_opened>) {
+          append(session_.handle(openai::session_in::leg_opened{}, now));
+          release_held_caller_audio();
+          after_session_step();
+        } else if constexpr (std::is_same_v<T, call_in::leg_closed>) {
+          on_leg_closed(in, now);
+        } else if constexpr (std::is_same_v<T, call_in::message_rejected>) {
+          on_rejected(in);
+        } else if constexpr (std::is_same_v<T, call_in::tool_result>) {
+          append(session_.handle(openai::session_in::tool_result{in.call_id, in.output}, now));
+          after_session_step();
+        } else if constexpr (std::is_same_v<T, call_in::user_text>) {
+          append(session_.handle(openai::session_in::user_text{in.text, in.respond}, now));
+          after_session_step();
+        } else if constexpr (std::is_same_v<T, call_in::end_call>) {
+          end(end_reason::host_ended, std::string(in.reason));
+        }
+      },
+      input);
+  return out_;
+}
+
+std::optional<timestamp> call::next_timeout() const noexcept {
+  if (ended()) return std::nullopt;
+  auto a = stream_.next_timeout();
+  auto b = session_.next_timeout();
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
+
+const actions& call::handle_timeout(timestamp now) {
+  out_.clear();
+  released_caller_.clear();
+  released_ai_.clear();
+  if (ended()) return out_;
+  on_stream_verdict(stream_.handle_timeout(now), nullptr, now);
+  if (!ended()) {
+    append(session_.handle_timeout(now));
+    after_session_step();
+  }
+  return out_;
+}
+
+call_counters call::counters() const {
+  call_counters c;
+  c.twilio = stream_.counters();
+  c.openai = session_.counters();
+  c.playout = barge_in_.counters();
+  c.caller_frames_forwarded = caller_frames_forwarded_;
+  c.held_caller_frames_dropped = held_caller_.dropped();
+  c.held_ai_deltas_dropped = held_ai_.dropped();
+  c.rejected_twilio_messages = rejected_twilio_;
+  c.rejected_openai_messages = rejected_openai_;
+  c.inputs_after_end = inputs_after_end_;
+  return c;
+}
+
+void call::append(const actions& more) { out_.insert(out_.end(), more.begin(), more.end()); }
+
+void call::on_twilio(const twilio::event& ev, timestamp now) { on_stream_verdict(stream_.handle(ev, now), &ev, now); }
+
+void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, timestamp now) {
+  using twilio::stream_verdict;
+  switch (v) {
+    case stream_verdict::forward_audio:
+      forward_caller_audio(std::get<twilio::media>(*ev).payload);
+      return;
+    case stream_verdict::mark_echoed: {
+      const auto foreign_before = barge_in_.counters().foreign_marks;
+      append(barge_in_.handle(playout::mark_echoed{std::get<twilio::mark>(*ev).name}, now));
+      if (barge_in_.counters().foreign_marks != foreign_before)
+        warn_once(warning_code::foreign_mark,
+                  fmt::format("Twilio echoed a mark the bridge did not send: '{}'", std::get<twilio::mark>(*ev).name));
+      return;
+    }
+    case stream_verdict::started: {
+      parameter_views_.clear();
+      for (const auto& p : stream_.custom_parameters()) parameter_views_.push_back({p.name, p.value});
+      out_.push_back(to_host::stream_started{stream_.call_sid(), stream_.stream_sid(), parameter_views_});
+      append(session_.handle(openai::session_in::stream_ready{}, now));
+      release_held_ai_audio(now);
+      after_session_step();
+      return;
+    }
+    case stream_verdict::digit:
+      out_.push_back(to_host::dtmf{std::get<twilio::dtmf>(*ev).digit});
+      return;
+    case stream_verdict::stopped:
+      end(end_reason::caller_hung_up, "");
+      return;
+    case stream_verdict::dropped_early_media:
+      warn_once(warning_code::early_media, "Twilio sent media before start; dropped (and counted) until start");
+      return;
+    case stream_verdict::dropped_late_event:
+      warn_once(warning_code::late_event, "Twilio sent media, mark or dtmf after stop; dropped");
+      return;
+    case stream_verdict::rejected_duplicate_start:
+      warn(warning_code::duplicate_start, "Twilio sent a second start; the first one stays in effect");
+      return;
+    case stream_verdict::rejected_media_format: {
+      const auto& s = std::get<twilio::start>(*ev);
+      end(end_reason::twilio_protocol_error,
+          fmt::format("unsupported media format {} at {} Hz, {} channel(s); the bridge needs audio/x-mulaw at 8000 Hz mono",
+                      s.format.encoding, s.format.sample_rate, s.format.channels));
+      return;
+    }
+    case stream_verdict::start_timed_out:
+      end(end_reason::twilio_start_timeout,
+          fmt::format("no start message within {} ms of connecting", config_.twilio.start.count()));
+      return;
+    case stream_verdict::went_idle:
+      end(end_reason::twilio_idle, fmt::format("no media for {} ms", config_.twilio.media_idle.count()));
+      return;
+    case stream_verdict::ignore:
+      if (ev) {
+        if (const auto* u = std::get_if<twilio::unknown_event>(ev)) {
+          if (std::find(unknown_names_seen_.begin(), unknown_names_seen_.end(), u->name) == unknown_names_seen_.end() &&
+              unknown_names_seen_.size() < max_unknown_names) {
+            unknown_names_seen_.emplace_back(u->name);
+            warn(warning_code::unknown_event, fmt::format("unknown Twilio event '{}' ignored", u->name));
+          }
+        }
+      }
+      return;
+  }
+}
+
+void call::forward_caller_audio(std::string_view payload) {
+  if (session_.accepts_audio()) {
+    out_.push_back(to_openai::append_audio{payload});
+    ++caller_frames_forwarded_;
+    return;
+  }
+  if (session_.phase() != openai::session_phase::connecting) return;  // failed or closed: the call is ending
+  if (held_caller_.push({std::string(payload)}) > 0)
+    warn_once(warning_code::audio_held_overflow,
+              fmt::format("caller audio beyond {} ms held while OpenAI connects was dropped (oldest first)",
+                          config_.limits.held_caller_audio.count()));
+}
+
+void call::release_held_caller_audio() {
+  held_caller_.release_into(released_caller_);
+  for (const auto& f : released_caller_) {
+    out_.push_back(to_openai::append_audio{f.payload});
+    ++caller_frames_forwarded_;
+  }
+}
+
+void call::forward_ai_audio(const openai::audio_delta& d, timestamp now) {
+  const std::uint64_t received = session_.item_audio_bytes(d.item_id);
+  if (stream_.streaming()) {
+    append(barge_in_.handle(playout::assistant_audio{d.response_id, d.item_id, d.content_index, d.delta, received}, now));
+    return;
+  }
+  if (stream_.phase() != twilio::stream_phase::awaiting_start) return;  // stopped: the call is ending
+  held_delta h{std::string(d.response_id), std::string(d.item_id), d.content_index, std::string(d.delta), received};
+  if (held_ai_.push(std::move(h)) > 0)
+    warn_once(warning_code::audio_held_overflow,
+              fmt::format("AI audio beyond {} ms held until Twilio's start was dropped (oldest first)",
+                          config_.limits.held_ai_audio.count()));
+}
+
+void call::release_held_ai_audio(timestamp now) {
+  held_ai_.release_into(released_ai_);
+  for (const auto& h : released_ai_)
+    append(barge_in_.handle(
+        playout::assistant_audio{h.response_id, h.item_id, h.content_index, h.payload, h.item_received_bytes}, now));
+}
+
+void call::on_openai(const openai::event& ev, timestamp now) {
+  append(session_.handle(ev, now));
+  if (const auto* d = std::get_if<openai::audio_delta>(&ev)) {
+    forward_ai_audio(*d, now);
+  } else if (std::holds_alternative<openai::speech_started>(ev)) {
+    append(barge_in_.handle(playout::caller_speech_started{session_.active_response()}, now));
+  } else if (const auto* r = std::get_if<openai::response_done>(&ev)) {
+    append(barge_in_.handle(playout::response_finished{r->response_id}, now));
+  } else if (const auto* u = std::get_if<openai::unknown_event>(&ev)) {
+    if (!u->documented &&
+        std::find(unknown_names_seen_.begin(), unknown_names_seen_.end(), u->type) == unknown_names_seen_.end() &&
+        unknown_names_seen_.size() < max_unknown_names) {
+      unknown_names_seen_.emplace_back(u->type);
+      warn(warning_code::unknown_event, fmt::format("unknown OpenAI event '{}' ignored", u->type));
+    }
+  }
+  after_session_step();
+}
+
+void call::after_session_step() {
+  if (ended()) return;
+  if (const auto& f = session_.failure()) end(reason_for(f->what), f->detail);
+}
+
+void call::on_leg_closed(const call_in::leg_closed& c, timestamp now) {
+  if (c.side == leg::twilio) {
+    twilio_open_ = false;
+    if (stream_.phase() == twilio::stream_phase::stopped) {
+      end(end_reason::caller_hung_up, "");
+    } else {
+      end(end_reason::twilio_disconnected, fmt::format("Twilio closed the stream without stop (code {} {})", c.code, c.reason));
+    }
+    return;
+  }
+  openai_closed_ = true;
+  append(session_.handle(openai::session_in::leg_closed{c.code, c.reason}, now));
+  after_session_step();
+}
+
+void call::on_rejected(const call_in::message_rejected& r) {
+  std::uint64_t& count = r.side == leg::twilio ? rejected_twilio_ : rejected_openai_;
+  ++count;
+  if (count <= rejections_logged) {
+    warn(warning_code::rejected_message,
+         fmt::format("{} message dropped: {}{}", to_string(r.side), r.message,
+                     count == rejections_logged ? " (further rejections are counted, not reported)" : ""));
+  }
+  if (count > config_.limits.max_rejected_messages) {
+    end(r.side == leg::twilio ? end_reason::twilio_protocol_error : end_reason::openai_protocol_error,
+        fmt::format("{} bad messages from {}; last: {}", count, to_string(r.side), r.message));
+  }
+}
+
+void call::end(end_reason why, std::string detail) {
+  if (end_) return;
+  end_ = why;
+  const std::uint16_t code = ai_side_failure(why) ? close_internal_error : close_normal;
+  if (twilio_open_) {
+    out_.push_back(to_twilio::close{code, std::string(to_string(why))});
+    twilio_open_ = false;
+  }
+  if (!openai_closed_) {
+    out_.push_back(to_openai::close{close_normal, std::string(to_string(why))});
+    openai_closed_ = true;
+  }
+  held_caller_.clear();
+  held_ai_.clear();
+  out_.push_back(to_host::call_ended{why, std::move(detail)});
+}
+
+void call::warn(warning_code code, std::string detail) { out_.push_back(to_host::warning{code, std::move(detail)}); }
+
+void call::warn_once(warning_code code, std::string detail) {
+  const auto bit = static_cast<std::size_t>(code);
+  if (warned_once_.test(bit)) return;
+  warned_once_.set(bit);
+  warn(code, std::move(detail));
+}
+
+}  // namespace rtb

@@ -1,0 +1,34 @@
+// Internal JSON helpers shared by the codecs: escaping on the way out, typed
+// field access on the way in.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+namespace rtb::json {
+
+/// Appends `text` as a JSON string literal, quotes included. Escapes quotes,
+/// backslashes and control characters; passes valid UTF-8 through unchanged;
+/// replaces each invalid UTF-8 byte with U+FFFD, so the output is always valid
+/// JSON whatever the input.
+void append_string(std::string& out, std::string_view text);
+
+/// Appends a decimal integer.
+void append_int(std::string& out, std::int64_t value);
+
+/// Appends a double in the shortest form that reads back exactly.
+void append_double(std::string& out, double value);
+
+using simdjson::ondemand::value;
+
+/// Reads an unsigned counter that may be sent as a JSON number or as a string
+/// of decimal digits (Twilio sends strings).
+simdjson::error_code get_counter(value v, std::uint64_t& out) noexcept;
+
+/// Reads a string, accepting null as "".
+simdjson::error_code get_string_or_null(value v, std::string_view& out) noexcept;
+
+}  // namespace rtb::json
