@@ -1,0 +1,16 @@
+# Runs the replay tool twice on one trace and checks both outputs equal the
+# committed expectation byte for byte.
+foreach(run 1 2)
+  execute_process(COMMAND ${REPLAY} ${TRACE} OUTPUT_VARIABLE out${run} RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "replay failed (${rc}): ${err}")
+  endif()
+endforeach()
+if(NOT out1 STREQUAL out2)
+  message(FATAL_ERROR "two replays of one trace differ")
+endif()
+file(READ ${EXPECTED} expected)
+if(NOT out1 STREQUAL expected)
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/replay_actual.txt "${out1}")
+  message(FATAL_ERROR "replay output differs from ${EXPECTED}; actual output written to ${CMAKE_CURRENT_BINARY_DIR}/replay_actual.txt")
+endif()
