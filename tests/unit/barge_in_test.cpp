@@ -1,0 +1,309 @@
+// Scenarios for playout tracking and barge-in (include/realtime_bridge/barge_in.hpp).
+//
+// Conventions: every audio chunk is 160 µ-law bytes (20 ms) unless said
+// otherwise; marks are named rtb.<generation>.<item>.<sent_ms>; times are ms
+// after t0. The default margin is 20 ms and the server cancels on its own.
+#include <map>
+#include <random>
+
+#include "realtime_bridge/barge_in.hpp"
+#include "support/test_support.hpp"
+
+using namespace rtb;
+using namespace rtb::test;
+
+namespace {
+
+const std::string chunk = frame();  // 20 ms
+
+struct playout_fixture {
+  explicit playout_fixture(barge_in_config c = {}) : b(c) {}
+
+  barge_in b;
+
+  // Forwards `n` chunks of `item` (all of response `resp`) at time `t`.
+  actions send(std::string_view resp, std::string_view item, int n, std::int64_t t = 0) {
+    actions all;
+    for (int i = 0; i < n; ++i) {
+      received[std::string(item)] += 160;
+      const auto& out = b.handle(playout::assistant_audio{resp, item, 0, chunk, received[std::string(item)]}, at(t));
+      all.insert(all.end(), out.begin(), out.end());
+    }
+    return all;
+  }
+  const actions& echo(std::string_view name, std::int64_t t) { return b.handle(playout::mark_echoed{name}, at(t)); }
+  const actions& speech(std::int64_t t, std::string_view active_response = "") {
+    return b.handle(playout::caller_speech_started{active_response}, at(t));
+  }
+  const actions& done(std::string_view resp, std::int64_t t) { return b.handle(playout::response_finished{resp}, at(t)); }
+
+  std::map<std::string, std::uint64_t> received;
+};
+
+}  // namespace
+
+TEST_CASE("each forwarded chunk is followed by a mark naming generation, item and ms sent", "[barge_in]") {
+  playout_fixture p;
+  REQUIRE(p.send("resp_1", "item_A", 1) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
+  REQUIRE(p.send("resp_1", "item_A", 1) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 40}}});
+  SECTION("a second item gets the next item number and counts its own ms") {
+    REQUIRE(p.send("resp_1", "item_B", 1) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 2, 20}}});
+  }
+  CHECK(p.b.marks_outstanding() >= 2);
+}
+
+TEST_CASE("no clear and no truncate when the caller speaks before any audio was sent", "[barge_in]") {
+  playout_fixture p;
+  SECTION("no response at all") { REQUIRE(p.speech(1000) == actions{}); }
+  SECTION("a response is being generated but has produced no audio yet") {
+    REQUIRE(p.speech(1000, "resp_1") == actions{});
+    // The server cancels that response; its audio still in flight is dropped.
+    REQUIRE(p.send("resp_1", "item_A", 1) == actions{});
+    CHECK(p.b.counters().late_deltas_dropped == 1);
+  }
+  CHECK(p.b.counters().clears == 0);
+}
+
+TEST_CASE("barge-in mid-playout truncates at the last acknowledged position plus the margin", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 10);  // 200 ms sent at once, faster than real time
+  for (int ms = 20; ms <= 100; ms += 20) REQUIRE(p.echo(to_string(playout_mark{1, 1, ms}), ms) == actions{});
+  REQUIRE(p.b.marks_outstanding() == 5);
+
+  SECTION("speech arrives right at the last echo") {
+    REQUIRE(p.speech(100, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 120},
+                                               to_host::ai_interrupted{"item_A", 120, 200}});
+  }
+  SECTION("speech arrives 30 ms later: playback went on meanwhile") {
+    REQUIRE(p.speech(130, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 150},
+                                               to_host::ai_interrupted{"item_A", 150, 200}});
+  }
+  SECTION("the estimate never passes what was sent") {
+    REQUIRE(p.speech(400, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 200},
+                                               to_host::ai_interrupted{"item_A", 200, 200}});
+  }
+  CHECK(p.b.counters().barge_ins == 1);
+  CHECK(p.b.counters().truncates == 1);
+  CHECK(p.b.generation() == 2);
+  CHECK_FALSE(p.b.audio_playing());
+}
+
+TEST_CASE("barge-in after all audio was sent and the response is done still clears and truncates", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 10);  // 200 ms
+  REQUIRE(p.done("resp_1", 5) == actions{});
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.echo("rtb.1.1.40", 40) == actions{});
+  // No response is active any more, but Twilio is still playing item_A.
+  REQUIRE(p.speech(40) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60},
+                                  to_host::ai_interrupted{"item_A", 60, 200}});
+  CHECK(p.b.counters().cancels == 0);
+}
+
+TEST_CASE("barge-in after playback finished does nothing", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 3);
+  REQUIRE(p.done("resp_1", 1) == actions{});
+  for (int ms = 20; ms <= 60; ms += 20) REQUIRE(p.echo(to_string(playout_mark{1, 1, ms}), ms) == actions{});
+  REQUIRE_FALSE(p.b.audio_playing());
+  REQUIRE(p.speech(500) == actions{});
+  CHECK(p.b.counters().clears == 0);
+  CHECK(p.b.counters().truncates == 0);
+}
+
+TEST_CASE("marks Twilio echoes because of a clear are ignored", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 10);
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.speech(20, "resp_1").size() == 3);  // clear, truncate, ai_interrupted
+  // Twilio now echoes the nine marks the clear flushed; none was played.
+  for (int ms = 40; ms <= 200; ms += 20) REQUIRE(p.echo(to_string(playout_mark{1, 1, ms}), 25) == actions{});
+  CHECK(p.b.counters().stale_marks == 9);
+  CHECK_FALSE(p.b.audio_playing());
+
+  // The next response starts from zero in generation 2 ...
+  REQUIRE(p.send("resp_2", "item_B", 1, 1000) == actions{to_twilio::media{chunk}, to_twilio::mark{{2, 2, 20}}});
+  p.send("resp_2", "item_B", 4, 1000);
+  // ... and a flushed echo of generation 1 arriving late still cannot move it.
+  REQUIRE(p.echo("rtb.1.1.200", 1010) == actions{});
+  REQUIRE(p.echo("rtb.2.2.20", 1020) == actions{});
+  REQUIRE(p.speech(1020, "resp_2") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 40},
+                                             to_host::ai_interrupted{"item_B", 40, 100}});
+}
+
+TEST_CASE("late deltas of an interrupted response are dropped, the next response plays", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5);
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE_FALSE(p.speech(20, "resp_1").empty());
+  REQUIRE(p.send("resp_1", "item_A", 3, 25) == actions{});
+  CHECK(p.b.counters().late_deltas_dropped == 3);
+  REQUIRE(p.send("resp_2", "item_C", 1, 900) == actions{to_twilio::media{chunk}, to_twilio::mark{{2, 2, 20}}});
+}
+
+TEST_CASE("a response with two audio items: the audible one is truncated, the unheard one deleted", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5);  // 100 ms, then ...
+  p.send("resp_1", "item_B", 5);  // ... another 100 ms item queued behind it
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.echo("rtb.1.1.40", 40) == actions{});
+
+  SECTION("while the response is still generating, the delete waits for its response.done") {
+    REQUIRE(p.speech(40, "resp_1") ==
+            actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60}, to_host::ai_interrupted{"item_A", 60, 100},
+                    to_host::ai_interrupted{"item_B", 0, 100}});
+    REQUIRE(p.done("resp_1", 60) == actions{to_openai::delete_item{"item_B"}});
+    CHECK(p.b.counters().deletes == 1);
+  }
+  SECTION("once the response is done, the delete goes out at once") {
+    REQUIRE(p.done("resp_1", 30) == actions{});
+    REQUIRE(p.speech(40) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60},
+                                    to_host::ai_interrupted{"item_A", 60, 100}, to_host::ai_interrupted{"item_B", 0, 100},
+                                    to_openai::delete_item{"item_B"}});
+  }
+  SECTION("with forget_unheard off the unheard item stays") {
+    playout_fixture q(barge_in_config{.forget_unheard = false});
+    q.send("resp_1", "item_A", 5);
+    q.send("resp_1", "item_B", 5);
+    REQUIRE(q.echo("rtb.1.1.40", 40) == actions{});
+    REQUIRE(q.speech(40, "resp_1") ==
+            actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60}, to_host::ai_interrupted{"item_A", 60, 100},
+                    to_host::ai_interrupted{"item_B", 0, 100}});
+    REQUIRE(q.done("resp_1", 60) == actions{});
+  }
+}
+
+TEST_CASE("when the caller heard the first item fully, only the second one is truncated", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5);
+  p.send("resp_1", "item_B", 5);
+  for (int ms = 20; ms <= 100; ms += 20) REQUIRE(p.echo(to_string(playout_mark{1, 1, ms}), ms) == actions{});
+  REQUIRE(p.echo("rtb.1.2.20", 120) == actions{});
+  REQUIRE(p.speech(120, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 40},
+                                             to_host::ai_interrupted{"item_B", 40, 100}});
+}
+
+TEST_CASE("an item nothing of which was heard is deleted, never truncated at 0 ms", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5);
+  REQUIRE(p.done("resp_1", 1) == actions{});
+  // Twilio has not echoed a single mark yet.
+  REQUIRE(p.speech(10) ==
+          actions{to_twilio::clear{}, to_host::ai_interrupted{"item_A", 0, 100}, to_openai::delete_item{"item_A"}});
+  CHECK(p.b.counters().truncates == 0);
+}
+
+TEST_CASE("a second barge-in in a later response works (no stale counters)", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 10);
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.speech(20, "resp_1").size() == 3);
+  REQUIRE(p.echo("rtb.1.1.40", 21) == actions{});  // flushed by the clear
+
+  // The answer to the interruption plays for a while, then the caller interrupts again.
+  p.send("resp_2", "item_B", 25, 1000);  // 500 ms
+  for (int ms = 20; ms <= 300; ms += 20) REQUIRE(p.echo(to_string(playout_mark{2, 2, ms}), 1000 + ms) == actions{});
+  REQUIRE(p.speech(1300, "resp_2") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 320},
+                                             to_host::ai_interrupted{"item_B", 320, 500}});
+  CHECK(p.b.counters().barge_ins == 2);
+  CHECK(p.b.generation() == 3);
+}
+
+TEST_CASE("a truncate never exceeds the audio received for the item", "[barge_in]") {
+  SECTION("a large margin is capped by what was received") {
+    playout_fixture p(barge_in_config{.margin = std::chrono::milliseconds(500)});
+    p.send("resp_1", "item_A", 5);  // 100 ms received and sent
+    REQUIRE(p.echo("rtb.1.1.60", 60) == actions{});
+    REQUIRE(p.speech(60, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 100},
+                                             to_host::ai_interrupted{"item_A", 100, 100}});
+  }
+  SECTION("property: over many random calls, every truncate is within the audio received") {
+    std::mt19937 rng(20261124);
+    int truncates_seen = 0;
+    for (int run = 0; run < 300; ++run) {
+      playout_fixture p(barge_in_config{.margin = std::chrono::milliseconds(rng() % 200)});
+      std::int64_t t = 0;
+      int item = 0;
+      std::string resp = "resp_0";
+      std::vector<std::string> names;
+      for (int step = 0; step < 60; ++step) {
+        t += rng() % 40;
+        switch (rng() % 6) {
+          case 0:
+          case 1: {
+            if (rng() % 4 == 0) ++item;
+            const std::string id = "item_" + std::to_string(item);
+            for (const auto& a : p.send(resp, id, 1 + static_cast<int>(rng() % 5), t))
+              if (const auto* m = std::get_if<to_twilio::mark>(&a)) names.push_back(to_string(m->mark));
+            break;
+          }
+          case 2:
+            if (!names.empty()) {
+              const auto n = std::min<std::size_t>(names.size(), 1 + rng() % 3);
+              for (std::size_t i = 0; i < n; ++i) (void)p.echo(names[i], t);
+              names.erase(names.begin(), names.begin() + static_cast<long>(n));
+            }
+            break;
+          case 3:
+            (void)p.done(resp, t);
+            resp = "resp_" + std::to_string(step);
+            break;
+          default:
+            for (const auto& a : p.speech(t, rng() % 2 ? resp : "")) {
+              if (const auto* tr = std::get_if<to_openai::truncate_item>(&a)) {
+                REQUIRE(tr->audio_end_ms > 0);
+                REQUIRE(static_cast<std::uint64_t>(tr->audio_end_ms) * 8 <= p.received[tr->item_id]);
+                ++truncates_seen;
+              }
+            }
+            break;
+        }
+      }
+    }
+    CHECK(truncates_seen > 100);  // the property was exercised, not vacuously true
+  }
+}
+
+TEST_CASE("with interrupt_response off the bridge cancels the response itself", "[barge_in]") {
+  playout_fixture p(barge_in_config{.server_cancels = false});
+  p.send("resp_1", "item_A", 5);
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.speech(20, "resp_1") == actions{to_openai::cancel_response{}, to_twilio::clear{},
+                                           to_openai::truncate_item{"item_A", 0, 40},
+                                           to_host::ai_interrupted{"item_A", 40, 100}});
+  SECTION("but never when no response is active") {
+    p.send("resp_2", "item_B", 5, 1000);
+    REQUIRE(p.done("resp_2", 1001) == actions{});
+    const auto& out = p.speech(1001);
+    CHECK(only<to_openai::cancel_response>(out).empty());
+  }
+}
+
+TEST_CASE("with barge-in disabled the caller cannot interrupt", "[barge_in]") {
+  playout_fixture p(barge_in_config{.enabled = false});
+  p.send("resp_1", "item_A", 5);
+  REQUIRE(p.speech(20, "resp_1") == actions{});
+  // and the response keeps playing
+  REQUIRE(p.send("resp_1", "item_A", 1, 21).size() == 2);
+}
+
+TEST_CASE("an underrun: all audio heard while the response still generates is truncated at what was sent", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 2);
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.echo("rtb.1.1.40", 40) == actions{});
+  REQUIRE_FALSE(p.b.audio_playing());
+  // Nothing is queued at Twilio, so no clear; but the server may hold audio
+  // the caller will never hear.
+  REQUIRE(p.speech(200, "resp_1") ==
+          actions{to_openai::truncate_item{"item_A", 0, 40}, to_host::ai_interrupted{"item_A", 40, 40}});
+}
+
+TEST_CASE("marks the bridge did not send are counted and ignored", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 2);
+  REQUIRE(p.echo("responsePart", 10) == actions{});
+  REQUIRE(p.echo("rtb.x.1.20", 10) == actions{});
+  CHECK(p.b.counters().foreign_marks == 2);
+  CHECK(p.b.marks_outstanding() == 2);
+}
