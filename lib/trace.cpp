@@ -41,9 +41,9 @@ class printer final : public transport, public call_observer {
   void on_warning(const to_host::warning& a) override { host(a); }
   void on_call_ended(const call_summary& s) override {
     const call_counters& c = s.counters;
-    line() << "host call_ended " << to_string(s.reason) << (s.detail.empty() ? "" : " ") << s.detail << '\n';
+    line() << describe(action{to_host::call_ended{s.reason, std::string(s.detail)}}) << '\n';
     line() << fmt::format(
-        "host counters twilio_media_in={} appends={} deltas_in={} media_out={} marks_out={} marks_echoed={} "
+        "host.counters twilio_media_in={} appends={} deltas_in={} media_out={} marks_out={} marks_echoed={} "
         "stale_marks={} late_deltas_dropped={} barge_ins={} truncates={} deletes={} rejected_twilio={} "
         "rejected_openai={} output_audio_tokens={}\n",
         c.twilio.media_frames, c.caller_frames_forwarded, c.openai.audio_deltas, c.playout.media_sent,
@@ -56,7 +56,7 @@ class printer final : public transport, public call_observer {
   std::ostream& line() { return out_ << stamp_ << ' '; }
   template <class T>
   void host(const T& a) {
-    line() << "host " << describe(action{a}) << '\n';
+    line() << describe(action{a}) << '\n';
   }
 
   std::ostream& out_;

@@ -98,3 +98,80 @@ bool recording_observer::saw(std::string_view prefix) const {
 }
 
 }  // namespace rtb::test
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+#include <simdjson.h>
+
+namespace rtb::test {
+namespace {
+
+// A drop key without dots applies at any depth; "a.b" only at that path.
+bool dropped(std::initializer_list<std::string_view> drop, std::string_view path, std::string_view key) {
+  for (auto d : drop) {
+    if (d.find('.') == std::string_view::npos ? d == key : d == path) return true;
+  }
+  return false;
+}
+
+void canonical(simdjson::dom::element e, std::initializer_list<std::string_view> drop, const std::string& path,
+               std::string& out) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      std::map<std::string_view, simdjson::dom::element> sorted;
+      for (auto [k, v] : e.get_object().value_unsafe()) {
+        const std::string child = path.empty() ? std::string(k) : path + "." + std::string(k);
+        if (!dropped(drop, child, k)) sorted.emplace(k, v);
+      }
+      out += '{';
+      bool first = true;
+      for (auto& [k, v] : sorted) {
+        if (!first) out += ',';
+        first = false;
+        out += '"';
+        out += k;
+        out += "\":";
+        canonical(v, drop, path.empty() ? std::string(k) : path + "." + std::string(k), out);
+      }
+      out += '}';
+      break;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      out += '[';
+      bool first = true;
+      for (auto v : e.get_array().value_unsafe()) {
+        if (!first) out += ',';
+        first = false;
+        canonical(v, drop, path + "[]", out);
+      }
+      out += ']';
+      break;
+    }
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE: {
+      // Compare numbers by value: 1 and 1.0 are the same number.
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof buf, e.get_double().value_unsafe());
+      out.append(buf, r.ptr);
+      break;
+    }
+    default:
+      out += simdjson::minify(e);
+  }
+}
+
+}  // namespace
+
+std::string canonical_json(std::string_view json, std::initializer_list<std::string_view> drop_keys) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(json.data(), json.size()).get(root)) return "<invalid JSON: " + std::string(json) + ">";
+  std::string out;
+  canonical(root, drop_keys, "", out);
+  return out;
+}
+
+}  // namespace rtb::test

@@ -106,3 +106,10 @@ struct StringMaker<rtb::twilio::stream_verdict> {
   static std::string convert(rtb::twilio::stream_verdict v) { return std::string(rtb::twilio::to_string(v)); }
 };
 }  // namespace Catch
+
+namespace rtb::test {
+/// `json` re-serialized with object keys sorted at every level, numbers written
+/// by value, and the named keys removed ("key" at any depth, "a.b" at that
+/// path only): for comparing JSON by meaning.
+std::string canonical_json(std::string_view json, std::initializer_list<std::string_view> drop_keys = {});
+}  // namespace rtb::test
