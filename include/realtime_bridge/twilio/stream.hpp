@@ -40,6 +40,7 @@ struct stream_timeouts {
   /// Media silence (no frames at all) that means the stream is dead; Twilio
   /// sends a frame every 20 ms even when the caller says nothing. 0 = off.
   std::chrono::milliseconds media_idle{20'000};
+  friend bool operator==(const stream_timeouts&, const stream_timeouts&) = default;
 };
 
 struct stream_counters {

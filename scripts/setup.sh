@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what realtime_bridge needs to build and test, from Debian's
+# packages. Safe to run again; skips apt when everything is present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libsimdjson-dev libfmt-dev catch2     # the core and its tests
+  clang libclang-rt-14-dev              # libFuzzer and sanitizer runtimes
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
