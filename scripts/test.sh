@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 jobs="$(nproc)"
 
 echo "== Release build and tests"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRTB_BUILD_BENCH=ON >/dev/null
 cmake --build build/release -j"$jobs"
 ctest --test-dir build/release --output-on-failure -j"$jobs"
+
+echo "== benchmarks (smoke run; figures are not checked here)"
+(cd build/release && ./bench/core_bench --seconds 1 --json bench_core.json)
 
 echo "== ASan+UBSan build and tests"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRTB_SANITIZE=address,undefined -DRTB_INSTALL=OFF >/dev/null
