@@ -82,6 +82,7 @@ call::call(call_config config, timestamp now)
 }
 
 const actions& call::handle(const call_input& input, timestamp now) {
+  if (now > now_) now_ = now;
   out_.clear();
   released_caller_.clear();
   released_ai_.clear();
@@ -128,6 +129,7 @@ std::optional<timestamp> call::next_timeout() const noexcept {
 }
 
 const actions& call::handle_timeout(timestamp now) {
+  if (now > now_) now_ = now;
   out_.clear();
   released_caller_.clear();
   released_ai_.clear();
@@ -331,6 +333,7 @@ void call::end(end_reason why, std::string detail) {
     out_.push_back(to_openai::close{close_normal, std::string(to_string(why))});
     openai_closed_ = true;
   }
+  (void)session_.handle(openai::session_in::shutdown{}, now_);
   held_caller_.clear();
   held_ai_.clear();
   out_.push_back(to_host::call_ended{why, std::move(detail)});

@@ -10,13 +10,15 @@ namespace {
 
 constexpr std::string_view prefix = "rtb.";
 
-// Parses decimal digits up to `stop` (or the end); advances `s` past them.
+// Parses decimal digits up to `stop` (or the end), in the canonical spelling
+// append_mark_name() writes (no leading zeros); advances `s` past them.
 template <class T>
 bool take_number(std::string_view& s, char stop, T& out) noexcept {
   const auto end = stop ? s.find(stop) : s.size();
   if (end == std::string_view::npos || end == 0) return false;
   for (std::size_t i = 0; i < end; ++i)
     if (s[i] < '0' || s[i] > '9') return false;
+  if (end > 1 && s[0] == '0') return false;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + end, out);
   if (ec != std::errc{} || ptr != s.data() + end) return false;
   s.remove_prefix(stop ? end + 1 : end);

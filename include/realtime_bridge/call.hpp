@@ -153,6 +153,7 @@ class call {
   std::vector<held_frame> released_caller_;  ///< backing store for this step's actions
   std::vector<held_delta> released_ai_;
 
+  timestamp now_{};  ///< the time of the input being handled (for inputs to sub-machines without one)
   bool twilio_open_ = true;
   bool openai_closed_ = false;
   std::optional<end_reason> end_;

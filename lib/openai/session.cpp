@@ -19,6 +19,7 @@
 //   responding   response.done                           -> ready       next queued create_response
 //   ready|resp.  fatal error | fatal response failure    -> failed
 //   any open     leg_closed                              -> failed (closed)
+//   any open     shutdown (the call ends for another reason) -> closed
 //
 // The one-response rule: response.create goes out only when no response is
 // requested or active. Other requests wait in pending_responses_ and go out
@@ -123,6 +124,10 @@ const actions& session::handle(const session_input& input, timestamp now) {
           on_tool_result(in);
         } else if constexpr (std::is_same_v<T, session_in::user_text>) {
           on_user_text(in);
+        } else if constexpr (std::is_same_v<T, session_in::shutdown>) {
+          phase_ = session_phase::closed;
+          timers_.stop(timer::connect_deadline);
+          timers_.stop(timer::configure_deadline);
         }
       },
       input);

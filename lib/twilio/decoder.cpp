@@ -1,6 +1,7 @@
 #include "realtime_bridge/twilio/decoder.hpp"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "json.hpp"
@@ -236,7 +237,7 @@ result<event> decoder::decode(const padded_buffer& message) {
   bool has_media = false, has_payload = false;
   bool has_mark = false, has_mark_name = false;
   bool has_dtmf = false, has_digit = false;
-  std::string_view payload_key;  // the one payload object seen, if any
+  bool has_stop = false;
 
   for (auto f : obj) {
     simdjson::ondemand::field field;
@@ -269,20 +270,22 @@ result<event> decoder::decode(const padded_buffer& message) {
       has_dtmf = true;
       err = d.parse_dtmf(v, dt, has_digit);
     } else if (key == "stop") {
+      has_stop = true;
       err = d.parse_stop(v, sp);
-      payload_key = "stop";
     } else {
       d.unknown.push_back({"", key});
     }
     if (err) return std::move(*err);
-    if (key == "start" || key == "media" || key == "mark" || key == "dtmf") payload_key = key;
   }
   if (!doc.current_location().error()) return error{errc::malformed_json, "trailing content after the JSON object"};
   if (!has_event) return missing("event");
 
   // A payload object that does not belong to this event is an unknown field.
   auto foreign_payload = [&](std::string_view expected) {
-    if (!payload_key.empty() && payload_key != expected) d.unknown.push_back({"", payload_key});
+    const std::pair<bool, std::string_view> payloads[] = {
+        {has_start, "start"}, {has_media, "media"}, {has_mark, "mark"}, {has_dtmf, "dtmf"}, {has_stop, "stop"}};
+    for (const auto& [seen, key] : payloads)
+      if (seen && key != expected) d.unknown.push_back({"", key});
   };
 
   if (name == "media") {

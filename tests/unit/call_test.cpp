@@ -102,6 +102,7 @@ TEST_CASE("Twilio's stop closes the OpenAI leg and ends the call", "[call]") {
           actions{to_twilio::close{close_normal, "caller_hung_up"}, to_openai::close{close_normal, "caller_hung_up"},
                   to_host::call_ended{end_reason::caller_hung_up, ""}});
   CHECK(lc.c.ended());
+  CHECK(lc.c.openai_session().phase() == openai::session_phase::closed);
   SECTION("everything after the end is counted and ignored") {
     REQUIRE(lc.c.handle(call_in::leg_closed{leg::twilio, 1000, ""}, at(5001)) == actions{});
     REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 5002) == actions{});

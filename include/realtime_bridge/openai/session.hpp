@@ -77,11 +77,12 @@ struct user_text {                       ///< the host injects what the caller "
   std::string_view text;
   bool respond = true;
 };
+struct shutdown {};                      ///< the call is ending for another reason: close quietly
 }  // namespace session_in
 
 using session_input = std::variant<event, session_in::leg_opened, session_in::leg_closed,
                                    session_in::stream_ready, session_in::tool_result,
-                                   session_in::user_text>;
+                                   session_in::user_text, session_in::shutdown>;
 
 struct session_counters {
   std::uint64_t responses = 0;          ///< response.created
