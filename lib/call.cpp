@@ -57,8 +57,6 @@ std::string_view to_string(leg l) noexcept { return l == leg::twilio ? "twilio" 
 
 result<void> validate(const call_config& c) {
   if (auto r = openai::validate(c.openai.config); !r) return r;
-  if (c.openai.config.modality != openai::output_modality::audio)
-    return error{errc::invalid_config, "output modality must be audio: a phone caller cannot read text"};
   if (c.openai.greeting.how != openai::greeting::style::none && c.openai.greeting.text.empty())
     return error{errc::invalid_config, "greeting text must not be empty when a greeting is configured"};
   if (c.openai.timeouts.connect.count() <= 0 || c.openai.timeouts.configure.count() <= 0)

@@ -1,5 +1,7 @@
 #include "json.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 namespace rtb::json {
@@ -80,6 +82,11 @@ void append_int(std::string& out, std::int64_t value) {
 }
 
 void append_double(std::string& out, double value) {
+  // JSON has no infinities or NaN: write null rather than invalid JSON.
+  if (!std::isfinite(value)) {
+    out.append("null");
+    return;
+  }
   fmt::format_to(std::back_inserter(out), "{}", value);
 }
 

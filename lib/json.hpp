@@ -19,7 +19,8 @@ void append_string(std::string& out, std::string_view text);
 /// Appends a decimal integer.
 void append_int(std::string& out, std::int64_t value);
 
-/// Appends a double in the shortest form that reads back exactly.
+/// Appends a double in the shortest form that reads back exactly; null for
+/// infinities and NaN, which JSON cannot express.
 void append_double(std::string& out, double value);
 
 using simdjson::ondemand::value;

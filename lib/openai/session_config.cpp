@@ -43,6 +43,8 @@ result<void> validate(const session_config& c) {
   for (std::size_t i = 0; i < c.tools.size(); ++i) {
     const tool& t = c.tools[i];
     if (t.name.empty()) return bad("tools[" + std::to_string(i) + "] has no name");
+    for (std::size_t j = 0; j < i; ++j)
+      if (c.tools[j].name == t.name) return bad("tools[" + std::to_string(i) + "] repeats the name '" + t.name + "'");
     if (!valid_json_object(t.parameters_json))
       return bad("tools[" + std::to_string(i) + "] (" + t.name + ") parameters are not a JSON object");
     if (t.name == c.tool_choice) choice_found = true;
