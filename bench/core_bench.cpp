@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
   std::string json_path = "bench_core.json";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--seconds") seconds = std::atof(argv[i + 1]);
-    else if (a == "--json") json_path = argv[i + 1];
+    if (a == "--seconds")
+      seconds = std::atof(argv[i + 1]);
+    else if (a == "--json")
+      json_path = argv[i + 1];
   }
 
   rtb::timestamp now{};
@@ -91,12 +93,16 @@ int main(int argc, char** argv) {
   rtb::call_config config;
   config.twilio.media_idle = std::chrono::milliseconds(0);
   rtb::call_driver driver(config, twilio, openai, observer, {}, [&] { return now; });
-  driver.on_text(rtb::leg::twilio,
-                 R"({"event":"start","sequenceNumber":"1","start":{"accountSid":"ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","streamSid":"MZxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","callSid":"CAxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"MZxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})");
+  driver.on_text(
+      rtb::leg::twilio,
+      R"({"event":"start","sequenceNumber":"1","start":{"accountSid":"ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","streamSid":"MZxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","callSid":"CAxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"MZxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})");
   driver.on_openai_open();
-  driver.on_text(rtb::leg::openai,
-                 R"({"type":"session.updated","event_id":"event_1","session":{"type":"realtime","id":"sess_1","audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}})");
-  driver.on_text(rtb::leg::openai, R"({"type":"response.created","event_id":"event_2","response":{"id":"resp_CIltVFKftXbEbt0z7gFQB","status":"in_progress"}})");
+  driver.on_text(
+      rtb::leg::openai,
+      R"({"type":"session.updated","event_id":"event_1","session":{"type":"realtime","id":"sess_1","audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}})");
+  driver.on_text(
+      rtb::leg::openai,
+      R"({"type":"response.created","event_id":"event_2","response":{"id":"resp_CIltVFKftXbEbt0z7gFQB","status":"in_progress"}})");
 
   const std::string payload = base64_of(160, 0xFF);
   const std::string media =
@@ -139,7 +145,8 @@ int main(int argc, char** argv) {
   }
 
   std::printf("%-34s %14s %16s\n", "path (median of 5 runs)", "ns/message", "allocs/message");
-  for (const auto& r : rows) std::printf("%-34s %14.0f %16.3f\n", r.name.c_str(), r.ns_per_message, r.allocations_per_message);
+  for (const auto& r : rows)
+    std::printf("%-34s %14.0f %16.3f\n", r.name.c_str(), r.ns_per_message, r.allocations_per_message);
 
   std::ofstream json(json_path);
   json << "{\"benchmark\":\"core\",\"results\":[";

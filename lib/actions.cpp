@@ -28,10 +28,8 @@ bool ai_side_failure(end_reason r) noexcept {
     case end_reason::openai_unreachable:
     case end_reason::openai_rejected:
     case end_reason::openai_closed:
-    case end_reason::openai_protocol_error:
-      return true;
-    default:
-      return false;
+    case end_reason::openai_protocol_error: return true;
+    default: return false;
   }
 }
 
@@ -56,8 +54,8 @@ std::string_view to_string(warning_code w) noexcept {
 namespace to_host {
 bool operator==(const stream_started& a, const stream_started& b) {
   return a.call_sid == b.call_sid && a.stream_sid == b.stream_sid &&
-         std::equal(a.custom_parameters.begin(), a.custom_parameters.end(),
-                    b.custom_parameters.begin(), b.custom_parameters.end());
+         std::equal(a.custom_parameters.begin(), a.custom_parameters.end(), b.custom_parameters.begin(),
+                    b.custom_parameters.end());
 }
 }  // namespace to_host
 

@@ -64,18 +64,21 @@ const actions& barge_in::handle(const barge_in_input& input, timestamp now) {
   std::visit(
       [&](const auto& in) {
         using T = std::decay_t<decltype(in)>;
-        if constexpr (std::is_same_v<T, playout::assistant_audio>) on_audio(in);
-        else if constexpr (std::is_same_v<T, playout::mark_echoed>) on_mark(in, now);
-        else if constexpr (std::is_same_v<T, playout::caller_speech_started>) on_speech(in, now);
-        else on_response_finished(in);
+        if constexpr (std::is_same_v<T, playout::assistant_audio>)
+          on_audio(in);
+        else if constexpr (std::is_same_v<T, playout::mark_echoed>)
+          on_mark(in, now);
+        else if constexpr (std::is_same_v<T, playout::caller_speech_started>)
+          on_speech(in, now);
+        else
+          on_response_finished(in);
       },
       input);
   return out_;
 }
 
 bool barge_in::discarded(std::string_view response_id) const noexcept {
-  return std::find(discarded_responses_.begin(), discarded_responses_.end(), response_id) !=
-         discarded_responses_.end();
+  return std::find(discarded_responses_.begin(), discarded_responses_.end(), response_id) != discarded_responses_.end();
 }
 
 barge_in::item_entry& barge_in::entry_for(const playout::assistant_audio& a) {
@@ -130,8 +133,8 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
   if (marks_outstanding_ > 0) --marks_outstanding_;
   for (auto& e : items_) {
     if (e.seq != mark->item) continue;
-    const std::uint64_t played = std::min<std::uint64_t>(
-        static_cast<std::uint64_t>(mark->sent_ms) * audio::mulaw_bytes_per_ms, e.sent);
+    const std::uint64_t played =
+        std::min<std::uint64_t>(static_cast<std::uint64_t>(mark->sent_ms) * audio::mulaw_bytes_per_ms, e.sent);
     e.heard = std::max(e.heard, played);
     if (e.start + played >= last_echo_position_) {
       last_echo_position_ = e.start + played;
@@ -153,8 +156,7 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
   const std::string_view active = s.active_response_id;
   if (!active.empty() && !discarded(active)) {
     discarded_responses_.emplace_back(active);
-    if (discarded_responses_.size() > max_discarded_responses)
-      discarded_responses_.erase(discarded_responses_.begin());
+    if (discarded_responses_.size() > max_discarded_responses) discarded_responses_.erase(discarded_responses_.begin());
     if (!config_.server_cancels) {
       out_.push_back(to_openai::cancel_response{});
       ++counters_.cancels;

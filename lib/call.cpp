@@ -38,12 +38,9 @@ end_reason reason_for(openai::session_failure::kind k) {
   switch (k) {
     case openai::session_failure::kind::connect_failed:
     case openai::session_failure::kind::connect_timeout:
-    case openai::session_failure::kind::configure_timeout:
-      return end_reason::openai_unreachable;
-    case openai::session_failure::kind::rejected:
-      return end_reason::openai_rejected;
-    case openai::session_failure::kind::closed:
-      return end_reason::openai_closed;
+    case openai::session_failure::kind::configure_timeout: return end_reason::openai_unreachable;
+    case openai::session_failure::kind::rejected: return end_reason::openai_rejected;
+    case openai::session_failure::kind::closed: return end_reason::openai_closed;
   }
   return end_reason::openai_closed;
 }
@@ -62,7 +59,8 @@ result<void> validate(const call_config& c) {
   if (c.openai.timeouts.connect.count() <= 0 || c.openai.timeouts.configure.count() <= 0)
     return error{errc::invalid_config, "openai timeouts must be positive"};
   if (c.twilio.start.count() <= 0) return error{errc::invalid_config, "twilio start timeout must be positive"};
-  if (c.twilio.media_idle.count() < 0) return error{errc::invalid_config, "twilio media idle timeout must not be negative"};
+  if (c.twilio.media_idle.count() < 0)
+    return error{errc::invalid_config, "twilio media idle timeout must not be negative"};
   if (c.barge_in.margin.count() < 0) return error{errc::invalid_config, "barge-in margin must not be negative"};
   if (c.limits.held_caller_audio.count() < 0 || c.limits.held_ai_audio.count() < 0)
     return error{errc::invalid_config, "held audio limits must not be negative"};
@@ -161,9 +159,7 @@ void call::on_twilio(const twilio::event& ev, timestamp now) { on_stream_verdict
 void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, timestamp now) {
   using twilio::stream_verdict;
   switch (v) {
-    case stream_verdict::forward_audio:
-      forward_caller_audio(std::get<twilio::media>(*ev).payload);
-      return;
+    case stream_verdict::forward_audio: forward_caller_audio(std::get<twilio::media>(*ev).payload); return;
     case stream_verdict::mark_echoed: {
       const auto foreign_before = barge_in_.counters().foreign_marks;
       append(barge_in_.handle(playout::mark_echoed{std::get<twilio::mark>(*ev).name}, now));
@@ -181,12 +177,8 @@ void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, 
       after_session_step();
       return;
     }
-    case stream_verdict::digit:
-      out_.push_back(to_host::dtmf{std::get<twilio::dtmf>(*ev).digit});
-      return;
-    case stream_verdict::stopped:
-      end(end_reason::caller_hung_up, "");
-      return;
+    case stream_verdict::digit: out_.push_back(to_host::dtmf{std::get<twilio::dtmf>(*ev).digit}); return;
+    case stream_verdict::stopped: end(end_reason::caller_hung_up, ""); return;
     case stream_verdict::dropped_early_media:
       warn_once(warning_code::early_media, "Twilio sent media before start; dropped (and counted) until start");
       return;
@@ -199,8 +191,9 @@ void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, 
     case stream_verdict::rejected_media_format: {
       const auto& s = std::get<twilio::start>(*ev);
       end(end_reason::twilio_protocol_error,
-          fmt::format("unsupported media format {} at {} Hz, {} channel(s); the bridge needs audio/x-mulaw at 8000 Hz mono",
-                      s.format.encoding, s.format.sample_rate, s.format.channels));
+          fmt::format(
+              "unsupported media format {} at {} Hz, {} channel(s); the bridge needs audio/x-mulaw at 8000 Hz mono",
+              s.format.encoding, s.format.sample_rate, s.format.channels));
       return;
     }
     case stream_verdict::start_timed_out:
@@ -248,7 +241,8 @@ void call::release_held_caller_audio() {
 void call::forward_ai_audio(const openai::audio_delta& d, timestamp now) {
   const std::uint64_t received = session_.item_audio_bytes(d.item_id);
   if (stream_.streaming()) {
-    append(barge_in_.handle(playout::assistant_audio{d.response_id, d.item_id, d.content_index, d.delta, received}, now));
+    append(
+        barge_in_.handle(playout::assistant_audio{d.response_id, d.item_id, d.content_index, d.delta, received}, now));
     return;
   }
   if (stream_.phase() != twilio::stream_phase::awaiting_start) return;  // stopped: the call is ending
@@ -296,7 +290,8 @@ void call::on_leg_closed(const call_in::leg_closed& c, timestamp now) {
     if (stream_.phase() == twilio::stream_phase::stopped) {
       end(end_reason::caller_hung_up, "");
     } else {
-      end(end_reason::twilio_disconnected, fmt::format("Twilio closed the stream without stop (code {} {})", c.code, c.reason));
+      end(end_reason::twilio_disconnected,
+          fmt::format("Twilio closed the stream without stop (code {} {})", c.code, c.reason));
     }
     return;
   }

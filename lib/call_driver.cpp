@@ -53,7 +53,8 @@ struct call_driver::impl {
     if (trace) {
       line.assign(R"({"rtb_trace":1,"config":)");
       append_config_json(line, the_call.config());
-      fmt::format_to(std::back_inserter(line), R"(,"limits":{{"max_twilio_message_bytes":{},"max_openai_message_bytes":{}}}}})",
+      fmt::format_to(std::back_inserter(line),
+                     R"(,"limits":{{"max_twilio_message_bytes":{},"max_openai_message_bytes":{}}}}})",
                      lim.max_twilio_message_bytes, lim.max_openai_message_bytes);
       trace->write_line(line);
     }
@@ -72,9 +73,9 @@ struct call_driver::impl {
   openai::decoder openai_decoder;
   padded_buffer twilio_inbox;
   padded_buffer openai_inbox;
-  std::string out;        // encoded message being sent
+  std::string out;  // encoded message being sent
   std::string mark_name;
-  std::string line;       // trace line being written
+  std::string line;  // trace line being written
   std::uint64_t next_event_id = 1;
   std::string event_id;
   bool executing = false;
@@ -187,7 +188,8 @@ struct call_driver::impl {
   void report_unknown_fields() {
     for (const auto& f : twilio_decoder.unknown_fields()) {
       std::string name = f.parent.empty() ? std::string(f.key) : fmt::format("{}.{}", f.parent, f.key);
-      if (std::find(unknown_fields_seen.begin(), unknown_fields_seen.end(), name) != unknown_fields_seen.end()) continue;
+      if (std::find(unknown_fields_seen.begin(), unknown_fields_seen.end(), name) != unknown_fields_seen.end())
+        continue;
       if (unknown_fields_seen.size() >= max_unknown_fields_reported) return;
       observer.on_warning(to_host::warning{warning_code::unknown_field,
                                            fmt::format("Twilio message has an unknown field '{}' (ignored)", name)});
@@ -272,7 +274,8 @@ struct call_driver::impl {
 
 call_driver::call_driver(call_config config, transport& twilio, transport& openai, call_observer& observer,
                          driver_limits limits, clock_function now_source, trace_sink* trace)
-    : impl_(std::make_unique<impl>(std::move(config), twilio, openai, observer, limits, std::move(now_source), trace)) {}
+    : impl_(std::make_unique<impl>(std::move(config), twilio, openai, observer, limits, std::move(now_source), trace)) {
+}
 
 call_driver::~call_driver() = default;
 

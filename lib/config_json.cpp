@@ -33,21 +33,48 @@ std::string_view greeting_name(openai::greeting::style s) {
 class writer {
  public:
   explicit writer(std::string& out) : out_(out) {}
-  void open() { out_.push_back('{'); first_ = true; }
-  void close() { out_.push_back('}'); first_ = false; }
+  void open() {
+    out_.push_back('{');
+    first_ = true;
+  }
+  void close() {
+    out_.push_back('}');
+    first_ = false;
+  }
   void key(std::string_view k) {
     if (!first_) out_.push_back(',');
     first_ = false;
     json::append_string(out_, k);
     out_.push_back(':');
   }
-  void str(std::string_view k, std::string_view v) { key(k); json::append_string(out_, v); }
-  void num(std::string_view k, std::int64_t v) { key(k); json::append_int(out_, v); }
-  void dbl(std::string_view k, double v) { key(k); json::append_double(out_, v); }
-  void boolean(std::string_view k, bool v) { key(k); out_.append(v ? "true" : "false"); }
-  void null(std::string_view k) { key(k); out_.append("null"); }
-  void raw(std::string_view k, std::string_view v) { key(k); out_.append(v); }
-  void object_member(std::string_view k) { key(k); open(); }
+  void str(std::string_view k, std::string_view v) {
+    key(k);
+    json::append_string(out_, v);
+  }
+  void num(std::string_view k, std::int64_t v) {
+    key(k);
+    json::append_int(out_, v);
+  }
+  void dbl(std::string_view k, double v) {
+    key(k);
+    json::append_double(out_, v);
+  }
+  void boolean(std::string_view k, bool v) {
+    key(k);
+    out_.append(v ? "true" : "false");
+  }
+  void null(std::string_view k) {
+    key(k);
+    out_.append("null");
+  }
+  void raw(std::string_view k, std::string_view v) {
+    key(k);
+    out_.append(v);
+  }
+  void object_member(std::string_view k) {
+    key(k);
+    open();
+  }
   std::string& out() { return out_; }
 
  private:
@@ -62,8 +89,10 @@ void write_turn(writer& w, const openai::turn_detection& t) {
     w.dbl("threshold", v->threshold);
     w.num("prefix_padding_ms", v->prefix_padding_ms);
     w.num("silence_duration_ms", v->silence_duration_ms);
-    if (v->idle_timeout_ms) w.num("idle_timeout_ms", *v->idle_timeout_ms);
-    else w.null("idle_timeout_ms");
+    if (v->idle_timeout_ms)
+      w.num("idle_timeout_ms", *v->idle_timeout_ms);
+    else
+      w.null("idle_timeout_ms");
     w.boolean("create_response", v->create_response);
     w.boolean("interrupt_response", v->interrupt_response);
   } else if (const auto* s = std::get_if<openai::semantic_vad>(&t)) {
@@ -151,7 +180,8 @@ std::optional<error> read_turn(element v, openai::turn_detection& out) {
       if (k == "type") return ok;
       if (k == "threshold") return read(m, "openai.turn_detection.threshold", s.threshold);
       if (k == "prefix_padding_ms") return read(m, "openai.turn_detection.prefix_padding_ms", s.prefix_padding_ms);
-      if (k == "silence_duration_ms") return read(m, "openai.turn_detection.silence_duration_ms", s.silence_duration_ms);
+      if (k == "silence_duration_ms")
+        return read(m, "openai.turn_detection.silence_duration_ms", s.silence_duration_ms);
       if (k == "idle_timeout_ms") {
         if (m.is_null()) return ok;
         int n = 0;
@@ -193,9 +223,12 @@ std::optional<error> read_openai(element v, openai::session_options& o) {
     if (k == "modality") {
       std::string s;
       if (auto r = read(m, "openai.modality", s); *r) return r;
-      if (s == "audio") c.modality = openai::output_modality::audio;
-      else if (s == "text") c.modality = openai::output_modality::text;
-      else return std::optional<error>{bad("openai.modality must be audio or text")};
+      if (s == "audio")
+        c.modality = openai::output_modality::audio;
+      else if (s == "text")
+        c.modality = openai::output_modality::text;
+      else
+        return std::optional<error>{bad("openai.modality must be audio or text")};
       return ok;
     }
     if (k == "turn_detection") return std::optional<error>{read_turn(m, c.turn)};
@@ -218,10 +251,14 @@ std::optional<error> read_openai(element v, openai::session_options& o) {
     if (k == "noise_reduction") {
       std::string s;
       if (auto r = read(m, "openai.noise_reduction", s); *r) return r;
-      if (s == "off") c.noise = openai::noise_reduction::off;
-      else if (s == "near_field") c.noise = openai::noise_reduction::near_field;
-      else if (s == "far_field") c.noise = openai::noise_reduction::far_field;
-      else return std::optional<error>{bad("openai.noise_reduction must be off, near_field or far_field")};
+      if (s == "off")
+        c.noise = openai::noise_reduction::off;
+      else if (s == "near_field")
+        c.noise = openai::noise_reduction::near_field;
+      else if (s == "far_field")
+        c.noise = openai::noise_reduction::far_field;
+      else
+        return std::optional<error>{bad("openai.noise_reduction must be off, near_field or far_field")};
       return ok;
     }
     if (k == "speed") {
@@ -262,10 +299,14 @@ std::optional<error> read_openai(element v, openai::session_options& o) {
         if (gk == "style") {
           std::string s;
           if (auto r = read(gm, "openai.greeting.style", s); *r) return r;
-          if (s == "none") o.greeting.how = openai::greeting::style::none;
-          else if (s == "user_message") o.greeting.how = openai::greeting::style::user_message;
-          else if (s == "instructions") o.greeting.how = openai::greeting::style::instructions;
-          else return std::optional<error>{bad("openai.greeting.style must be none, user_message or instructions")};
+          if (s == "none")
+            o.greeting.how = openai::greeting::style::none;
+          else if (s == "user_message")
+            o.greeting.how = openai::greeting::style::user_message;
+          else if (s == "instructions")
+            o.greeting.how = openai::greeting::style::instructions;
+          else
+            return std::optional<error>{bad("openai.greeting.style must be none, user_message or instructions")};
           return ok;
         }
         return std::nullopt;
@@ -305,8 +346,10 @@ void append_config_json(std::string& out, const call_config& config) {
     w.null("transcription");
   }
   w.str("noise_reduction", noise_name(c.noise));
-  if (c.speed) w.dbl("speed", *c.speed);
-  else w.null("speed");
+  if (c.speed)
+    w.dbl("speed", *c.speed);
+  else
+    w.null("speed");
   w.key("tools");
   out.push_back('[');
   for (std::size_t i = 0; i < c.tools.size(); ++i) {
@@ -373,7 +416,8 @@ result<call_config> parse_config_json(std::string_view text) {
       return std::optional<error>{members(m, "limits", [&](std::string_view lk, element lm) -> member_result {
         if (lk == "held_caller_audio_ms") return read(lm, "limits.held_caller_audio_ms", c.limits.held_caller_audio);
         if (lk == "held_ai_audio_ms") return read(lm, "limits.held_ai_audio_ms", c.limits.held_ai_audio);
-        if (lk == "max_rejected_messages") return read(lm, "limits.max_rejected_messages", c.limits.max_rejected_messages);
+        if (lk == "max_rejected_messages")
+          return read(lm, "limits.max_rejected_messages", c.limits.max_rejected_messages);
         return std::nullopt;
       })};
     }

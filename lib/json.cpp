@@ -13,9 +13,7 @@ constexpr char hex_digits[] = "0123456789abcdef";
 // (truncated, overlong, a surrogate, or above U+10FFFF).
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
   const auto b0 = static_cast<unsigned char>(s[i]);
-  auto cont = [&](std::size_t k) {
-    return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-  };
+  auto cont = [&](std::size_t k) { return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80; };
   if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
   if (b0 >= 0xE0 && b0 <= 0xEF) {
     if (!cont(1) || !cont(2)) return 0;
@@ -77,9 +75,7 @@ void append_string(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-void append_int(std::string& out, std::int64_t value) {
-  fmt::format_to(std::back_inserter(out), "{}", value);
-}
+void append_int(std::string& out, std::int64_t value) { fmt::format_to(std::back_inserter(out), "{}", value); }
 
 void append_double(std::string& out, double value) {
   // JSON has no infinities or NaN: write null rather than invalid JSON.

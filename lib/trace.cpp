@@ -114,9 +114,12 @@ result<void> replay_trace(std::istream& trace, std::ostream& out) {
     std::string_view host;
     if (!entry["leg"].get_string().get(leg_name)) {
       leg side;
-      if (leg_name == "twilio") side = leg::twilio;
-      else if (leg_name == "openai") side = leg::openai;
-      else return bad_line(line_no, "leg must be twilio or openai");
+      if (leg_name == "twilio")
+        side = leg::twilio;
+      else if (leg_name == "openai")
+        side = leg::openai;
+      else
+        return bad_line(line_no, "leg must be twilio or openai");
       std::string_view message;
       std::uint64_t size = 0;
       element closed;
@@ -129,7 +132,8 @@ result<void> replay_trace(std::istream& trace, std::ostream& out) {
       } else if (!entry["closed"].get(closed)) {
         std::uint64_t code = 0;
         std::string_view reason;
-        if (closed["code"].get_uint64().get(code) || code > 0xFFFF) return bad_line(line_no, "closed.code is not a close code");
+        if (closed["code"].get_uint64().get(code) || code > 0xFFFF)
+          return bad_line(line_no, "closed.code is not a close code");
         if (closed["reason"].get_string().get(reason)) reason = {};
         driver.on_closed(side, static_cast<std::uint16_t>(code), reason);
       } else {

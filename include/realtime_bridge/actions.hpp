@@ -48,18 +48,18 @@ bool ai_side_failure(end_reason r) noexcept;
 /// Recoverable problems, reported to the host (logged and counted), never fatal
 /// on their own.
 enum class warning_code {
-  rejected_message,       ///< a message was not valid JSON, too large, or malformed
-  unknown_event,          ///< an event type we do not know (first of each name)
-  unknown_field,          ///< a Twilio message carried an unknown field (first of each)
-  early_media,            ///< Twilio media before `start` (first one)
-  late_event,             ///< Twilio media/mark/dtmf after `stop` (first one)
-  duplicate_start,        ///< a second Twilio `start`
-  audio_held_overflow,    ///< audio held for a leg that was not ready was dropped
-  openai_error,           ///< a recoverable `error` event
-  response_failed,        ///< a response ended with status failed or incomplete
-  transcription_failed,   ///< input transcription failed for an item
-  unknown_tool_call,      ///< the host returned a result for a call id we do not know
-  foreign_mark,           ///< Twilio echoed a mark we did not send (first one)
+  rejected_message,      ///< a message was not valid JSON, too large, or malformed
+  unknown_event,         ///< an event type we do not know (first of each name)
+  unknown_field,         ///< a Twilio message carried an unknown field (first of each)
+  early_media,           ///< Twilio media before `start` (first one)
+  late_event,            ///< Twilio media/mark/dtmf after `stop` (first one)
+  duplicate_start,       ///< a second Twilio `start`
+  audio_held_overflow,   ///< audio held for a leg that was not ready was dropped
+  openai_error,          ///< a recoverable `error` event
+  response_failed,       ///< a response ended with status failed or incomplete
+  transcription_failed,  ///< input transcription failed for an item
+  unknown_tool_call,     ///< the host returned a result for a call id we do not know
+  foreign_mark,          ///< Twilio echoed a mark we did not send (first one)
 };
 
 std::string_view to_string(warning_code w) noexcept;
@@ -196,14 +196,13 @@ struct call_ended {
 };
 }  // namespace to_host
 
-using action = std::variant<
-    to_twilio::media, to_twilio::mark, to_twilio::clear, to_twilio::close,
-    to_openai::update_session, to_openai::append_audio, to_openai::truncate_item,
-    to_openai::delete_item, to_openai::create_user_message, to_openai::send_function_output,
-    to_openai::create_response, to_openai::cancel_response, to_openai::close,
-    to_host::stream_started, to_host::session_ready, to_host::caller_transcript,
-    to_host::ai_transcript, to_host::ai_interrupted, to_host::dtmf, to_host::tool_call,
-    to_host::warning, to_host::call_ended>;
+using action =
+    std::variant<to_twilio::media, to_twilio::mark, to_twilio::clear, to_twilio::close, to_openai::update_session,
+                 to_openai::append_audio, to_openai::truncate_item, to_openai::delete_item,
+                 to_openai::create_user_message, to_openai::send_function_output, to_openai::create_response,
+                 to_openai::cancel_response, to_openai::close, to_host::stream_started, to_host::session_ready,
+                 to_host::caller_transcript, to_host::ai_transcript, to_host::ai_interrupted, to_host::dtmf,
+                 to_host::tool_call, to_host::warning, to_host::call_ended>;
 
 using actions = std::vector<action>;
 

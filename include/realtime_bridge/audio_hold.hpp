@@ -16,7 +16,8 @@ namespace rtb {
 template <class Entry>
 class audio_hold {
  public:
-  explicit audio_hold(std::int64_t max_ms) : max_bytes_(static_cast<std::uint64_t>(max_ms) * audio::mulaw_bytes_per_ms) {}
+  explicit audio_hold(std::int64_t max_ms)
+      : max_bytes_(static_cast<std::uint64_t>(max_ms) * audio::mulaw_bytes_per_ms) {}
 
   /// Returns the number of entries dropped to make room (0 normally).
   std::uint64_t push(Entry e) {

@@ -40,8 +40,8 @@ struct assistant_audio {
   std::string_view response_id;
   std::string_view item_id;
   std::int64_t content_index = 0;
-  std::string_view payload;                ///< base64 µ-law
-  std::uint64_t item_received_bytes = 0;   ///< all audio received for the item so far, this delta included
+  std::string_view payload;               ///< base64 µ-law
+  std::uint64_t item_received_bytes = 0;  ///< all audio received for the item so far, this delta included
 };
 /// Twilio echoed a mark.
 struct mark_echoed {
@@ -57,18 +57,18 @@ struct response_finished {
 };
 }  // namespace playout
 
-using barge_in_input = std::variant<playout::assistant_audio, playout::mark_echoed,
-                                    playout::caller_speech_started, playout::response_finished>;
+using barge_in_input = std::variant<playout::assistant_audio, playout::mark_echoed, playout::caller_speech_started,
+                                    playout::response_finished>;
 
 struct playout_counters {
-  std::uint64_t media_sent = 0;          ///< media messages forwarded to Twilio
-  std::uint64_t bytes_sent = 0;          ///< µ-law bytes in them
+  std::uint64_t media_sent = 0;  ///< media messages forwarded to Twilio
+  std::uint64_t bytes_sent = 0;  ///< µ-law bytes in them
   std::uint64_t marks_sent = 0;
-  std::uint64_t marks_echoed = 0;        ///< echoes of the current generation
-  std::uint64_t stale_marks = 0;         ///< echoes flushed by a clear, ignored
-  std::uint64_t foreign_marks = 0;       ///< echoes of marks we did not send
-  std::uint64_t late_deltas_dropped = 0; ///< audio of an interrupted response
-  std::uint64_t barge_ins = 0;           ///< speech while audio was still queued at Twilio
+  std::uint64_t marks_echoed = 0;         ///< echoes of the current generation
+  std::uint64_t stale_marks = 0;          ///< echoes flushed by a clear, ignored
+  std::uint64_t foreign_marks = 0;        ///< echoes of marks we did not send
+  std::uint64_t late_deltas_dropped = 0;  ///< audio of an interrupted response
+  std::uint64_t barge_ins = 0;            ///< speech while audio was still queued at Twilio
   std::uint64_t clears = 0;
   std::uint64_t truncates = 0;
   std::uint64_t deletes = 0;
@@ -104,11 +104,11 @@ class barge_in {
     std::string item_id;
     std::string response_id;
     std::int64_t content_index = 0;
-    std::uint64_t start = 0;      ///< timeline position of its first byte
-    std::uint64_t sent = 0;       ///< bytes forwarded
-    std::uint64_t received = 0;   ///< bytes the server produced so far
-    std::uint64_t heard = 0;      ///< bytes confirmed played by a mark echo
-    bool complete = false;        ///< no more audio will come for it
+    std::uint64_t start = 0;     ///< timeline position of its first byte
+    std::uint64_t sent = 0;      ///< bytes forwarded
+    std::uint64_t received = 0;  ///< bytes the server produced so far
+    std::uint64_t heard = 0;     ///< bytes confirmed played by a mark echo
+    bool complete = false;       ///< no more audio will come for it
   };
   struct pending_delete {
     std::string item_id;

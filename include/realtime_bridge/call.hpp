@@ -37,9 +37,9 @@ struct call_limits {
 };
 
 struct call_config {
-  openai::session_options openai;      ///< session.update contents, greeting, timeouts
+  openai::session_options openai;  ///< session.update contents, greeting, timeouts
   twilio::stream_timeouts twilio;
-  barge_in_config barge_in;            ///< server_cancels is derived from openai.config
+  barge_in_config barge_in;  ///< server_cancels is derived from openai.config
   call_limits limits;
   friend bool operator==(const call_config&, const call_config&) = default;
 };
@@ -49,33 +49,32 @@ struct call_config {
 
 // Inputs besides the two legs' events.
 namespace call_in {
-struct openai_opened {};               ///< the WebSocket to OpenAI is open
-struct leg_closed {                    ///< a leg's socket closed (or, for OpenAI, failed to open)
+struct openai_opened {};  ///< the WebSocket to OpenAI is open
+struct leg_closed {       ///< a leg's socket closed (or, for OpenAI, failed to open)
   leg side = leg::twilio;
   std::uint16_t code = 0;
   std::string_view reason;
 };
-struct message_rejected {              ///< a leg sent something we could not decode
+struct message_rejected {  ///< a leg sent something we could not decode
   leg side = leg::twilio;
   errc code = errc::malformed_json;
   std::string_view message;
 };
-struct tool_result {                   ///< the host's answer to a to_host::tool_call
+struct tool_result {  ///< the host's answer to a to_host::tool_call
   std::string_view call_id;
   std::string_view output;
 };
-struct user_text {                     ///< text injected as if the caller said it
+struct user_text {  ///< text injected as if the caller said it
   std::string_view text;
   bool respond = true;
 };
-struct end_call {                      ///< the host ends the call
+struct end_call {  ///< the host ends the call
   std::string_view reason;
 };
 }  // namespace call_in
 
-using call_input = std::variant<twilio::event, openai::event, call_in::openai_opened,
-                                call_in::leg_closed, call_in::message_rejected,
-                                call_in::tool_result, call_in::user_text, call_in::end_call>;
+using call_input = std::variant<twilio::event, openai::event, call_in::openai_opened, call_in::leg_closed,
+                                call_in::message_rejected, call_in::tool_result, call_in::user_text, call_in::end_call>;
 
 struct call_counters {
   twilio::stream_counters twilio;

@@ -18,8 +18,8 @@ namespace rtb {
 
 struct playout_mark {
   std::uint32_t generation = 0;
-  std::uint32_t item = 0;     ///< the item's sequence number within the call
-  std::int64_t sent_ms = 0;   ///< audio of that item sent before this mark
+  std::uint32_t item = 0;    ///< the item's sequence number within the call
+  std::int64_t sent_ms = 0;  ///< audio of that item sent before this mark
 
   friend bool operator==(const playout_mark&, const playout_mark&) = default;
 };

@@ -11,13 +11,13 @@ namespace rtb {
 
 /// What went wrong, by category. The message says exactly what and where.
 enum class errc {
-  malformed_json,    ///< not JSON, truncated, or the top level is not an object
-  missing_field,     ///< a required field is absent (the message names it)
-  wrong_type,        ///< a field has a type the protocol does not allow
-  invalid_value,     ///< a field has the right type but an unusable value
-  too_large,         ///< a message exceeds the configured size limit
-  invalid_config,    ///< a configuration value is unusable
-  invalid_trace,     ///< a recorded trace line cannot be replayed
+  malformed_json,  ///< not JSON, truncated, or the top level is not an object
+  missing_field,   ///< a required field is absent (the message names it)
+  wrong_type,      ///< a field has a type the protocol does not allow
+  invalid_value,   ///< a field has the right type but an unusable value
+  too_large,       ///< a message exceeds the configured size limit
+  invalid_config,  ///< a configuration value is unusable
+  invalid_trace,   ///< a recorded trace line cannot be replayed
 };
 
 std::string_view to_string(errc code) noexcept;
@@ -34,8 +34,8 @@ struct error {
 template <class T>
 class [[nodiscard]] result {
  public:
-  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  result(rtb::error e) : v_(std::in_place_index<1>, std::move(e)) {}      // NOLINT: implicit by design
+  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}   // NOLINT: implicit by design
+  result(rtb::error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT: implicit by design
 
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }

@@ -68,9 +68,7 @@ class reader {
   error missing(std::string_view key) const {
     return {errc::missing_field, std::string(type_) + ": missing field '" + std::string(key) + "'"};
   }
-  std::string where(std::string_view key) const {
-    return std::string(type_) + ": field '" + std::string(key) + "'";
-  }
+  std::string where(std::string_view key) const { return std::string(type_) + ": field '" + std::string(key) + "'"; }
   error fail(simdjson::error_code e, std::string_view key, std::string_view expected) const {
     if (e == simdjson::INCORRECT_TYPE || e == simdjson::NUMBER_ERROR || e == simdjson::NUMBER_OUT_OF_RANGE)
       return {errc::wrong_type, where(key) + " must be " + std::string(expected)};
@@ -81,8 +79,8 @@ class reader {
   std::string_view type_;
 };
 
-#define RTB_TRY(expr)                   \
-  do {                                  \
+#define RTB_TRY(expr)                                \
+  do {                                               \
     if (auto err_ = (expr)) return std::move(*err_); \
   } while (0)
 
@@ -233,8 +231,7 @@ result<event> decoder::decode(const padded_buffer& message) {
   impl& d = *impl_;
   if (message.size() > d.parser.max_capacity()) return error{errc::too_large, "message exceeds the size limit"};
   simdjson::ondemand::document doc;
-  if (auto e = d.parser.iterate(message.data(), message.size(), message.readable()).get(doc))
-    return malformed(e);
+  if (auto e = d.parser.iterate(message.data(), message.size(), message.readable()).get(doc)) return malformed(e);
   object obj;
   if (auto e = doc.get_object().get(obj)) {
     if (e == simdjson::INCORRECT_TYPE) return error{errc::malformed_json, "not a JSON object"};

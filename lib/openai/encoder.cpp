@@ -136,8 +136,8 @@ void encode_append_audio(std::string& out, std::string_view audio_base64) {
   out.append(R"("})");
 }
 
-void encode_truncate(std::string& out, std::string_view event_id, std::string_view item_id,
-                     std::int64_t content_index, std::int64_t audio_end_ms) {
+void encode_truncate(std::string& out, std::string_view event_id, std::string_view item_id, std::int64_t content_index,
+                     std::int64_t audio_end_ms) {
   open_event(out, "conversation.item.truncate", event_id);
   out.append(R"(,"item_id":)");
   json::append_string(out, item_id);

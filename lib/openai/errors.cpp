@@ -7,14 +7,21 @@ namespace {
 
 // No later request on this session can succeed.
 constexpr std::array<std::string_view, 10> always_fatal = {
-    "invalid_api_key",         "beta_api_shape_disabled", "invalid_model",   "model_not_found",
-    "session_expired",         "insufficient_quota",      "account_deactivated",
-    "organization_deactivated", "billing_hard_limit_reached", "unsupported_country_region_territory",
+    "invalid_api_key",
+    "beta_api_shape_disabled",
+    "invalid_model",
+    "model_not_found",
+    "session_expired",
+    "insufficient_quota",
+    "account_deactivated",
+    "organization_deactivated",
+    "billing_hard_limit_reached",
+    "unsupported_country_region_territory",
 };
 
 // A bad client event. Fatal only when it was our session.update.
-constexpr std::array<std::string_view, 4> parameter_errors = {
-    "unknown_parameter", "invalid_type", "missing_required_parameter", "invalid_value"};
+constexpr std::array<std::string_view, 4> parameter_errors = {"unknown_parameter", "invalid_type",
+                                                              "missing_required_parameter", "invalid_value"};
 
 template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& set, std::string_view code) {

@@ -181,8 +181,7 @@ void session::on_event(const event& ev) {
         } else if constexpr (std::is_same_v<T, input_transcription_completed>) {
           out_.push_back(to_host::caller_transcript{e.item_id, e.transcript});
         } else if constexpr (std::is_same_v<T, input_transcription_failed>) {
-          warn(warning_code::transcription_failed,
-               fmt::format("item {}: {}", e.item_id, describe_error(e.error)));
+          warn(warning_code::transcription_failed, fmt::format("item {}: {}", e.item_id, describe_error(e.error)));
         } else if constexpr (std::is_same_v<T, unknown_event>) {
           ++counters_.unknown_events;
         }
@@ -245,8 +244,7 @@ void session::on_response_done(const response_done& ev) {
     }
     warn(warning_code::response_failed, std::move(detail));
   } else if (ev.status == "incomplete") {
-    warn(warning_code::response_failed,
-         fmt::format("response {} incomplete: {}", ev.response_id, ev.status_reason));
+    warn(warning_code::response_failed, fmt::format("response {} incomplete: {}", ev.response_id, ev.status_reason));
   }
   send_next_response();
 }
@@ -287,8 +285,7 @@ void session::on_leg_closed(const session_in::leg_closed& c) {
 }
 
 void session::maybe_greet() {
-  if (greeted_ || options_.greeting.how == greeting::style::none || !stream_ready_ ||
-      phase_ != session_phase::ready)
+  if (greeted_ || options_.greeting.how == greeting::style::none || !stream_ready_ || phase_ != session_phase::ready)
     return;
   greeted_ = true;
   if (options_.greeting.how == greeting::style::user_message) {
@@ -308,8 +305,7 @@ void session::request_response(std::string_view instructions) {
 }
 
 void session::send_next_response() {
-  if (phase_ != session_phase::ready || response_requested_ || !active_response_.empty() ||
-      pending_responses_.empty())
+  if (phase_ != session_phase::ready || response_requested_ || !active_response_.empty() || pending_responses_.empty())
     return;
   out_.push_back(to_openai::create_response{std::move(pending_responses_.front())});
   pending_responses_.pop_front();
@@ -324,8 +320,6 @@ void session::fail(session_failure::kind what, std::string detail) {
   timers_.stop(timer::configure_deadline);
 }
 
-void session::warn(warning_code code, std::string detail) {
-  out_.push_back(to_host::warning{code, std::move(detail)});
-}
+void session::warn(warning_code code, std::string detail) { out_.push_back(to_host::warning{code, std::move(detail)}); }
 
 }  // namespace rtb::openai

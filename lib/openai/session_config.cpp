@@ -31,8 +31,7 @@ result<void> validate(const session_config& c) {
       return bad("server_vad idle_timeout_ms must be between 5000 and 30000");
   }
   if (const auto* sem = std::get_if<semantic_vad>(&c.turn)) {
-    if (sem->eagerness != "low" && sem->eagerness != "medium" && sem->eagerness != "high" &&
-        sem->eagerness != "auto")
+    if (sem->eagerness != "low" && sem->eagerness != "medium" && sem->eagerness != "high" && sem->eagerness != "auto")
       return bad("semantic_vad eagerness must be low, medium, high or auto");
   }
   if (c.speed && (!std::isfinite(*c.speed) || *c.speed < 0.25 || *c.speed > 1.5))

@@ -25,9 +25,7 @@ error wrong_type(std::string_view field, std::string_view expected) {
   return {errc::wrong_type, "field '" + std::string(field) + "' must be " + std::string(expected)};
 }
 
-error missing(std::string_view field) {
-  return {errc::missing_field, "missing field '" + std::string(field) + "'"};
-}
+error missing(std::string_view field) { return {errc::missing_field, "missing field '" + std::string(field) + "'"}; }
 
 // Type errors inside a field become wrong_type; structural ones stay malformed.
 error field_error(simdjson::error_code e, std::string_view field, std::string_view expected) {
@@ -67,8 +65,8 @@ constexpr skip_t skip{};
 }  // namespace
 
 template <class F>
-static std::optional<error> for_each_field(value v, std::string_view parent,
-                                           std::vector<unknown_field>& unknown, F&& on_field) {
+static std::optional<error> for_each_field(value v, std::string_view parent, std::vector<unknown_field>& unknown,
+                                           F&& on_field) {
   object obj;
   if (auto e = v.get_object().get(obj)) return field_error(e, parent, "an object");
   for (auto f : obj) {
@@ -213,8 +211,7 @@ result<event> decoder::decode(const padded_buffer& message) {
   if (message.size() > d.parser.max_capacity()) return error{errc::too_large, "message exceeds the size limit"};
 
   simdjson::ondemand::document doc;
-  if (auto e = d.parser.iterate(message.data(), message.size(), message.readable()).get(doc))
-    return malformed(e);
+  if (auto e = d.parser.iterate(message.data(), message.size(), message.readable()).get(doc)) return malformed(e);
   object obj;
   if (auto e = doc.get_object().get(obj)) {
     if (e == simdjson::INCORRECT_TYPE) return error{errc::malformed_json, "not a JSON object"};

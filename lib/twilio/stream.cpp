@@ -95,11 +95,8 @@ stream_verdict stream::handle(const event& ev, timestamp now) {
             case stream_phase::awaiting_start:
               ++counters_.early_media_dropped;
               return stream_verdict::dropped_early_media;
-            case stream_phase::stopped:
-              ++counters_.late_events_dropped;
-              return stream_verdict::dropped_late_event;
-            case stream_phase::streaming:
-              break;
+            case stream_phase::stopped: ++counters_.late_events_dropped; return stream_verdict::dropped_late_event;
+            case stream_phase::streaming: break;
           }
           ++counters_.media_frames;
           counters_.media_bytes += audio::base64_decoded_size(e.payload);

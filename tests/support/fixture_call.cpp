@@ -40,15 +40,17 @@ call_config acme_config() {
   s.noise = openai::noise_reduction::near_field;
   s.input_transcription = openai::transcription{"gpt-4o-mini-transcribe", "en", ""};
   s.turn = openai::server_vad{0.5, 300, 500, std::nullopt, true, true};
-  s.tools.push_back({"get_order_status", "Look up the shipping status of an order by its order number.",
-                     R"({"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]})"});
+  s.tools.push_back(
+      {"get_order_status", "Look up the shipping status of an order by its order number.",
+       R"({"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]})"});
   c.twilio.media_idle = std::chrono::milliseconds(0);
   return c;
 }
 
 fixture_call::fixture_call(call_config config, std::chrono::microseconds twilio_start_delay, trace_sink* trace)
-  : twilio([this] { return now; }, twilio_start_delay),
-    driver(std::move(config), twilio, openai, observer, {}, [this] { return now; }, trace) {}
+    : twilio([this] { return now; }, twilio_start_delay),
+      driver(
+          std::move(config), twilio, openai, observer, {}, [this] { return now; }, trace) {}
 
 void fixture_call::run(const std::vector<fixture_line>& lines) {
   struct item {
@@ -68,7 +70,8 @@ void fixture_call::run(const std::vector<fixture_line>& lines) {
     } else if (l.type == "input_audio_buffer.append") {
       simdjson::dom::element e = parser.parse(l.event).value();
       const std::string payload(e["audio"].get_string().value());
-      for (int i = 0; i < l.repeat; ++i) schedule.push_back({t + std::chrono::milliseconds(20 * i), order++, item::caller_frame, payload, {}});
+      for (int i = 0; i < l.repeat; ++i)
+        schedule.push_back({t + std::chrono::milliseconds(20 * i), order++, item::caller_frame, payload, {}});
     } else if (l.type == "conversation.item.create") {
       simdjson::dom::element e = parser.parse(l.event).value();
       std::string_view item_type;
@@ -82,8 +85,9 @@ void fixture_call::run(const std::vector<fixture_line>& lines) {
 
   // Twilio connects and starts; the OpenAI socket opens.
   driver.on_text(leg::twilio, R"({"event":"connected","protocol":"Call","version":"1.0.0"})");
-  driver.on_text(leg::twilio,
-                 R"({"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"MZ1"})");
+  driver.on_text(
+      leg::twilio,
+      R"({"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"MZ1"})");
   driver.on_openai_open();
 
   std::size_t next = 0;
@@ -109,7 +113,9 @@ void fixture_call::run(const std::vector<fixture_line>& lines) {
     }
   }
   now += std::chrono::seconds(1);
-  driver.on_text(leg::twilio, R"({"event":"stop","sequenceNumber":"999","streamSid":"MZ1","stop":{"accountSid":"AC1","callSid":"CA1"}})");
+  driver.on_text(
+      leg::twilio,
+      R"({"event":"stop","sequenceNumber":"999","streamSid":"MZ1","stop":{"accountSid":"AC1","callSid":"CA1"}})");
 }
 
 std::vector<sent_event> fixture_call::sent_to_openai() const {

@@ -158,8 +158,7 @@ void canonical(simdjson::dom::element e, std::initializer_list<std::string_view>
       out.append(buf, r.ptr);
       break;
     }
-    default:
-      out += simdjson::minify(e);
+    default: out += simdjson::minify(e);
   }
 }
 

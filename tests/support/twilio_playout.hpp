@@ -55,8 +55,8 @@ class playout_model {
 
   std::chrono::microseconds start_delay_;
   timestamp busy_until_{};
-  std::vector<chunk> chunks_;         // since the last clear
-  std::uint64_t played_before_ = 0;   // bytes played in earlier generations
+  std::vector<chunk> chunks_;        // since the last clear
+  std::uint64_t played_before_ = 0;  // bytes played in earlier generations
   std::deque<pending_mark> pending_;
   std::vector<std::int64_t> heard_at_clears_;
 };

@@ -31,9 +31,10 @@ TEST_CASE("is_base64 accepts canonical base64 of every padding length", "[audio]
   CHECK(is_base64(frame()));
   CHECK(is_base64(frame(0x00)));
   // A payload verbatim from the OpenAI fixtures (160 bytes of µ-law).
-  CHECK(is_base64("s6TvcleHtm/OQm6eZRJSzr9SOa77ohyxU43rn6VEfSaJFAf+KRAkZcIAwf0lo2ttHnHSyYwlDP0X1R/h0DZqiSsKkL8aLs8jnZD"
-                  "SFkx/U5wXaiefDIVJquta7mBgY7WMsmnf+TvzUYrGlaxxI+63sZRt4yDclRPGBv2UboQkVWypPaur7Bg8IdXRNfZq1PBgob1Fl2Lx"
-                  "6EIoQRHpMM1/iw=="));
+  CHECK(
+      is_base64("s6TvcleHtm/OQm6eZRJSzr9SOa77ohyxU43rn6VEfSaJFAf+KRAkZcIAwf0lo2ttHnHSyYwlDP0X1R/h0DZqiSsKkL8aLs8jnZD"
+                "SFkx/U5wXaiefDIVJquta7mBgY7WMsmnf+TvzUYrGlaxxI+63sZRt4yDclRPGBv2UboQkVWypPaur7Bg8IdXRNfZq1PBgob1Fl2Lx"
+                "6EIoQRHpMM1/iw=="));
   for (std::size_t n = 0; n < 20; ++n) {
     INFO(n << " bytes");
     CHECK(is_base64(mulaw(n, 0x5A)));
@@ -61,8 +62,8 @@ TEST_CASE("is_base64 rejects characters outside the RFC 4648 alphabet", "[audio]
   CHECK_FALSE(is_base64("Zm9v YmFy"));
   CHECK_FALSE(is_base64("Zm9v\nYmFy"));
   CHECK_FALSE(is_base64("Zm9vYmF\n"));
-  CHECK_FALSE(is_base64("-_-_"));  // base64url is not what Twilio or OpenAI send
-  CHECK_FALSE(is_base64("Zm9\"")); // a quote
+  CHECK_FALSE(is_base64("-_-_"));   // base64url is not what Twilio or OpenAI send
+  CHECK_FALSE(is_base64("Zm9\""));  // a quote
   CHECK_FALSE(is_base64("Zm9\\"));
   CHECK_FALSE(is_base64(std::string("Zm9\0", 4)));
   CHECK_FALSE(is_base64("Zm\xC3\xA9"));  // é
@@ -136,29 +137,29 @@ TEST_CASE("mark names we did not produce are not mistaken for playout marks", "[
       "1",             // openai-agents-python's integer mark names
       "rtb",
       "rtb.",
-      "rtb.1.2",       // too few fields
+      "rtb.1.2",  // too few fields
       "rtb.1",
-      "rtb.a.b.c",     // not numbers
-      "rtb.1.2.3x",    // trailing garbage
-      "rtb.1.2.3.4",   // too many fields
+      "rtb.a.b.c",    // not numbers
+      "rtb.1.2.3x",   // trailing garbage
+      "rtb.1.2.3.4",  // too many fields
       "rtb.1.2.3.",
-      "rtb..2.3",      // empty fields
+      "rtb..2.3",  // empty fields
       "rtb.1..3",
       "rtb.1.2.",
       "rtb...",
-      "rtb.1.2.-5",    // negative numbers
+      "rtb.1.2.-5",  // negative numbers
       "rtb.-1.2.3",
       "rtb.1.-2.3",
-      "rtb.+1.2.3",    // signs are not digits
-      "rtb. 1.2.3",    // spaces
+      "rtb.+1.2.3",  // signs are not digits
+      "rtb. 1.2.3",  // spaces
       "rtb.1.2.3 ",
       " rtb.1.2.3",
-      "RTB.1.2.3",     // the prefix is case sensitive
+      "RTB.1.2.3",  // the prefix is case sensitive
       "rtx.1.2.3",
       "rtb.0x1.2.3",
-      "rtb.4294967296.0.0",            // generation overflows uint32
-      "rtb.0.4294967296.0",            // item overflows uint32
-      "rtb.0.0.9223372036854775808",   // sent_ms overflows int64
+      "rtb.4294967296.0.0",           // generation overflows uint32
+      "rtb.0.4294967296.0",           // item overflows uint32
+      "rtb.0.0.9223372036854775808",  // sent_ms overflows int64
       "rtb.99999999999999999999.0.0",
   };
   for (const char* name : foreign) {

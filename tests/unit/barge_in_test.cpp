@@ -35,7 +35,9 @@ struct playout_fixture {
   const actions& speech(std::int64_t t, std::string_view active_response = "") {
     return b.handle(playout::caller_speech_started{active_response}, at(t));
   }
-  const actions& done(std::string_view resp, std::int64_t t) { return b.handle(playout::response_finished{resp}, at(t)); }
+  const actions& done(std::string_view resp, std::int64_t t) {
+    return b.handle(playout::response_finished{resp}, at(t));
+  }
 
   std::map<std::string, std::uint64_t> received;
 };
@@ -128,7 +130,7 @@ TEST_CASE("marks Twilio echoes because of a clear are ignored", "[barge_in]") {
   REQUIRE(p.echo("rtb.1.1.200", 1010) == actions{});
   REQUIRE(p.echo("rtb.2.2.20", 1020) == actions{});
   REQUIRE(p.speech(1020, "resp_2") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 40},
-                                             to_host::ai_interrupted{"item_B", 40, 100}});
+                                              to_host::ai_interrupted{"item_B", 40, 100}});
 }
 
 TEST_CASE("late deltas of an interrupted response are dropped, the next response plays", "[barge_in]") {
@@ -149,26 +151,26 @@ TEST_CASE("a response with two audio items: the audible one is truncated, the un
   REQUIRE(p.echo("rtb.1.1.40", 40) == actions{});
 
   SECTION("while the response is still generating, the delete waits for its response.done") {
-    REQUIRE(p.speech(40, "resp_1") ==
-            actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60}, to_host::ai_interrupted{"item_A", 60, 100},
-                    to_host::ai_interrupted{"item_B", 0, 100}});
+    REQUIRE(p.speech(40, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60},
+                                              to_host::ai_interrupted{"item_A", 60, 100},
+                                              to_host::ai_interrupted{"item_B", 0, 100}});
     REQUIRE(p.done("resp_1", 60) == actions{to_openai::delete_item{"item_B"}});
     CHECK(p.b.counters().deletes == 1);
   }
   SECTION("once the response is done, the delete goes out at once") {
     REQUIRE(p.done("resp_1", 30) == actions{});
     REQUIRE(p.speech(40) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60},
-                                    to_host::ai_interrupted{"item_A", 60, 100}, to_host::ai_interrupted{"item_B", 0, 100},
-                                    to_openai::delete_item{"item_B"}});
+                                    to_host::ai_interrupted{"item_A", 60, 100},
+                                    to_host::ai_interrupted{"item_B", 0, 100}, to_openai::delete_item{"item_B"}});
   }
   SECTION("with forget_unheard off the unheard item stays") {
     playout_fixture q(barge_in_config{.forget_unheard = false});
     q.send("resp_1", "item_A", 5);
     q.send("resp_1", "item_B", 5);
     REQUIRE(q.echo("rtb.1.1.40", 40) == actions{});
-    REQUIRE(q.speech(40, "resp_1") ==
-            actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60}, to_host::ai_interrupted{"item_A", 60, 100},
-                    to_host::ai_interrupted{"item_B", 0, 100}});
+    REQUIRE(q.speech(40, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 60},
+                                              to_host::ai_interrupted{"item_A", 60, 100},
+                                              to_host::ai_interrupted{"item_B", 0, 100}});
     REQUIRE(q.done("resp_1", 60) == actions{});
   }
 }
@@ -204,7 +206,7 @@ TEST_CASE("a second barge-in in a later response works (no stale counters)", "[b
   p.send("resp_2", "item_B", 25, 1000);  // 500 ms
   for (int ms = 20; ms <= 300; ms += 20) REQUIRE(p.echo(to_string(playout_mark{2, 2, ms}), 1000 + ms) == actions{});
   REQUIRE(p.speech(1300, "resp_2") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 320},
-                                             to_host::ai_interrupted{"item_B", 320, 500}});
+                                              to_host::ai_interrupted{"item_B", 320, 500}});
   CHECK(p.b.counters().barge_ins == 2);
   CHECK(p.b.generation() == 3);
 }
@@ -215,7 +217,7 @@ TEST_CASE("a truncate never exceeds the audio received for the item", "[barge_in
     p.send("resp_1", "item_A", 5);  // 100 ms received and sent
     REQUIRE(p.echo("rtb.1.1.60", 60) == actions{});
     REQUIRE(p.speech(60, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 100},
-                                             to_host::ai_interrupted{"item_A", 100, 100}});
+                                              to_host::ai_interrupted{"item_A", 100, 100}});
   }
   SECTION("property: over many random calls, every truncate is within the audio received") {
     std::mt19937 rng(20261124);
@@ -269,8 +271,8 @@ TEST_CASE("with interrupt_response off the bridge cancels the response itself", 
   p.send("resp_1", "item_A", 5);
   REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
   REQUIRE(p.speech(20, "resp_1") == actions{to_openai::cancel_response{}, to_twilio::clear{},
-                                           to_openai::truncate_item{"item_A", 0, 40},
-                                           to_host::ai_interrupted{"item_A", 40, 100}});
+                                            to_openai::truncate_item{"item_A", 0, 40},
+                                            to_host::ai_interrupted{"item_A", 40, 100}});
   SECTION("but never when no response is active") {
     p.send("resp_2", "item_B", 5, 1000);
     REQUIRE(p.done("resp_2", 1001) == actions{});
@@ -287,7 +289,8 @@ TEST_CASE("with barge-in disabled the caller cannot interrupt", "[barge_in]") {
   REQUIRE(p.send("resp_1", "item_A", 1, 21).size() == 2);
 }
 
-TEST_CASE("an underrun: all audio heard while the response still generates is truncated at what was sent", "[barge_in]") {
+TEST_CASE("an underrun: all audio heard while the response still generates is truncated at what was sent",
+          "[barge_in]") {
   playout_fixture p;
   p.send("resp_1", "item_A", 2);
   REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});

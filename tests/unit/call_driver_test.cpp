@@ -28,7 +28,8 @@ std::string delta_json(const std::string& resp, const std::string& item, const s
 
 struct rig {
   explicit rig(call_config config = {}, driver_limits limits = {}, trace_sink* trace = nullptr)
-      : driver(std::move(config), twilio, openai, observer, limits, [this] { return now; }, trace) {}
+      : driver(
+            std::move(config), twilio, openai, observer, limits, [this] { return now; }, trace) {}
 
   void up() {
     driver.on_text(leg::twilio, connected_json);
@@ -51,8 +52,8 @@ TEST_CASE("the driver encodes each action onto the right leg, in Twilio's and Op
   r.up();
   REQUIRE(r.openai.sent.size() == 1);
   CHECK(r.openai.sent[0].rfind(R"({"type":"session.update","event_id":"rtb_1","session":{"type":"realtime")", 0) == 0);
-  CHECK(r.observer.lines == std::vector<std::string>{"host.stream_started{CA1, MZ1, tenant=acme}",
-                                                     "host.session_ready{sess_1}"});
+  CHECK(r.observer.lines ==
+        std::vector<std::string>{"host.stream_started{CA1, MZ1, tenant=acme}", "host.session_ready{sess_1}"});
 
   const std::string caller = frame(0x55);
   r.driver.on_text(leg::twilio, media_json(caller));
@@ -60,9 +61,9 @@ TEST_CASE("the driver encodes each action onto the right leg, in Twilio's and Op
 
   const std::string ai = frame(0x2A);
   r.driver.on_text(leg::openai, delta_json("resp_1", "item_A", ai));
-  REQUIRE(r.twilio.sent == std::vector<std::string>{
-                               R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
-                               R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.1.20"}})"});
+  REQUIRE(r.twilio.sent ==
+          std::vector<std::string>{R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
+                                   R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.1.20"}})"});
 }
 
 TEST_CASE("a message that is not valid JSON is dropped, reported and counted; the call goes on", "[driver]") {
@@ -89,8 +90,9 @@ TEST_CASE("messages over the size limit are rejected, whether buffered or not", 
   }
   SECTION("an adapter that stopped buffering reports the size") {
     r.driver.on_oversized(leg::openai, 1'000'000);
-    CHECK(r.observer.saw(
-        "host.warning{rejected_message, \"openai message dropped: message of 1000000 bytes exceeds the 4096-byte limit"));
+    CHECK(
+        r.observer.saw("host.warning{rejected_message, \"openai message dropped: message of 1000000 bytes exceeds the "
+                       "4096-byte limit"));
   }
   CHECK(r.driver.max_message_bytes(leg::twilio) == 1024);
 }
@@ -112,12 +114,14 @@ TEST_CASE("the host may answer a tool call from inside the callback", "[driver]"
   d.on_openai_open();
   d.on_text(leg::openai, session_updated_json);
   d.on_text(leg::openai, R"({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}})");
-  d.on_text(leg::openai,
-            R"({"type":"response.output_item.done","response_id":"resp_1","output_index":0,"item":{"id":"item_F","type":"function_call","status":"completed","name":"lookup","call_id":"call_9","arguments":"{}"}})");
+  d.on_text(
+      leg::openai,
+      R"({"type":"response.output_item.done","response_id":"resp_1","output_index":0,"item":{"id":"item_F","type":"function_call","status":"completed","name":"lookup","call_id":"call_9","arguments":"{}"}})");
   // The result went out after the event that asked for it had been handled.
   REQUIRE_FALSE(oa.matching("function_call_output").empty());
-  CHECK(oa.matching("function_call_output")[0] ==
-        R"({"type":"conversation.item.create","event_id":"rtb_2","item":{"type":"function_call_output","call_id":"call_9","output":"{\"ok\":true}"}})");
+  CHECK(
+      oa.matching("function_call_output")[0] ==
+      R"({"type":"conversation.item.create","event_id":"rtb_2","item":{"type":"function_call_output","call_id":"call_9","output":"{\"ok\":true}"}})");
   CHECK(oa.matching("response.create").empty());  // a response is still active
   d.on_text(leg::openai, R"({"type":"response.done","response":{"id":"resp_1","status":"completed"}})");
   CHECK(oa.matching("response.create").size() == 1);
@@ -135,7 +139,8 @@ TEST_CASE("deadlines fire through on_timer and end the call with both legs close
   r.driver.on_timer();
   CHECK(r.driver.finished());
   CHECK(r.observer.ended == std::vector<end_reason>{end_reason::openai_unreachable});
-  CHECK(r.twilio.closes == std::vector<std::pair<std::uint16_t, std::string>>{{close_internal_error, "openai_unreachable"}});
+  CHECK(r.twilio.closes ==
+        std::vector<std::pair<std::uint16_t, std::string>>{{close_internal_error, "openai_unreachable"}});
   CHECK(r.openai.closes.size() == 1);
 }
 
@@ -143,7 +148,8 @@ TEST_CASE("unknown Twilio fields are reported once each", "[driver]") {
   rig r;
   r.up();
   const std::string caller = frame();
-  const std::string with_extra = R"({"event":"media","media":{"payload":")" + caller + R"(","volume":3},"streamSid":"MZ1","x":1})";
+  const std::string with_extra =
+      R"({"event":"media","media":{"payload":")" + caller + R"(","volume":3},"streamSid":"MZ1","x":1})";
   r.driver.on_text(leg::twilio, with_extra);
   r.driver.on_text(leg::twilio, with_extra);
   int reports = 0;
@@ -157,7 +163,9 @@ TEST_CASE("the call summary reaches the observer exactly once, with the counters
   rig r;
   r.up();
   r.driver.on_text(leg::twilio, media_json(frame()));
-  r.driver.on_text(leg::twilio, R"({"event":"stop","sequenceNumber":"3","stop":{"accountSid":"AC1","callSid":"CA1"},"streamSid":"MZ1"})");
+  r.driver.on_text(
+      leg::twilio,
+      R"({"event":"stop","sequenceNumber":"3","stop":{"accountSid":"AC1","callSid":"CA1"},"streamSid":"MZ1"})");
   r.driver.on_closed(leg::twilio, 1000, "");
   r.driver.on_closed(leg::openai, 1000, "");
   REQUIRE(r.observer.ended == std::vector<end_reason>{end_reason::caller_hung_up});
@@ -173,12 +181,14 @@ TEST_CASE("a recorded trace replays to exactly the messages the live call sent",
   r.up();
   r.now = at(100);
   r.driver.on_text(leg::openai, R"({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}})");
-  for (int i = 0; i < 5; ++i) r.driver.on_text(leg::openai, delta_json("resp_1", "item_A", frame(static_cast<unsigned char>(i))));
+  for (int i = 0; i < 5; ++i)
+    r.driver.on_text(leg::openai, delta_json("resp_1", "item_A", frame(static_cast<unsigned char>(i))));
   r.now = at(140);
   r.driver.on_text(leg::twilio, R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.1.20"}})");
   r.now = at(150);
   r.driver.on_text(leg::twilio, "garbage");
-  r.driver.on_text(leg::openai, R"({"type":"input_audio_buffer.speech_started","audio_start_ms":10,"item_id":"item_U"})");
+  r.driver.on_text(leg::openai,
+                   R"({"type":"input_audio_buffer.speech_started","audio_start_ms":10,"item_id":"item_U"})");
   r.now = at(200);
   r.driver.send_user_text("the caller pressed 0", true);
   r.driver.end_call("done");
@@ -192,7 +202,8 @@ TEST_CASE("a recorded trace replays to exactly the messages the live call sent",
   std::istringstream lines(replayed.str());
   for (std::string l; std::getline(lines, l);) {
     const auto p = l.find(' ');
-    if (l.compare(p + 1, 10, "-> openai ") == 0 && l.find(" close ") == std::string::npos) from_replay.push_back(l.substr(p + 1));
+    if (l.compare(p + 1, 10, "-> openai ") == 0 && l.find(" close ") == std::string::npos)
+      from_replay.push_back(l.substr(p + 1));
   }
   CHECK(from_replay == live);
   CHECK(replayed.str().find("truncate") != std::string::npos);
@@ -221,7 +232,8 @@ TEST_CASE("a trace that cannot be replayed is refused with the line number", "[d
       ostream_trace_sink sink(t);
       recording_transport a, b;
       recording_observer o;
-      call_driver d({}, a, b, o, {}, [] { return timestamp{}; }, &sink);
+      call_driver d(
+          {}, a, b, o, {}, [] { return timestamp{}; }, &sink);
       header = t.str();
     }
     std::istringstream in(header + R"({"t_us":5,"leg":"nowhere","text":"{}"})" + "\n");

@@ -33,8 +33,7 @@ struct live_call {
 
 }  // namespace
 
-TEST_CASE("a greeting call: session.update on open, greeting once both legs are up, audio with marks",
-          "[call]") {
+TEST_CASE("a greeting call: session.update on open, greeting once both legs are up, audio with marks", "[call]") {
   call c(config_with({openai::greeting::style::instructions, "Greet the caller."}), at(0));
   REQUIRE(c.handle(twilio::event{twilio::connected{"Call", "1.0.0"}}, at(0)) == actions{});
   REQUIRE(c.handle(call_in::openai_opened{}, at(80)) == actions{to_openai::update_session{}});
@@ -77,9 +76,9 @@ TEST_CASE("AI audio that arrives before Twilio's start is held and sent once the
   const std::string a = frame(1), b = frame(2);
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", a)}, at(70)) == actions{});
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", b)}, at(71)) == actions{});
-  REQUIRE(c.handle(twilio::event{start_event()}, at(90)) ==
-          actions{to_host::stream_started{"CA1", "MZ1", {}}, to_twilio::media{a}, to_twilio::mark{{1, 1, 20}},
-                  to_twilio::media{b}, to_twilio::mark{{1, 1, 40}}});
+  REQUIRE(c.handle(twilio::event{start_event()}, at(90)) == actions{to_host::stream_started{"CA1", "MZ1", {}},
+                                                                    to_twilio::media{a}, to_twilio::mark{{1, 1, 20}},
+                                                                    to_twilio::media{b}, to_twilio::mark{{1, 1, 40}}});
 }
 
 TEST_CASE("speech over the AI clears Twilio and truncates what was not heard", "[call]") {
@@ -98,9 +97,9 @@ TEST_CASE("speech over the AI clears Twilio and truncates what was not heard", "
 
 TEST_CASE("Twilio's stop closes the OpenAI leg and ends the call", "[call]") {
   live_call lc;
-  REQUIRE(lc.tw(twilio::stop{}, 5000) ==
-          actions{to_twilio::close{close_normal, "caller_hung_up"}, to_openai::close{close_normal, "caller_hung_up"},
-                  to_host::call_ended{end_reason::caller_hung_up, ""}});
+  REQUIRE(lc.tw(twilio::stop{}, 5000) == actions{to_twilio::close{close_normal, "caller_hung_up"},
+                                                 to_openai::close{close_normal, "caller_hung_up"},
+                                                 to_host::call_ended{end_reason::caller_hung_up, ""}});
   CHECK(lc.c.ended());
   CHECK(lc.c.openai_session().phase() == openai::session_phase::closed);
   SECTION("everything after the end is counted and ignored") {
@@ -125,9 +124,10 @@ TEST_CASE("an OpenAI failure closes the Twilio stream so Twilio moves on to the 
     openai::error_event e;
     e.error.code = "invalid_api_key";
     e.error.message = "Incorrect API key provided";
-    REQUIRE(lc.oa(e, 300) == actions{to_twilio::close{close_internal_error, "openai_rejected"},
-                                    to_openai::close{close_normal, "openai_rejected"},
-                                    to_host::call_ended{end_reason::openai_rejected, "invalid_api_key: Incorrect API key provided"}});
+    REQUIRE(lc.oa(e, 300) ==
+            actions{to_twilio::close{close_internal_error, "openai_rejected"},
+                    to_openai::close{close_normal, "openai_rejected"},
+                    to_host::call_ended{end_reason::openai_rejected, "invalid_api_key: Incorrect API key provided"}});
   }
   SECTION("OpenAI closes the socket mid-call") {
     live_call lc;
@@ -161,12 +161,14 @@ TEST_CASE("bad messages are dropped and counted; a flood ends only this call", "
   cfg.limits.max_rejected_messages = 12;
   live_call lc(cfg);
   for (int i = 1; i <= 12; ++i) {
-    const auto& out = lc.c.handle(call_in::message_rejected{leg::twilio, errc::malformed_json, "not valid JSON"}, at(300 + i));
+    const auto& out =
+        lc.c.handle(call_in::message_rejected{leg::twilio, errc::malformed_json, "not valid JSON"}, at(300 + i));
     REQUIRE(out.size() == (i <= 10 ? 1u : 0u));  // reported ten times, then only counted
   }
   REQUIRE_FALSE(lc.c.ended());
   REQUIRE(lc.tw(media_event(voice), 400) == actions{to_openai::append_audio{voice}});  // the call goes on
-  const auto& out = lc.c.handle(call_in::message_rejected{leg::twilio, errc::malformed_json, "not valid JSON"}, at(500));
+  const auto& out =
+      lc.c.handle(call_in::message_rejected{leg::twilio, errc::malformed_json, "not valid JSON"}, at(500));
   REQUIRE_FALSE(out.empty());
   CHECK(std::get<to_host::call_ended>(out.back()).reason == end_reason::twilio_protocol_error);
   CHECK(lc.c.counters().rejected_twilio_messages == 13);

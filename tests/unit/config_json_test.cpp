@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include <catch2/catch.hpp>
 #include <simdjson.h>
+#include <catch2/catch.hpp>
 
 #include "realtime_bridge/call.hpp"
 #include "realtime_bridge/config_json.hpp"
@@ -82,8 +82,9 @@ rtb::call_config non_default_config() {
   s.noise = oa::noise_reduction::far_field;
   s.speed = 1.25;
   s.tools = {
-      oa::tool{"get_order_status", "Look up the shipping status of an order by its order number.",
-               R"({"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]})"},
+      oa::tool{
+          "get_order_status", "Look up the shipping status of an order by its order number.",
+          R"({"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]})"},
       oa::tool{"end_call", "", R"({"type":"object","properties":{}})"},
   };
   s.tool_choice = "end_call";
@@ -118,7 +119,8 @@ TEST_CASE("config json round-trips the default configuration", "[config][codec]"
   CHECK(same_config(round_trip(defaults), defaults));
 }
 
-TEST_CASE("config json round-trips a configuration in which every setting differs from its default", "[config][codec]") {
+TEST_CASE("config json round-trips a configuration in which every setting differs from its default",
+          "[config][codec]") {
   const rtb::call_config original = non_default_config();
   const rtb::call_config defaults;
   // The helper really changed everything it can.
@@ -144,8 +146,12 @@ TEST_CASE("config json round-trips every kind of turn detection", "[config][code
   rtb::call_config c;
   SECTION("semantic_vad") { c.openai.config.turn = oa::semantic_vad{"low", false, true}; }
   SECTION("no turn detection") { c.openai.config.turn = oa::no_turn_detection{}; }
-  SECTION("server_vad without idle timeout") { c.openai.config.turn = oa::server_vad{0.0, 0, 0, std::nullopt, true, false}; }
-  SECTION("server_vad with the largest idle timeout") { c.openai.config.turn = oa::server_vad{1.0, 1000, 3000, 30000, false, true}; }
+  SECTION("server_vad without idle timeout") {
+    c.openai.config.turn = oa::server_vad{0.0, 0, 0, std::nullopt, true, false};
+  }
+  SECTION("server_vad with the largest idle timeout") {
+    c.openai.config.turn = oa::server_vad{1.0, 1000, 3000, 30000, false, true};
+  }
   CHECK(round_trip(c).openai.config.turn == c.openai.config.turn);
 }
 
@@ -177,7 +183,8 @@ TEST_CASE("config json round-trips text that needs escaping and invalid UTF-8 as
 
 TEST_CASE("config json keeps tool parameters as the same JSON value", "[config][codec]") {
   rtb::call_config c;
-  c.openai.config.tools = {oa::tool{"lookup", "", "{\n  \"type\": \"object\",\n  \"properties\": {\"q\": {\"type\": \"string\"}}\n}"}};
+  c.openai.config.tools = {
+      oa::tool{"lookup", "", "{\n  \"type\": \"object\",\n  \"properties\": {\"q\": {\"type\": \"string\"}}\n}"}};
   const auto back = round_trip(c);
   REQUIRE(back.openai.config.tools.size() == 1);
   // Whitespace is not kept: parameters come back minified.
@@ -244,10 +251,14 @@ TEST_CASE("config json rejects unknown members, naming their full path", "[confi
   const unknown_case cases[] = {
       {R"({"foo":1})", "unknown setting config.foo"},
       {R"({"openai":{"modle":"gpt-realtime"}})", "unknown setting openai.modle"},
-      {R"({"openai":{"turn_detection":{"type":"server_vad","treshold":0.5}}})", "unknown setting openai.turn_detection.treshold"},
-      {R"({"openai":{"turn_detection":{"type":"semantic_vad","threshold":0.5}}})", "unknown setting openai.turn_detection.threshold"},
-      {R"({"openai":{"turn_detection":{"type":"none","eagerness":"low"}}})", "unknown setting openai.turn_detection.eagerness"},
-      {R"({"openai":{"transcription":{"model":"whisper-1","lang":"en"}}})", "unknown setting openai.transcription.lang"},
+      {R"({"openai":{"turn_detection":{"type":"server_vad","treshold":0.5}}})",
+       "unknown setting openai.turn_detection.treshold"},
+      {R"({"openai":{"turn_detection":{"type":"semantic_vad","threshold":0.5}}})",
+       "unknown setting openai.turn_detection.threshold"},
+      {R"({"openai":{"turn_detection":{"type":"none","eagerness":"low"}}})",
+       "unknown setting openai.turn_detection.eagerness"},
+      {R"({"openai":{"transcription":{"model":"whisper-1","lang":"en"}}})",
+       "unknown setting openai.transcription.lang"},
       {R"({"openai":{"tools":[{"name":"x","params":{}}]}})", "unknown setting openai.tools[].params"},
       {R"({"openai":{"greeting":{"text":"hi","voice":"marin"}}})", "unknown setting openai.greeting.voice"},
       {R"({"openai":{"timeouts":{"connect":5}}})", "unknown setting openai.timeouts.connect"},
@@ -272,13 +283,20 @@ TEST_CASE("config json rejects members of the wrong type, naming the setting", "
       {R"({"openai":{"modality":"video"}})", "openai.modality must be audio or text"},
       {R"({"openai":{"turn_detection":"server_vad"}})", "openai.turn_detection must be an object"},
       {R"({"openai":{"turn_detection":{"threshold":0.5}}})", "openai.turn_detection.type must be a string"},
-      {R"({"openai":{"turn_detection":{"type":"push_to_talk"}}})", "openai.turn_detection.type 'push_to_talk' is not server_vad, semantic_vad or none"},
-      {R"({"openai":{"turn_detection":{"type":"server_vad","threshold":"high"}}})", "openai.turn_detection.threshold must be a number"},
-      {R"({"openai":{"turn_detection":{"type":"server_vad","create_response":"yes"}}})", "openai.turn_detection.create_response must be true or false"},
-      {R"({"openai":{"turn_detection":{"type":"server_vad","prefix_padding_ms":1.5}}})", "openai.turn_detection.prefix_padding_ms must be an integer"},
-      {R"({"openai":{"turn_detection":{"type":"server_vad","silence_duration_ms":3000000000}}})", "openai.turn_detection.silence_duration_ms must be an integer"},
-      {R"({"openai":{"turn_detection":{"type":"server_vad","idle_timeout_ms":"6s"}}})", "openai.turn_detection.idle_timeout_ms must be an integer"},
-      {R"({"openai":{"turn_detection":{"type":"semantic_vad","eagerness":3}}})", "openai.turn_detection.eagerness must be a string"},
+      {R"({"openai":{"turn_detection":{"type":"push_to_talk"}}})",
+       "openai.turn_detection.type 'push_to_talk' is not server_vad, semantic_vad or none"},
+      {R"({"openai":{"turn_detection":{"type":"server_vad","threshold":"high"}}})",
+       "openai.turn_detection.threshold must be a number"},
+      {R"({"openai":{"turn_detection":{"type":"server_vad","create_response":"yes"}}})",
+       "openai.turn_detection.create_response must be true or false"},
+      {R"({"openai":{"turn_detection":{"type":"server_vad","prefix_padding_ms":1.5}}})",
+       "openai.turn_detection.prefix_padding_ms must be an integer"},
+      {R"({"openai":{"turn_detection":{"type":"server_vad","silence_duration_ms":3000000000}}})",
+       "openai.turn_detection.silence_duration_ms must be an integer"},
+      {R"({"openai":{"turn_detection":{"type":"server_vad","idle_timeout_ms":"6s"}}})",
+       "openai.turn_detection.idle_timeout_ms must be an integer"},
+      {R"({"openai":{"turn_detection":{"type":"semantic_vad","eagerness":3}}})",
+       "openai.turn_detection.eagerness must be a string"},
       {R"({"openai":{"transcription":"whisper-1"}})", "openai.transcription must be an object"},
       {R"({"openai":{"noise_reduction":"loud"}})", "openai.noise_reduction must be off, near_field or far_field"},
       {R"({"openai":{"noise_reduction":null}})", "openai.noise_reduction must be a string"},
@@ -288,13 +306,15 @@ TEST_CASE("config json rejects members of the wrong type, naming the setting", "
       {R"({"openai":{"tools":[{"name":"x","parameters":"{}"}]}})", "openai.tools[].parameters must be an object"},
       {R"({"openai":{"tools":[{"name":7}]}})", "openai.tools[].name must be a string"},
       {R"({"openai":{"tool_choice":{"type":"function"}}})", "openai.tool_choice must be a string"},
-      {R"({"openai":{"greeting":{"style":"shout"}}})", "openai.greeting.style must be none, user_message or instructions"},
+      {R"({"openai":{"greeting":{"style":"shout"}}})",
+       "openai.greeting.style must be none, user_message or instructions"},
       {R"({"openai":{"timeouts":{"connect_ms":"10s"}}})", "openai.timeouts.connect_ms must be an integer (ms)"},
       {R"({"twilio":{"start_timeout_ms":1.5}})", "twilio.start_timeout_ms must be an integer (ms)"},
       {R"({"barge_in":{"enabled":1}})", "barge_in.enabled must be true or false"},
       {R"({"barge_in":{"margin_ms":"20"}})", "barge_in.margin_ms must be an integer (ms)"},
       {R"({"limits":{"max_rejected_messages":-1}})", "limits.max_rejected_messages must be a non-negative integer"},
-      {R"({"limits":{"max_rejected_messages":4294967296}})", "limits.max_rejected_messages must be a non-negative integer"},
+      {R"({"limits":{"max_rejected_messages":4294967296}})",
+       "limits.max_rejected_messages must be a non-negative integer"},
   };
   for (const auto& c : cases) CHECK(parse_error(c.json).message == c.message);
 }
@@ -432,12 +452,14 @@ TEST_CASE("openai validate rejects unusable names and choices, naming the settin
   }
 }
 
-TEST_CASE("openai validate rejects tools without a name or with a schema that is not a JSON object", "[config][codec]") {
+TEST_CASE("openai validate rejects tools without a name or with a schema that is not a JSON object",
+          "[config][codec]") {
   oa::session_config c;
   c.tools = {oa::tool{"", "nameless", R"({"type":"object"})"}};
   CHECK(validate_message(c) == "tools[0] has no name");
 
-  for (const char* schema : {"[]", "\"object\"", "42", "null", "", "not json", "{\"type\":", R"({"type":"object"} {})"}) {
+  for (const char* schema :
+       {"[]", "\"object\"", "42", "null", "", "not json", "{\"type\":", R"({"type":"object"} {})"}) {
     INFO("schema: " << schema);
     c.tools = {oa::tool{"ok", "", R"({"type":"object","properties":{}})"}, oa::tool{"lookup", "", schema}};
     CHECK(validate_message(c) == "tools[1] (lookup) parameters are not a JSON object");

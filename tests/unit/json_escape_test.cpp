@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <simdjson.h>
+#include <catch2/catch.hpp>
 
 #include "json.hpp"
 
@@ -101,26 +101,30 @@ TEST_CASE("append_string keeps NUL bytes inside the string instead of ending it"
 
 TEST_CASE("append_string passes DEL (0x7F) through, which JSON allows unescaped", "[json][codec]") {
   CHECK(as_json("\x7F") == "\"\x7F\"");
-  CHECK(round_trip("a\x7F" "b") == "a\x7F" "b");
+  CHECK(round_trip("a\x7F"
+                   "b") ==
+        "a\x7F"
+        "b");
 }
 
 TEST_CASE("append_string passes valid multi-byte UTF-8 through unchanged", "[json][codec]") {
   const std::vector<std::string> samples = {
-      "\xC2\x80",          // U+0080, smallest 2-byte
-      "\xC3\xA9",          // é
-      "\xDF\xBF",          // U+07FF, largest 2-byte
-      "\xE0\xA0\x80",      // U+0800, smallest 3-byte
-      "\xE2\x82\xAC",      // €
-      "\xE2\x80\x99",      // ’ (the fixtures' apostrophe)
-      "\xED\x9F\xBF",      // U+D7FF, just below the surrogates
-      "\xEE\x80\x80",      // U+E000, just above the surrogates
-      "\xEF\xBF\xBD",      // U+FFFD itself
-      "\xEF\xBF\xBF",      // U+FFFF
-      "\xF0\x90\x80\x80",  // U+10000, smallest 4-byte
-      "\xF0\x9F\x98\x80",  // 😀
+      "\xC2\x80",                          // U+0080, smallest 2-byte
+      "\xC3\xA9",                          // é
+      "\xDF\xBF",                          // U+07FF, largest 2-byte
+      "\xE0\xA0\x80",                      // U+0800, smallest 3-byte
+      "\xE2\x82\xAC",                      // €
+      "\xE2\x80\x99",                      // ’ (the fixtures' apostrophe)
+      "\xED\x9F\xBF",                      // U+D7FF, just below the surrogates
+      "\xEE\x80\x80",                      // U+E000, just above the surrogates
+      "\xEF\xBF\xBD",                      // U+FFFD itself
+      "\xEF\xBF\xBF",                      // U+FFFF
+      "\xF0\x90\x80\x80",                  // U+10000, smallest 4-byte
+      "\xF0\x9F\x98\x80",                  // 😀
       "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",  // 👍🏽 (emoji + skin-tone modifier)
-      "\xF4\x8F\xBF\xBF",  // U+10FFFF, the last code point
-      "Gr\xC3\xBC\xC3\x9F" "e aus K\xC3\xB6ln, \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E, \xF0\x9F\x93\x9E call!",
+      "\xF4\x8F\xBF\xBF",                  // U+10FFFF, the last code point
+      "Gr\xC3\xBC\xC3\x9F"
+      "e aus K\xC3\xB6ln, \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E, \xF0\x9F\x93\x9E call!",
   };
   for (const auto& s : samples) {
     INFO("input: " << s);
@@ -133,7 +137,8 @@ TEST_CASE("append_string replaces lone continuation bytes with U+FFFD", "[json][
   const std::string r(replacement);
   CHECK(as_json("\x80") == "\"" + r + "\"");
   CHECK(as_json("\xBF") == "\"" + r + "\"");
-  CHECK(round_trip("a\x80" "b") == "a" + r + "b");
+  CHECK(round_trip("a\x80"
+                   "b") == "a" + r + "b");
   CHECK(round_trip("\x80\x81\x82") == r + r + r);
   // A continuation byte right after a complete sequence is not absorbed into it.
   CHECK(round_trip("\xC3\xA9\xA9") == "\xC3\xA9" + r);
@@ -141,11 +146,11 @@ TEST_CASE("append_string replaces lone continuation bytes with U+FFFD", "[json][
 
 TEST_CASE("append_string replaces each byte of a truncated sequence with U+FFFD", "[json][codec]") {
   const std::string r(replacement);
-  CHECK(round_trip("\xC3") == r);                          // 2-byte lead at the end
-  CHECK(round_trip("\xC3(") == r + "(");                    // 2-byte lead before ASCII
-  CHECK(round_trip("\xE2\x82") == r + r);                   // 3-byte, one continuation short
+  CHECK(round_trip("\xC3") == r);          // 2-byte lead at the end
+  CHECK(round_trip("\xC3(") == r + "(");   // 2-byte lead before ASCII
+  CHECK(round_trip("\xE2\x82") == r + r);  // 3-byte, one continuation short
   CHECK(round_trip("\xE2\x82z") == r + r + "z");
-  CHECK(round_trip("\xF0\x9F\x98") == r + r + r);           // 4-byte, one short
+  CHECK(round_trip("\xF0\x9F\x98") == r + r + r);  // 4-byte, one short
   CHECK(round_trip("\xF0\x9F") == r + r);
   CHECK(round_trip("\xF0") == r);
   // Decoding resynchronises on the next valid sequence.
@@ -156,10 +161,10 @@ TEST_CASE("append_string replaces each byte of a truncated sequence with U+FFFD"
 
 TEST_CASE("append_string replaces overlong encodings with U+FFFD", "[json][codec]") {
   const std::string r(replacement);
-  CHECK(round_trip("\xC0\x80") == r + r);              // overlong NUL
-  CHECK(round_trip("\xC1\xBF") == r + r);              // overlong U+007F
-  CHECK(round_trip("\xE0\x80\x80") == r + r + r);      // overlong NUL, 3 bytes
-  CHECK(round_trip("\xE0\x9F\xBF") == r + r + r);      // overlong U+07FF
+  CHECK(round_trip("\xC0\x80") == r + r);          // overlong NUL
+  CHECK(round_trip("\xC1\xBF") == r + r);          // overlong U+007F
+  CHECK(round_trip("\xE0\x80\x80") == r + r + r);  // overlong NUL, 3 bytes
+  CHECK(round_trip("\xE0\x9F\xBF") == r + r + r);  // overlong U+07FF
   CHECK(round_trip("\xF0\x80\x80\x80") == repeat(r, 4));
   CHECK(round_trip("\xF0\x8F\xBF\xBF") == repeat(r, 4));  // overlong U+FFFF
   // An overlong slash must not sneak an unescaped '/' or '"' through.
@@ -168,8 +173,8 @@ TEST_CASE("append_string replaces overlong encodings with U+FFFD", "[json][codec
 
 TEST_CASE("append_string replaces UTF-16 surrogates encoded in UTF-8 with U+FFFD", "[json][codec]") {
   const std::string r(replacement);
-  CHECK(round_trip("\xED\xA0\x80") == r + r + r);  // U+D800
-  CHECK(round_trip("\xED\xBF\xBF") == r + r + r);  // U+DFFF
+  CHECK(round_trip("\xED\xA0\x80") == r + r + r);                 // U+D800
+  CHECK(round_trip("\xED\xBF\xBF") == r + r + r);                 // U+DFFF
   CHECK(round_trip("\xED\xA0\xBD\xED\xB8\x80") == repeat(r, 6));  // a CESU-8 surrogate pair
 }
 
@@ -180,7 +185,8 @@ TEST_CASE("append_string replaces code points above U+10FFFF and impossible byte
   CHECK(round_trip("\xF8\x88\x80\x80\x80") == repeat(r, 5));  // old 5-byte form
   CHECK(round_trip("\xFE") == r);
   CHECK(round_trip("\xFF") == r);
-  CHECK(round_trip("ok\xFF" "ok") == "ok" + r + "ok");
+  CHECK(round_trip("ok\xFF"
+                   "ok") == "ok" + r + "ok");
 }
 
 TEST_CASE("append_string produces valid JSON for any byte sequence", "[json][codec]") {

@@ -8,8 +8,8 @@
 #include <variant>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <simdjson.h>
+#include <catch2/catch.hpp>
 
 #include "json.hpp"
 #include "realtime_bridge/audio.hpp"
@@ -83,20 +83,12 @@ void canonical(simdjson::dom::element e, std::string& out, const std::vector<std
       out.push_back(']');
       return;
     }
-    case element_type::STRING:
-      rtb::json::append_string(out, std::string_view(e));
-      return;
+    case element_type::STRING: rtb::json::append_string(out, std::string_view(e)); return;
     case element_type::INT64:
     case element_type::UINT64:
-    case element_type::DOUBLE:
-      rtb::json::append_double(out, double(e));
-      return;
-    case element_type::BOOL:
-      out.append(bool(e) ? "true" : "false");
-      return;
-    case element_type::NULL_VALUE:
-      out.append("null");
-      return;
+    case element_type::DOUBLE: rtb::json::append_double(out, double(e)); return;
+    case element_type::BOOL: out.append(bool(e) ? "true" : "false"); return;
+    case element_type::NULL_VALUE: out.append("null"); return;
   }
 }
 
@@ -141,7 +133,8 @@ std::string string_at(std::string_view json, std::string_view pointer) {
 // ---- fixture lines (openai-realtime.md §5), the "event" member verbatim ----
 
 // Fixture B/C seq 2 (identical in A, B and C): the bridge's session.update.
-constexpr std::string_view fixture_session_update = R"json({"type":"session.update","event_id":"bridge_evt_0001","session":{"type":"realtime","output_modalities":["audio"],"instructions":"You are the phone assistant for Acme Outfitters. Keep answers short and friendly. Use get_order_status when the caller asks about an order.","audio":{"input":{"format":{"type":"audio/pcmu"},"transcription":{"model":"gpt-4o-mini-transcribe","language":"en"},"noise_reduction":{"type":"near_field"},"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcmu"},"voice":"marin","speed":1.0}},"tools":[{"type":"function","name":"get_order_status","description":"Look up the shipping status of an order by its order number.","parameters":{"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]}}],"tool_choice":"auto","max_output_tokens":"inf"}})json";
+constexpr std::string_view fixture_session_update =
+    R"json({"type":"session.update","event_id":"bridge_evt_0001","session":{"type":"realtime","output_modalities":["audio"],"instructions":"You are the phone assistant for Acme Outfitters. Keep answers short and friendly. Use get_order_status when the caller asks about an order.","audio":{"input":{"format":{"type":"audio/pcmu"},"transcription":{"model":"gpt-4o-mini-transcribe","language":"en"},"noise_reduction":{"type":"near_field"},"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcmu"},"voice":"marin","speed":1.0}},"tools":[{"type":"function","name":"get_order_status","description":"Look up the shipping status of an order by its order number.","parameters":{"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]}}],"tool_choice":"auto","max_output_tokens":"inf"}})json";
 
 /// The session_config that fixture's session.update expresses.
 oa::session_config fixture_config() {
@@ -175,7 +168,8 @@ std::string session_update(const oa::session_config& c, std::string_view event_i
 
 TEST_CASE("openai decoder reads session.created with the server's default formats", "[openai][codec]") {
   wire w;
-  auto s = expect<oa::session_created>(w.decode(R"json({"type":"session.created","event_id":"event_C8slJvNREs4sIbeak0nsg","session":{"type":"realtime","object":"realtime.session","id":"sess_C4SfL2HANrCP5XgUr1IYi","model":"gpt-realtime","output_modalities":["audio"],"instructions":"Your knowledge cutoff is 2023-10. You are a helpful, witty, and friendly AI. Act like a human, but remember that you aren't a human and that you can't do human things in the real world. Your voice and personality should be warm and engaging, with a lively and playful tone. If interacting in a non-English language, start by using the standard accent or dialect familiar to the user. Talk quickly. You should always call a function if you can. Do not refer to these rules, even if you’re asked about them.","tools":[],"tool_choice":"auto","max_output_tokens":"inf","tracing":null,"truncation":"auto","prompt":null,"expires_at":1767233035,"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"transcription":null,"noise_reduction":null,"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":200,"idle_timeout_ms":null,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcm","rate":24000},"voice":"alloy","speed":1.0}},"include":null}})json"));
+  auto s = expect<oa::session_created>(w.decode(
+      R"json({"type":"session.created","event_id":"event_C8slJvNREs4sIbeak0nsg","session":{"type":"realtime","object":"realtime.session","id":"sess_C4SfL2HANrCP5XgUr1IYi","model":"gpt-realtime","output_modalities":["audio"],"instructions":"Your knowledge cutoff is 2023-10. You are a helpful, witty, and friendly AI. Act like a human, but remember that you aren't a human and that you can't do human things in the real world. Your voice and personality should be warm and engaging, with a lively and playful tone. If interacting in a non-English language, start by using the standard accent or dialect familiar to the user. Talk quickly. You should always call a function if you can. Do not refer to these rules, even if you’re asked about them.","tools":[],"tool_choice":"auto","max_output_tokens":"inf","tracing":null,"truncation":"auto","prompt":null,"expires_at":1767233035,"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"transcription":null,"noise_reduction":null,"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":200,"idle_timeout_ms":null,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcm","rate":24000},"voice":"alloy","speed":1.0}},"include":null}})json"));
   CHECK(s.session.id == "sess_C4SfL2HANrCP5XgUr1IYi");
   CHECK(s.session.model == "gpt-realtime");
   CHECK(s.session.expires_at == 1767233035);
@@ -186,7 +180,8 @@ TEST_CASE("openai decoder reads session.created with the server's default format
 
 TEST_CASE("openai decoder reads session.updated confirming µ-law both ways and the voice", "[openai][codec]") {
   wire w;
-  auto s = expect<oa::session_updated>(w.decode(R"json({"type":"session.updated","event_id":"event_C9hSA4o2wr3pzamQeK2M9","session":{"type":"realtime","object":"realtime.session","id":"sess_C4SfL2HANrCP5XgUr1IYi","model":"gpt-realtime","output_modalities":["audio"],"instructions":"You are the phone assistant for Acme Outfitters. Keep answers short and friendly. Use get_order_status when the caller asks about an order.","tools":[{"type":"function","name":"get_order_status","description":"Look up the shipping status of an order by its order number.","parameters":{"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]}}],"tool_choice":"auto","max_output_tokens":"inf","tracing":null,"truncation":"auto","prompt":null,"expires_at":1767233035,"audio":{"input":{"format":{"type":"audio/pcmu"},"transcription":{"model":"gpt-4o-mini-transcribe","language":"en","prompt":""},"noise_reduction":{"type":"near_field"},"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"idle_timeout_ms":null,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcmu"},"voice":"marin","speed":1.0}},"include":null}})json"));
+  auto s = expect<oa::session_updated>(w.decode(
+      R"json({"type":"session.updated","event_id":"event_C9hSA4o2wr3pzamQeK2M9","session":{"type":"realtime","object":"realtime.session","id":"sess_C4SfL2HANrCP5XgUr1IYi","model":"gpt-realtime","output_modalities":["audio"],"instructions":"You are the phone assistant for Acme Outfitters. Keep answers short and friendly. Use get_order_status when the caller asks about an order.","tools":[{"type":"function","name":"get_order_status","description":"Look up the shipping status of an order by its order number.","parameters":{"type":"object","properties":{"order_number":{"type":"string","description":"The order number, digits only."}},"required":["order_number"]}}],"tool_choice":"auto","max_output_tokens":"inf","tracing":null,"truncation":"auto","prompt":null,"expires_at":1767233035,"audio":{"input":{"format":{"type":"audio/pcmu"},"transcription":{"model":"gpt-4o-mini-transcribe","language":"en","prompt":""},"noise_reduction":{"type":"near_field"},"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"idle_timeout_ms":null,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcmu"},"voice":"marin","speed":1.0}},"include":null}})json"));
   CHECK(s.session.id == "sess_C4SfL2HANrCP5XgUr1IYi");
   CHECK(s.session.input_format == "audio/pcmu");
   CHECK(s.session.output_format == "audio/pcmu");
@@ -196,14 +191,16 @@ TEST_CASE("openai decoder reads session.updated confirming µ-law both ways and 
 
 TEST_CASE("openai decoder reads a session without audio, ids or expiry as empty", "[openai][codec]") {
   wire w;
-  auto s = expect<oa::session_updated>(w.decode(R"({"type":"session.updated","session":{"type":"realtime","expires_at":null,"audio":null}})"));
+  auto s = expect<oa::session_updated>(
+      w.decode(R"({"type":"session.updated","session":{"type":"realtime","expires_at":null,"audio":null}})"));
   CHECK(s.session.id.empty());
   CHECK(s.session.expires_at == 0);
   CHECK(s.session.input_format.empty());
   CHECK(s.session.output_format.empty());
   CHECK(s.session.voice.empty());
 
-  auto half = expect<oa::session_updated>(w.decode(R"({"type":"session.updated","session":{"audio":{"output":{"voice":"cedar"}}}})"));
+  auto half = expect<oa::session_updated>(
+      w.decode(R"({"type":"session.updated","session":{"audio":{"output":{"voice":"cedar"}}}})"));
   CHECK(half.session.input_format.empty());
   CHECK(half.session.output_format.empty());
   CHECK(half.session.voice == "cedar");
@@ -211,20 +208,24 @@ TEST_CASE("openai decoder reads a session without audio, ids or expiry as empty"
 
 TEST_CASE("openai decoder reads input_audio_buffer speech_started, speech_stopped and committed", "[openai][codec]") {
   wire w;
-  auto started = expect<oa::speech_started>(w.decode(R"json({"type":"input_audio_buffer.speech_started","event_id":"event_CW6lav53r0gm43jAh9lih","audio_start_ms":2100,"item_id":"item_CGX9vbzSitujSsM0dOYML"})json"));
+  auto started = expect<oa::speech_started>(w.decode(
+      R"json({"type":"input_audio_buffer.speech_started","event_id":"event_CW6lav53r0gm43jAh9lih","audio_start_ms":2100,"item_id":"item_CGX9vbzSitujSsM0dOYML"})json"));
   CHECK(started.audio_start_ms == 2100);
   CHECK(started.item_id == "item_CGX9vbzSitujSsM0dOYML");
 
-  auto stopped = expect<oa::speech_stopped>(w.decode(R"json({"type":"input_audio_buffer.speech_stopped","event_id":"event_CG1gTPNBj5HDvRNjgJkr8","audio_end_ms":3720,"item_id":"item_CGX9vbzSitujSsM0dOYML"})json"));
+  auto stopped = expect<oa::speech_stopped>(w.decode(
+      R"json({"type":"input_audio_buffer.speech_stopped","event_id":"event_CG1gTPNBj5HDvRNjgJkr8","audio_end_ms":3720,"item_id":"item_CGX9vbzSitujSsM0dOYML"})json"));
   CHECK(stopped.audio_end_ms == 3720);
   CHECK(stopped.item_id == "item_CGX9vbzSitujSsM0dOYML");
 
-  auto committed = expect<oa::input_committed>(w.decode(R"json({"type":"input_audio_buffer.committed","event_id":"event_Cgu8gtq6iZ5PT172ENBfR","previous_item_id":"item_CaNpjIBPVVCOZQL14aACY","item_id":"item_CGX9vbzSitujSsM0dOYML"})json"));
+  auto committed = expect<oa::input_committed>(w.decode(
+      R"json({"type":"input_audio_buffer.committed","event_id":"event_Cgu8gtq6iZ5PT172ENBfR","previous_item_id":"item_CaNpjIBPVVCOZQL14aACY","item_id":"item_CGX9vbzSitujSsM0dOYML"})json"));
   CHECK(committed.item_id == "item_CGX9vbzSitujSsM0dOYML");
   CHECK(committed.previous_item_id == "item_CaNpjIBPVVCOZQL14aACY");
 
   SECTION("the first commit has a null previous_item_id") {
-    auto first = expect<oa::input_committed>(w.decode(R"json({"type":"input_audio_buffer.committed","event_id":"event_CWgHE1zmooKGeSgP6SzhO","previous_item_id":null,"item_id":"item_CvOOhfkBkNCzmawnhHm8G"})json"));
+    auto first = expect<oa::input_committed>(w.decode(
+        R"json({"type":"input_audio_buffer.committed","event_id":"event_CWgHE1zmooKGeSgP6SzhO","previous_item_id":null,"item_id":"item_CvOOhfkBkNCzmawnhHm8G"})json"));
     CHECK(first.previous_item_id.empty());
     CHECK(first.item_id == "item_CvOOhfkBkNCzmawnhHm8G");
   }
@@ -232,7 +233,8 @@ TEST_CASE("openai decoder reads input_audio_buffer speech_started, speech_stoppe
 
 TEST_CASE("openai decoder reads conversation.item.added for user text and user audio items", "[openai][codec]") {
   wire w;
-  auto text = expect<oa::item_added>(w.decode(R"json({"type":"conversation.item.added","event_id":"event_CsVtyqReO5e23CR5UhUPj","previous_item_id":null,"item":{"id":"item_CVNukTF1cUezQAZipZAoN","type":"message","status":"completed","role":"user","content":[{"type":"input_text","text":"(The caller has just connected. Greet them and ask how you can help.)"}]}})json"));
+  auto text = expect<oa::item_added>(w.decode(
+      R"json({"type":"conversation.item.added","event_id":"event_CsVtyqReO5e23CR5UhUPj","previous_item_id":null,"item":{"id":"item_CVNukTF1cUezQAZipZAoN","type":"message","status":"completed","role":"user","content":[{"type":"input_text","text":"(The caller has just connected. Greet them and ask how you can help.)"}]}})json"));
   CHECK(text.previous_item_id.empty());
   CHECK(text.item.id == "item_CVNukTF1cUezQAZipZAoN");
   CHECK(text.item.type == "message");
@@ -241,7 +243,8 @@ TEST_CASE("openai decoder reads conversation.item.added for user text and user a
   CHECK(text.item.call_id.empty());
 
   // The committed user audio item carries "transcript":null.
-  auto audio = expect<oa::item_added>(w.decode(R"json({"type":"conversation.item.added","event_id":"event_Cm1OiWxIJpABv5DUQatJF","previous_item_id":"item_CaNpjIBPVVCOZQL14aACY","item":{"id":"item_CGX9vbzSitujSsM0dOYML","type":"message","status":"completed","role":"user","content":[{"type":"input_audio","transcript":null}]}})json"));
+  auto audio = expect<oa::item_added>(w.decode(
+      R"json({"type":"conversation.item.added","event_id":"event_Cm1OiWxIJpABv5DUQatJF","previous_item_id":"item_CaNpjIBPVVCOZQL14aACY","item":{"id":"item_CGX9vbzSitujSsM0dOYML","type":"message","status":"completed","role":"user","content":[{"type":"input_audio","transcript":null}]}})json"));
   CHECK(audio.previous_item_id == "item_CaNpjIBPVVCOZQL14aACY");
   CHECK(audio.item.id == "item_CGX9vbzSitujSsM0dOYML");
   CHECK(audio.item.role == "user");
@@ -249,7 +252,8 @@ TEST_CASE("openai decoder reads conversation.item.added for user text and user a
 
 TEST_CASE("openai decoder reads conversation.item.done for an item cut short by barge-in", "[openai][codec]") {
   wire w;
-  auto done = expect<oa::item_done>(w.decode(R"json({"type":"conversation.item.done","event_id":"event_CbxFvR7R7zKMT1Sr3iXs4","previous_item_id":"item_Cyh0MoV7ZOVLvcGordfmg","item":{"id":"item_CWjEv1UFkfG1F9PvvL9i2","type":"message","status":"incomplete","role":"assistant","content":[{"type":"output_audio","transcript":"Sure! You can return any unworn item within 30 days of purchase"}]}})json"));
+  auto done = expect<oa::item_done>(w.decode(
+      R"json({"type":"conversation.item.done","event_id":"event_CbxFvR7R7zKMT1Sr3iXs4","previous_item_id":"item_Cyh0MoV7ZOVLvcGordfmg","item":{"id":"item_CWjEv1UFkfG1F9PvvL9i2","type":"message","status":"incomplete","role":"assistant","content":[{"type":"output_audio","transcript":"Sure! You can return any unworn item within 30 days of purchase"}]}})json"));
   CHECK(done.previous_item_id == "item_Cyh0MoV7ZOVLvcGordfmg");
   CHECK(done.item.id == "item_CWjEv1UFkfG1F9PvvL9i2");
   CHECK(done.item.role == "assistant");
@@ -258,25 +262,29 @@ TEST_CASE("openai decoder reads conversation.item.done for an item cut short by 
 
 TEST_CASE("openai decoder reads conversation.item.truncated and deleted", "[openai][codec]") {
   wire w;
-  auto t = expect<oa::item_truncated>(w.decode(R"json({"type":"conversation.item.truncated","event_id":"event_CQ0IR3eAhOgA5XWEqyOVT","item_id":"item_CWjEv1UFkfG1F9PvvL9i2","content_index":0,"audio_end_ms":1300})json"));
+  auto t = expect<oa::item_truncated>(w.decode(
+      R"json({"type":"conversation.item.truncated","event_id":"event_CQ0IR3eAhOgA5XWEqyOVT","item_id":"item_CWjEv1UFkfG1F9PvvL9i2","content_index":0,"audio_end_ms":1300})json"));
   CHECK(t.item_id == "item_CWjEv1UFkfG1F9PvvL9i2");
   CHECK(t.content_index == 0);
   CHECK(t.audio_end_ms == 1300);
 
-  auto d = expect<oa::item_deleted>(w.decode(R"({"type":"conversation.item.deleted","event_id":"event_C7k2","item_id":"item_003"})"));
+  auto d = expect<oa::item_deleted>(
+      w.decode(R"({"type":"conversation.item.deleted","event_id":"event_C7k2","item_id":"item_003"})"));
   CHECK(d.item_id == "item_003");
 }
 
 TEST_CASE("openai decoder reads response.created", "[openai][codec]") {
   wire w;
-  auto c = expect<oa::response_created>(w.decode(R"json({"type":"response.created","event_id":"event_C8LNwh7KmWkb5UqGTuolA","response":{"object":"realtime.response","id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","status":"in_progress","status_details":null,"output":[],"conversation_id":"conv_CmUOsuRRXx18d0YIR8Clv","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}},"usage":null,"metadata":null}})json"));
+  auto c = expect<oa::response_created>(w.decode(
+      R"json({"type":"response.created","event_id":"event_C8LNwh7KmWkb5UqGTuolA","response":{"object":"realtime.response","id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","status":"in_progress","status_details":null,"output":[],"conversation_id":"conv_CmUOsuRRXx18d0YIR8Clv","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}},"usage":null,"metadata":null}})json"));
   CHECK(c.response_id == "resp_CzWr5Pp9o9Fdi6oCZlVPg");
   CHECK(c.status == "in_progress");
 }
 
 TEST_CASE("openai decoder reads response.output_item.added for a message and for a function call", "[openai][codec]") {
   wire w;
-  auto msg = expect<oa::output_item_added>(w.decode(R"json({"type":"response.output_item.added","event_id":"event_CseT56X4aalXS6NYzdZ5D","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","output_index":0,"item":{"id":"item_CaNpjIBPVVCOZQL14aACY","type":"message","status":"in_progress","role":"assistant","content":[]}})json"));
+  auto msg = expect<oa::output_item_added>(w.decode(
+      R"json({"type":"response.output_item.added","event_id":"event_CseT56X4aalXS6NYzdZ5D","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","output_index":0,"item":{"id":"item_CaNpjIBPVVCOZQL14aACY","type":"message","status":"in_progress","role":"assistant","content":[]}})json"));
   CHECK(msg.response_id == "resp_CzWr5Pp9o9Fdi6oCZlVPg");
   CHECK(msg.output_index == 0);
   CHECK(msg.item.id == "item_CaNpjIBPVVCOZQL14aACY");
@@ -284,7 +292,8 @@ TEST_CASE("openai decoder reads response.output_item.added for a message and for
   CHECK(msg.item.role == "assistant");
   CHECK(msg.item.status == "in_progress");
 
-  auto call = expect<oa::output_item_added>(w.decode(R"json({"type":"response.output_item.added","event_id":"event_ChbwKZLKqfnM8bHASHpni","response_id":"resp_CKfHiq9vLXysjjOncsCO0","output_index":1,"item":{"id":"item_C81oVo5B7LULB6xTxCr8z","type":"function_call","status":"in_progress","name":"get_order_status","call_id":"call_OwsCQGgBRWbFTumh","arguments":""}})json"));
+  auto call = expect<oa::output_item_added>(w.decode(
+      R"json({"type":"response.output_item.added","event_id":"event_ChbwKZLKqfnM8bHASHpni","response_id":"resp_CKfHiq9vLXysjjOncsCO0","output_index":1,"item":{"id":"item_C81oVo5B7LULB6xTxCr8z","type":"function_call","status":"in_progress","name":"get_order_status","call_id":"call_OwsCQGgBRWbFTumh","arguments":""}})json"));
   CHECK(call.output_index == 1);
   CHECK(call.item.type == "function_call");
   CHECK(call.item.name == "get_order_status");
@@ -295,7 +304,8 @@ TEST_CASE("openai decoder reads response.output_item.added for a message and for
 
 TEST_CASE("openai decoder reads response.output_audio.delta and checks its base64", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::audio_delta>(w.decode(R"json({"type":"response.output_audio.delta","event_id":"event_C3iVZKTjkdlqf1pf3z5bO","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"delta":"s6TvcleHtm/OQm6eZRJSzr9SOa77ohyxU43rn6VEfSaJFAf+KRAkZcIAwf0lo2ttHnHSyYwlDP0X1R/h0DZqiSsKkL8aLs8jnZDSFkx/U5wXaiefDIVJquta7mBgY7WMsmnf+TvzUYrGlaxxI+63sZRt4yDclRPGBv2UboQkVWypPaur7Bg8IdXRNfZq1PBgob1Fl2Lx6EIoQRHpMM1/iw=="})json"));
+  auto d = expect<oa::audio_delta>(w.decode(
+      R"json({"type":"response.output_audio.delta","event_id":"event_C3iVZKTjkdlqf1pf3z5bO","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"delta":"s6TvcleHtm/OQm6eZRJSzr9SOa77ohyxU43rn6VEfSaJFAf+KRAkZcIAwf0lo2ttHnHSyYwlDP0X1R/h0DZqiSsKkL8aLs8jnZDSFkx/U5wXaiefDIVJquta7mBgY7WMsmnf+TvzUYrGlaxxI+63sZRt4yDclRPGBv2UboQkVWypPaur7Bg8IdXRNfZq1PBgob1Fl2Lx6EIoQRHpMM1/iw=="})json"));
   CHECK(d.response_id == "resp_CzWr5Pp9o9Fdi6oCZlVPg");
   CHECK(d.item_id == "item_CaNpjIBPVVCOZQL14aACY");
   CHECK(d.output_index == 0);
@@ -307,7 +317,8 @@ TEST_CASE("openai decoder reads response.output_audio.delta and checks its base6
 
 TEST_CASE("openai decoder reads response.output_audio.done", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::audio_done>(w.decode(R"json({"type":"response.output_audio.done","event_id":"event_CxlE44c04BiGxKUG0PSOo","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0})json"));
+  auto d = expect<oa::audio_done>(w.decode(
+      R"json({"type":"response.output_audio.done","event_id":"event_CxlE44c04BiGxKUG0PSOo","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0})json"));
   CHECK(d.response_id == "resp_CzWr5Pp9o9Fdi6oCZlVPg");
   CHECK(d.item_id == "item_CaNpjIBPVVCOZQL14aACY");
   CHECK(d.output_index == 0);
@@ -316,13 +327,15 @@ TEST_CASE("openai decoder reads response.output_audio.done", "[openai][codec]") 
 
 TEST_CASE("openai decoder reads output audio transcript deltas and the final transcript", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::transcript_delta>(w.decode(R"json({"type":"response.output_audio_transcript.delta","event_id":"event_CZfOUhIb2lxkjgC10xc0h","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"delta":"Hi!","obfuscation":"lEhqTqNiBBjRDV"})json"));
+  auto d = expect<oa::transcript_delta>(w.decode(
+      R"json({"type":"response.output_audio_transcript.delta","event_id":"event_CZfOUhIb2lxkjgC10xc0h","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"delta":"Hi!","obfuscation":"lEhqTqNiBBjRDV"})json"));
   CHECK(d.response_id == "resp_CzWr5Pp9o9Fdi6oCZlVPg");
   CHECK(d.item_id == "item_CaNpjIBPVVCOZQL14aACY");
   CHECK(d.content_index == 0);
   CHECK(d.delta == "Hi!");
 
-  auto done = expect<oa::transcript_done>(w.decode(R"json({"type":"response.output_audio_transcript.done","event_id":"event_CqMlTa9QOXMJn3NdpSI8D","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"transcript":"Hi! Thanks for calling Acme Outfitters. How can I help you today?"})json"));
+  auto done = expect<oa::transcript_done>(w.decode(
+      R"json({"type":"response.output_audio_transcript.done","event_id":"event_CqMlTa9QOXMJn3NdpSI8D","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"transcript":"Hi! Thanks for calling Acme Outfitters. How can I help you today?"})json"));
   CHECK(done.response_id == "resp_CzWr5Pp9o9Fdi6oCZlVPg");
   CHECK(done.item_id == "item_CaNpjIBPVVCOZQL14aACY");
   CHECK(done.transcript == "Hi! Thanks for calling Acme Outfitters. How can I help you today?");
@@ -330,26 +343,30 @@ TEST_CASE("openai decoder reads output audio transcript deltas and the final tra
 
 TEST_CASE("openai decoder unescapes transcripts", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::transcript_delta>(w.decode(R"({"type":"response.output_audio_transcript.delta","response_id":"r","item_id":"i","delta":"\"Caf\u00e9\"\n\ud83d\ude00 \\o/"})"));
+  auto d = expect<oa::transcript_delta>(w.decode(
+      R"({"type":"response.output_audio_transcript.delta","response_id":"r","item_id":"i","delta":"\"Caf\u00e9\"\n\ud83d\ude00 \\o/"})"));
   CHECK(d.delta == "\"Caf\xC3\xA9\"\n\xF0\x9F\x98\x80 \\o/");
 }
 
 TEST_CASE("openai decoder reads a completed input transcription", "[openai][codec]") {
   wire w;
-  auto c = expect<oa::input_transcription_completed>(w.decode(R"json({"type":"conversation.item.input_audio_transcription.completed","event_id":"event_CcHwVHgyrOmDMVfkkAcD7","item_id":"item_CGX9vbzSitujSsM0dOYML","content_index":0,"transcript":"What time do you close today?","usage":{"type":"tokens","total_tokens":32,"input_tokens":27,"input_token_details":{"text_tokens":0,"audio_tokens":27},"output_tokens":5}})json"));
+  auto c = expect<oa::input_transcription_completed>(w.decode(
+      R"json({"type":"conversation.item.input_audio_transcription.completed","event_id":"event_CcHwVHgyrOmDMVfkkAcD7","item_id":"item_CGX9vbzSitujSsM0dOYML","content_index":0,"transcript":"What time do you close today?","usage":{"type":"tokens","total_tokens":32,"input_tokens":27,"input_token_details":{"text_tokens":0,"audio_tokens":27},"output_tokens":5}})json"));
   CHECK(c.item_id == "item_CGX9vbzSitujSsM0dOYML");
   CHECK(c.content_index == 0);
   CHECK(c.transcript == "What time do you close today?");
 
   SECTION("duration usage from other transcription models is tolerated") {
-    auto dur = expect<oa::input_transcription_completed>(w.decode(R"({"type":"conversation.item.input_audio_transcription.completed","item_id":"item_1","content_index":0,"transcript":"Hey","usage":{"type":"duration","seconds":1.5}})"));
+    auto dur = expect<oa::input_transcription_completed>(w.decode(
+        R"({"type":"conversation.item.input_audio_transcription.completed","item_id":"item_1","content_index":0,"transcript":"Hey","usage":{"type":"duration","seconds":1.5}})"));
     CHECK(dur.transcript == "Hey");
   }
 }
 
 TEST_CASE("openai decoder reads a failed input transcription with its error", "[openai][codec]") {
   wire w;
-  auto f = expect<oa::input_transcription_failed>(w.decode(R"({"type":"conversation.item.input_audio_transcription.failed","event_id":"event_C1x","item_id":"item_CGX9vbzSitujSsM0dOYML","content_index":0,
+  auto f = expect<oa::input_transcription_failed>(w.decode(
+      R"({"type":"conversation.item.input_audio_transcription.failed","event_id":"event_C1x","item_id":"item_CGX9vbzSitujSsM0dOYML","content_index":0,
  "error":{"type":"transcription_error","code":"audio_unintelligible","message":"The audio could not be transcribed.","param":null}})"));
   CHECK(f.item_id == "item_CGX9vbzSitujSsM0dOYML");
   CHECK(f.content_index == 0);
@@ -362,13 +379,15 @@ TEST_CASE("openai decoder reads a failed input transcription with its error", "[
 
 TEST_CASE("openai decoder reads function call argument deltas and the final arguments", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::function_arguments_delta>(w.decode(R"json({"type":"response.function_call_arguments.delta","event_id":"event_CphPITqRYo0Amofx2ziem","response_id":"resp_CKfHiq9vLXysjjOncsCO0","item_id":"item_C81oVo5B7LULB6xTxCr8z","output_index":1,"call_id":"call_OwsCQGgBRWbFTumh","delta":"{\"order"})json"));
+  auto d = expect<oa::function_arguments_delta>(w.decode(
+      R"json({"type":"response.function_call_arguments.delta","event_id":"event_CphPITqRYo0Amofx2ziem","response_id":"resp_CKfHiq9vLXysjjOncsCO0","item_id":"item_C81oVo5B7LULB6xTxCr8z","output_index":1,"call_id":"call_OwsCQGgBRWbFTumh","delta":"{\"order"})json"));
   CHECK(d.response_id == "resp_CKfHiq9vLXysjjOncsCO0");
   CHECK(d.item_id == "item_C81oVo5B7LULB6xTxCr8z");
   CHECK(d.call_id == "call_OwsCQGgBRWbFTumh");
   CHECK(d.delta == "{\"order");
 
-  auto done = expect<oa::function_arguments_done>(w.decode(R"json({"type":"response.function_call_arguments.done","event_id":"event_CpyGdJ1kTWIWla2Q9tQ1O","response_id":"resp_CKfHiq9vLXysjjOncsCO0","item_id":"item_C81oVo5B7LULB6xTxCr8z","output_index":1,"call_id":"call_OwsCQGgBRWbFTumh","name":"get_order_status","arguments":"{\"order_number\":\"48217\"}"})json"));
+  auto done = expect<oa::function_arguments_done>(w.decode(
+      R"json({"type":"response.function_call_arguments.done","event_id":"event_CpyGdJ1kTWIWla2Q9tQ1O","response_id":"resp_CKfHiq9vLXysjjOncsCO0","item_id":"item_C81oVo5B7LULB6xTxCr8z","output_index":1,"call_id":"call_OwsCQGgBRWbFTumh","name":"get_order_status","arguments":"{\"order_number\":\"48217\"}"})json"));
   CHECK(done.response_id == "resp_CKfHiq9vLXysjjOncsCO0");
   CHECK(done.item_id == "item_C81oVo5B7LULB6xTxCr8z");
   CHECK(done.call_id == "call_OwsCQGgBRWbFTumh");
@@ -376,7 +395,8 @@ TEST_CASE("openai decoder reads function call argument deltas and the final argu
   CHECK(done.arguments == R"({"order_number":"48217"})");
 
   SECTION("servers from before 2026-02 send no name") {
-    auto old = expect<oa::function_arguments_done>(w.decode(R"({"type":"response.function_call_arguments.done","response_id":"r","item_id":"i","output_index":1,"call_id":"call_1","arguments":"{}"})"));
+    auto old = expect<oa::function_arguments_done>(w.decode(
+        R"({"type":"response.function_call_arguments.done","response_id":"r","item_id":"i","output_index":1,"call_id":"call_1","arguments":"{}"})"));
     CHECK(old.name.empty());
     CHECK(old.arguments == "{}");
   }
@@ -384,7 +404,8 @@ TEST_CASE("openai decoder reads function call argument deltas and the final argu
 
 TEST_CASE("openai decoder reads response.output_item.done for a completed function call", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::output_item_done>(w.decode(R"json({"type":"response.output_item.done","event_id":"event_CezHuycSgQMJAaRWLlWLA","response_id":"resp_CKfHiq9vLXysjjOncsCO0","output_index":1,"item":{"id":"item_C81oVo5B7LULB6xTxCr8z","type":"function_call","status":"completed","name":"get_order_status","call_id":"call_OwsCQGgBRWbFTumh","arguments":"{\"order_number\":\"48217\"}"}})json"));
+  auto d = expect<oa::output_item_done>(w.decode(
+      R"json({"type":"response.output_item.done","event_id":"event_CezHuycSgQMJAaRWLlWLA","response_id":"resp_CKfHiq9vLXysjjOncsCO0","output_index":1,"item":{"id":"item_C81oVo5B7LULB6xTxCr8z","type":"function_call","status":"completed","name":"get_order_status","call_id":"call_OwsCQGgBRWbFTumh","arguments":"{\"order_number\":\"48217\"}"}})json"));
   CHECK(d.response_id == "resp_CKfHiq9vLXysjjOncsCO0");
   CHECK(d.output_index == 1);
   CHECK(d.item.id == "item_C81oVo5B7LULB6xTxCr8z");
@@ -395,7 +416,8 @@ TEST_CASE("openai decoder reads response.output_item.done for a completed functi
   CHECK(d.item.arguments == R"({"order_number":"48217"})");
 
   SECTION("an assistant message cut short by barge-in") {
-    auto m = expect<oa::output_item_done>(w.decode(R"json({"type":"response.output_item.done","event_id":"event_Cz5hTE8EfzLoLYX88iltT","response_id":"resp_CIltVFKftXbEbt0z7gFQB","output_index":0,"item":{"id":"item_CWjEv1UFkfG1F9PvvL9i2","type":"message","status":"incomplete","role":"assistant","content":[{"type":"output_audio","transcript":"Sure! You can return any unworn item within 30 days of purchase"}]}})json"));
+    auto m = expect<oa::output_item_done>(w.decode(
+        R"json({"type":"response.output_item.done","event_id":"event_Cz5hTE8EfzLoLYX88iltT","response_id":"resp_CIltVFKftXbEbt0z7gFQB","output_index":0,"item":{"id":"item_CWjEv1UFkfG1F9PvvL9i2","type":"message","status":"incomplete","role":"assistant","content":[{"type":"output_audio","transcript":"Sure! You can return any unworn item within 30 days of purchase"}]}})json"));
     CHECK(m.item.type == "message");
     CHECK(m.item.status == "incomplete");
     CHECK(m.item.call_id.empty());
@@ -404,7 +426,8 @@ TEST_CASE("openai decoder reads response.output_item.done for a completed functi
 
 TEST_CASE("openai decoder reads response.done with its usage", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::response_done>(w.decode(R"json({"type":"response.done","event_id":"event_CqaisnUDDoILMVMrglcM8","response":{"object":"realtime.response","id":"resp_CKfHiq9vLXysjjOncsCO0","status":"completed","status_details":null,"output":[{"id":"item_Cp6PGF01BoaIPb7wT8HZZ","type":"message","status":"completed","role":"assistant","content":[{"type":"output_audio","transcript":"Let me check that for you."}]},{"id":"item_C81oVo5B7LULB6xTxCr8z","type":"function_call","status":"completed","name":"get_order_status","call_id":"call_OwsCQGgBRWbFTumh","arguments":"{\"order_number\":\"48217\"}"}],"conversation_id":"conv_CZTS2T7c1zNeDNhMNfG1p","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}},"usage":{"total_tokens":636,"input_tokens":582,"output_tokens":54,"input_token_details":{"text_tokens":521,"audio_tokens":61,"image_tokens":0,"cached_tokens":448,"cached_tokens_details":{"text_tokens":448,"audio_tokens":0,"image_tokens":0}},"output_token_details":{"text_tokens":32,"audio_tokens":22}},"metadata":null}})json"));
+  auto d = expect<oa::response_done>(w.decode(
+      R"json({"type":"response.done","event_id":"event_CqaisnUDDoILMVMrglcM8","response":{"object":"realtime.response","id":"resp_CKfHiq9vLXysjjOncsCO0","status":"completed","status_details":null,"output":[{"id":"item_Cp6PGF01BoaIPb7wT8HZZ","type":"message","status":"completed","role":"assistant","content":[{"type":"output_audio","transcript":"Let me check that for you."}]},{"id":"item_C81oVo5B7LULB6xTxCr8z","type":"function_call","status":"completed","name":"get_order_status","call_id":"call_OwsCQGgBRWbFTumh","arguments":"{\"order_number\":\"48217\"}"}],"conversation_id":"conv_CZTS2T7c1zNeDNhMNfG1p","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}},"usage":{"total_tokens":636,"input_tokens":582,"output_tokens":54,"input_token_details":{"text_tokens":521,"audio_tokens":61,"image_tokens":0,"cached_tokens":448,"cached_tokens_details":{"text_tokens":448,"audio_tokens":0,"image_tokens":0}},"output_token_details":{"text_tokens":32,"audio_tokens":22}},"metadata":null}})json"));
   CHECK(d.response_id == "resp_CKfHiq9vLXysjjOncsCO0");
   CHECK(d.status == "completed");
   CHECK(d.status_reason.empty());
@@ -421,7 +444,8 @@ TEST_CASE("openai decoder reads response.done with its usage", "[openai][codec]"
 
 TEST_CASE("openai decoder reads response.done cancelled because the caller spoke", "[openai][codec]") {
   wire w;
-  auto d = expect<oa::response_done>(w.decode(R"json({"type":"response.done","event_id":"event_CETcoCFiYkj0Y107YfHLa","response":{"object":"realtime.response","id":"resp_CIltVFKftXbEbt0z7gFQB","status":"cancelled","status_details":{"type":"cancelled","reason":"turn_detected"},"output":[{"id":"item_CWjEv1UFkfG1F9PvvL9i2","type":"message","status":"incomplete","role":"assistant","content":[{"type":"output_audio","transcript":"Sure! You can return any unworn item within 30 days of purchase"}]}],"conversation_id":"conv_C0SPymvgr9pWyCpo5thfx","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}},"usage":{"total_tokens":564,"input_tokens":511,"output_tokens":53,"input_token_details":{"text_tokens":463,"audio_tokens":48,"image_tokens":0,"cached_tokens":384,"cached_tokens_details":{"text_tokens":384,"audio_tokens":0,"image_tokens":0}},"output_token_details":{"text_tokens":14,"audio_tokens":39}},"metadata":null}})json"));
+  auto d = expect<oa::response_done>(w.decode(
+      R"json({"type":"response.done","event_id":"event_CETcoCFiYkj0Y107YfHLa","response":{"object":"realtime.response","id":"resp_CIltVFKftXbEbt0z7gFQB","status":"cancelled","status_details":{"type":"cancelled","reason":"turn_detected"},"output":[{"id":"item_CWjEv1UFkfG1F9PvvL9i2","type":"message","status":"incomplete","role":"assistant","content":[{"type":"output_audio","transcript":"Sure! You can return any unworn item within 30 days of purchase"}]}],"conversation_id":"conv_C0SPymvgr9pWyCpo5thfx","output_modalities":["audio"],"max_output_tokens":"inf","audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}},"usage":{"total_tokens":564,"input_tokens":511,"output_tokens":53,"input_token_details":{"text_tokens":463,"audio_tokens":48,"image_tokens":0,"cached_tokens":384,"cached_tokens_details":{"text_tokens":384,"audio_tokens":0,"image_tokens":0}},"output_token_details":{"text_tokens":14,"audio_tokens":39}},"metadata":null}})json"));
   CHECK(d.response_id == "resp_CIltVFKftXbEbt0z7gFQB");
   CHECK(d.status == "cancelled");
   CHECK(d.status_reason == "turn_detected");
@@ -431,17 +455,20 @@ TEST_CASE("openai decoder reads response.done cancelled because the caller spoke
 
 TEST_CASE("openai decoder reads response.done cancelled by the client, incomplete, and failed", "[openai][codec]") {
   wire w;
-  auto client = expect<oa::response_done>(w.decode(R"({"type":"response.done","response":{"id":"resp_1","status":"cancelled","status_details":{"type":"cancelled","reason":"client_cancelled"},"output":[],"usage":null}})"));
+  auto client = expect<oa::response_done>(w.decode(
+      R"({"type":"response.done","response":{"id":"resp_1","status":"cancelled","status_details":{"type":"cancelled","reason":"client_cancelled"},"output":[],"usage":null}})"));
   CHECK(client.status == "cancelled");
   CHECK(client.status_reason == "client_cancelled");
   CHECK(client.usage.total_tokens == 0);
 
-  auto incomplete = expect<oa::response_done>(w.decode(R"({"type":"response.done","response":{"id":"resp_2","status":"incomplete","status_details":{"type":"incomplete","reason":"max_output_tokens"}}})"));
+  auto incomplete = expect<oa::response_done>(w.decode(
+      R"({"type":"response.done","response":{"id":"resp_2","status":"incomplete","status_details":{"type":"incomplete","reason":"max_output_tokens"}}})"));
   CHECK(incomplete.status == "incomplete");
   CHECK(incomplete.status_reason == "max_output_tokens");
 
   // openai-realtime-console #561: a model the key cannot use.
-  auto failed = expect<oa::response_done>(w.decode(R"({"type":"response.done","event_id":"event_9","response":{"object":"realtime.response","id":"resp_3","status":"failed","status_details":{"type":"failed","error":{"type":"invalid_request_error","code":"model_not_found","message":"The model `gpt-realtime` does not exist or you do not have access to it."}},"output":[],"usage":{"total_tokens":0,"input_tokens":0,"output_tokens":0}}})"));
+  auto failed = expect<oa::response_done>(w.decode(
+      R"({"type":"response.done","event_id":"event_9","response":{"object":"realtime.response","id":"resp_3","status":"failed","status_details":{"type":"failed","error":{"type":"invalid_request_error","code":"model_not_found","message":"The model `gpt-realtime` does not exist or you do not have access to it."}},"output":[],"usage":{"total_tokens":0,"input_tokens":0,"output_tokens":0}}})"));
   CHECK(failed.status == "failed");
   CHECK(failed.status_reason.empty());
   CHECK(failed.error.type == "invalid_request_error");
@@ -451,15 +478,18 @@ TEST_CASE("openai decoder reads response.done cancelled by the client, incomplet
 
 TEST_CASE("openai decoder reads the tokens remaining from rate_limits.updated", "[openai][codec]") {
   wire w;
-  auto r = expect<oa::rate_limits_updated>(w.decode(R"json({"type":"rate_limits.updated","event_id":"event_CLoQxN5rjM4cOabVgo3dL","rate_limits":[{"name":"tokens","limit":40000,"remaining":39340,"reset_seconds":2.265}]})json"));
+  auto r = expect<oa::rate_limits_updated>(w.decode(
+      R"json({"type":"rate_limits.updated","event_id":"event_CLoQxN5rjM4cOabVgo3dL","rate_limits":[{"name":"tokens","limit":40000,"remaining":39340,"reset_seconds":2.265}]})json"));
   CHECK(r.tokens_remaining == 39340);
 
   SECTION("the spec example, with a requests entry first") {
-    auto both = expect<oa::rate_limits_updated>(w.decode(R"({"type":"rate_limits.updated","rate_limits":[{"name":"requests","limit":1000,"remaining":999,"reset_seconds":60},{"name":"tokens","limit":50000,"remaining":49950,"reset_seconds":0.12}]})"));
+    auto both = expect<oa::rate_limits_updated>(w.decode(
+        R"({"type":"rate_limits.updated","rate_limits":[{"name":"requests","limit":1000,"remaining":999,"reset_seconds":60},{"name":"tokens","limit":50000,"remaining":49950,"reset_seconds":0.12}]})"));
     CHECK(both.tokens_remaining == 49950);
   }
   SECTION("no tokens entry") {
-    auto none = expect<oa::rate_limits_updated>(w.decode(R"({"type":"rate_limits.updated","rate_limits":[{"name":"requests","remaining":5}]})"));
+    auto none = expect<oa::rate_limits_updated>(
+        w.decode(R"({"type":"rate_limits.updated","rate_limits":[{"name":"requests","remaining":5}]})"));
     CHECK(none.tokens_remaining == -1);
     auto empty = expect<oa::rate_limits_updated>(w.decode(R"({"type":"rate_limits.updated","rate_limits":[]})"));
     CHECK(empty.tokens_remaining == -1);
@@ -470,7 +500,8 @@ TEST_CASE("openai decoder reads the tokens remaining from rate_limits.updated", 
 
 TEST_CASE("openai decoder reads error events, including null code, param and event_id", "[openai][codec]") {
   wire w;
-  auto e = expect<oa::error_event>(w.decode(R"({"type":"error","event_id":"event_C1","error":{"type":"invalid_request_error","code":"invalid_value",
+  auto e = expect<oa::error_event>(
+      w.decode(R"({"type":"error","event_id":"event_C1","error":{"type":"invalid_request_error","code":"invalid_value",
   "message":"Invalid value: 'scooby.dooby.doo' …","param":"type","event_id":"my_client_event_id"}})"));
   CHECK(e.error.type == "invalid_request_error");
   CHECK(e.error.code == "invalid_value");
@@ -479,12 +510,14 @@ TEST_CASE("openai decoder reads error events, including null code, param and eve
   CHECK(e.error.event_id == "my_client_event_id");
 
   // The session_expired error as seen in 2024 traffic.
-  auto expired = expect<oa::error_event>(w.decode(R"({"type":"error","event_id":"event_C2","error":{"type":"invalid_request_error","code":"session_expired","message":"Your session hit the maximum duration of 15 minutes.","param":null,"event_id":null}})"));
+  auto expired = expect<oa::error_event>(w.decode(
+      R"({"type":"error","event_id":"event_C2","error":{"type":"invalid_request_error","code":"session_expired","message":"Your session hit the maximum duration of 15 minutes.","param":null,"event_id":null}})"));
   CHECK(expired.error.code == "session_expired");
   CHECK(expired.error.param.empty());
   CHECK(expired.error.event_id.empty());
 
-  auto bare = expect<oa::error_event>(w.decode(R"({"type":"error","error":{"type":"server_error","code":null,"message":"boom"}})"));
+  auto bare = expect<oa::error_event>(
+      w.decode(R"({"type":"error","error":{"type":"server_error","code":null,"message":"boom"}})"));
   CHECK(bare.error.type == "server_error");
   CHECK(bare.error.code.empty());
   CHECK(bare.error.message == "boom");
@@ -493,13 +526,16 @@ TEST_CASE("openai decoder reads error events, including null code, param and eve
 TEST_CASE("openai decoder accepts fields in any order and ignores unknown ones", "[openai][codec]") {
   wire w;
   const std::string payload = frame();
-  auto d = expect<oa::audio_delta>(w.decode(R"({"delta":")" + payload + R"(","new_field":{"x":[1,2,{"y":null}]},"content_index":0,"item_id":"item_A","output_index":2,"response_id":"resp_A","type":"response.output_audio.delta","obfuscation":"abc"})"));
+  auto d = expect<oa::audio_delta>(w.decode(
+      R"({"delta":")" + payload +
+      R"(","new_field":{"x":[1,2,{"y":null}]},"content_index":0,"item_id":"item_A","output_index":2,"response_id":"resp_A","type":"response.output_audio.delta","obfuscation":"abc"})"));
   CHECK(d.response_id == "resp_A");
   CHECK(d.item_id == "item_A");
   CHECK(d.output_index == 2);
   CHECK(d.delta == payload);
 
-  auto r = expect<oa::response_done>(w.decode(R"({"response":{"usage":{"output_token_details":{"audio_tokens":3},"total_tokens":9},"status_details":{"reason":"turn_detected","type":"cancelled"},"status":"cancelled","id":"resp_B"},"type":"response.done"})"));
+  auto r = expect<oa::response_done>(w.decode(
+      R"({"response":{"usage":{"output_token_details":{"audio_tokens":3},"total_tokens":9},"status_details":{"reason":"turn_detected","type":"cancelled"},"status":"cancelled","id":"resp_B"},"type":"response.done"})"));
   CHECK(r.response_id == "resp_B");
   CHECK(r.status_reason == "turn_detected");
   CHECK(r.usage.total_tokens == 9);
@@ -508,21 +544,26 @@ TEST_CASE("openai decoder accepts fields in any order and ignores unknown ones",
 
 TEST_CASE("openai decoder treats null where OpenAI sends null as absent", "[openai][codec]") {
   wire w;
-  auto c = expect<oa::item_added>(w.decode(R"({"type":"conversation.item.added","previous_item_id":null,"item":{"id":"item_1","type":"message","status":null,"role":"user","name":null,"call_id":null,"arguments":null}})"));
+  auto c = expect<oa::item_added>(w.decode(
+      R"({"type":"conversation.item.added","previous_item_id":null,"item":{"id":"item_1","type":"message","status":null,"role":"user","name":null,"call_id":null,"arguments":null}})"));
   CHECK(c.previous_item_id.empty());
   CHECK(c.item.id == "item_1");
   CHECK(c.item.status.empty());
 
-  auto s = expect<oa::speech_started>(w.decode(R"({"type":"input_audio_buffer.speech_started","audio_start_ms":null,"item_id":"item_2"})"));
+  auto s = expect<oa::speech_started>(
+      w.decode(R"({"type":"input_audio_buffer.speech_started","audio_start_ms":null,"item_id":"item_2"})"));
   CHECK(s.audio_start_ms == 0);
 
-  auto r = expect<oa::response_created>(w.decode(R"({"type":"response.created","response":{"id":"resp_1","status":"in_progress","status_details":null,"usage":null,"metadata":null,"conversation_id":null}})"));
+  auto r = expect<oa::response_created>(w.decode(
+      R"({"type":"response.created","response":{"id":"resp_1","status":"in_progress","status_details":null,"usage":null,"metadata":null,"conversation_id":null}})"));
   CHECK(r.response_id == "resp_1");
 
-  auto f = expect<oa::input_transcription_failed>(w.decode(R"({"type":"conversation.item.input_audio_transcription.failed","item_id":"item_3","content_index":0,"error":null})"));
+  auto f = expect<oa::input_transcription_failed>(w.decode(
+      R"({"type":"conversation.item.input_audio_transcription.failed","item_id":"item_3","content_index":0,"error":null})"));
   CHECK(f.error.type.empty());
 
-  auto u = expect<oa::response_done>(w.decode(R"({"type":"response.done","response":{"id":"resp_2","status":"completed","status_details":null,"usage":{"total_tokens":5,"input_token_details":null,"output_token_details":null}}})"));
+  auto u = expect<oa::response_done>(w.decode(
+      R"({"type":"response.done","response":{"id":"resp_2","status":"completed","status_details":null,"usage":{"total_tokens":5,"input_token_details":null,"output_token_details":null}}})"));
   CHECK(u.usage.total_tokens == 5);
   CHECK(u.usage.input_text_tokens == 0);
 }
@@ -532,20 +573,26 @@ TEST_CASE("openai decoder treats null where OpenAI sends null as absent", "[open
 TEST_CASE("openai decoder maps beta event names to their GA equivalents", "[openai][codec]") {
   wire w;
   const std::string payload = frame();
-  auto audio = expect<oa::audio_delta>(w.decode(R"({"type":"response.audio.delta","event_id":"event_1","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":")" + payload + R"("})"));
+  auto audio = expect<oa::audio_delta>(w.decode(
+      R"({"type":"response.audio.delta","event_id":"event_1","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":")" +
+      payload + R"("})"));
   CHECK(audio.response_id == "resp_1");
   CHECK(audio.delta == payload);
 
-  auto audio_done = expect<oa::audio_done>(w.decode(R"({"type":"response.audio.done","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0})"));
+  auto audio_done = expect<oa::audio_done>(w.decode(
+      R"({"type":"response.audio.done","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0})"));
   CHECK(audio_done.item_id == "item_1");
 
-  auto td = expect<oa::transcript_delta>(w.decode(R"({"type":"response.audio_transcript.delta","event_id":"event_2","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":"Hello"})"));
+  auto td = expect<oa::transcript_delta>(w.decode(
+      R"({"type":"response.audio_transcript.delta","event_id":"event_2","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":"Hello"})"));
   CHECK(td.delta == "Hello");
 
-  auto tdone = expect<oa::transcript_done>(w.decode(R"({"type":"response.audio_transcript.done","event_id":"event_3","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"transcript":"Hello there"})"));
+  auto tdone = expect<oa::transcript_done>(w.decode(
+      R"({"type":"response.audio_transcript.done","event_id":"event_3","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"transcript":"Hello there"})"));
   CHECK(tdone.transcript == "Hello there");
 
-  auto created = expect<oa::item_added>(w.decode(R"({"type":"conversation.item.created","event_id":"event_4","previous_item_id":"item_0","item":{"id":"item_1","object":"realtime.item","type":"message","status":"completed","role":"user","content":[{"type":"input_audio","transcript":null}]}})"));
+  auto created = expect<oa::item_added>(w.decode(
+      R"({"type":"conversation.item.created","event_id":"event_4","previous_item_id":"item_0","item":{"id":"item_1","object":"realtime.item","type":"message","status":"completed","role":"user","content":[{"type":"input_audio","transcript":null}]}})"));
   CHECK(created.previous_item_id == "item_0");
   CHECK(created.item.id == "item_1");
   CHECK(created.item.role == "user");
@@ -553,18 +600,20 @@ TEST_CASE("openai decoder maps beta event names to their GA equivalents", "[open
 
 TEST_CASE("openai decoder turns other types into unknown_event, flagging documented ones", "[openai][codec]") {
   wire w;
-  auto part = expect<oa::unknown_event>(w.decode(R"json({"type":"response.content_part.added","event_id":"event_CshOPNyEUGIxnUPlJzgiq","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"part":{"type":"audio","transcript":""}})json"));
+  auto part = expect<oa::unknown_event>(w.decode(
+      R"json({"type":"response.content_part.added","event_id":"event_CshOPNyEUGIxnUPlJzgiq","response_id":"resp_CzWr5Pp9o9Fdi6oCZlVPg","item_id":"item_CaNpjIBPVVCOZQL14aACY","output_index":0,"content_index":0,"part":{"type":"audio","transcript":""}})json"));
   CHECK(part.type == "response.content_part.added");
   CHECK(part.documented);
 
-  auto transcription = expect<oa::unknown_event>(w.decode(R"json({"type":"conversation.item.input_audio_transcription.delta","event_id":"event_C1fM4zHo8mOU2BCCod1zh","item_id":"item_CGX9vbzSitujSsM0dOYML","content_index":0,"delta":"What time","obfuscation":"KW8ahKAOHWF"})json"));
+  auto transcription = expect<oa::unknown_event>(w.decode(
+      R"json({"type":"conversation.item.input_audio_transcription.delta","event_id":"event_C1fM4zHo8mOU2BCCod1zh","item_id":"item_CGX9vbzSitujSsM0dOYML","content_index":0,"delta":"What time","obfuscation":"KW8ahKAOHWF"})json"));
   CHECK(transcription.type == "conversation.item.input_audio_transcription.delta");
   CHECK(transcription.documented);
 
   for (const char* type : {"response.content_part.done", "response.output_text.delta", "response.output_text.done",
-                           "input_audio_buffer.cleared", "input_audio_buffer.timeout_triggered",
-                           "conversation.created", "conversation.item.retrieved", "output_audio_buffer.started",
-                           "response.mcp_call.completed", "mcp_list_tools.in_progress"}) {
+                           "input_audio_buffer.cleared", "input_audio_buffer.timeout_triggered", "conversation.created",
+                           "conversation.item.retrieved", "output_audio_buffer.started", "response.mcp_call.completed",
+                           "mcp_list_tools.in_progress"}) {
     INFO(type);
     auto u = expect<oa::unknown_event>(w.decode(std::string(R"({"type":")") + type + R"(","event_id":"event_1"})"));
     CHECK(u.type == type);
@@ -596,8 +645,10 @@ TEST_CASE("openai decoder names the missing field an event needs", "[openai][cod
        "response.output_audio.delta: missing field 'item_id'"},
       {R"({"type":"response.output_audio.delta","item_id":"i","delta":")" + payload + R"("})",
        "response.output_audio.delta: missing field 'response_id'"},
-      {R"({"type":"response.audio.delta","response_id":"r","item_id":"i"})", "response.audio.delta: missing field 'delta'"},
-      {R"({"type":"response.output_audio.done","response_id":"r"})", "response.output_audio.done: missing field 'item_id'"},
+      {R"({"type":"response.audio.delta","response_id":"r","item_id":"i"})",
+       "response.audio.delta: missing field 'delta'"},
+      {R"({"type":"response.output_audio.done","response_id":"r"})",
+       "response.output_audio.done: missing field 'item_id'"},
       {R"({"type":"response.output_audio_transcript.delta","delta":"x"})",
        "response.output_audio_transcript.delta: missing field 'item_id'"},
       {R"({"type":"response.created"})", "response.created: missing field 'response'"},
@@ -605,7 +656,8 @@ TEST_CASE("openai decoder names the missing field an event needs", "[openai][cod
       {R"({"type":"response.done","response":{"status":"completed"}})", "response.done: missing field 'id'"},
       {R"({"type":"response.output_item.added","response_id":"r","output_index":0})",
        "response.output_item.added: missing field 'item'"},
-      {R"({"type":"conversation.item.added","previous_item_id":null})", "conversation.item.added: missing field 'item'"},
+      {R"({"type":"conversation.item.added","previous_item_id":null})",
+       "conversation.item.added: missing field 'item'"},
       {R"({"type":"conversation.item.truncated","content_index":0,"audio_end_ms":5})",
        "conversation.item.truncated: missing field 'item_id'"},
       {R"({"type":"conversation.item.deleted"})", "conversation.item.deleted: missing field 'item_id'"},
@@ -630,11 +682,13 @@ TEST_CASE("openai decoder names the missing field an event needs", "[openai][cod
 TEST_CASE("openai decoder rejects an empty or null id the event cannot do without", "[openai][codec]") {
   wire w;
   const std::string payload = frame();
-  auto empty = expect_error(w.decode(R"({"type":"response.output_audio.delta","response_id":"r","item_id":"","delta":")" + payload + R"("})"));
+  auto empty = expect_error(w.decode(
+      R"({"type":"response.output_audio.delta","response_id":"r","item_id":"","delta":")" + payload + R"("})"));
   CHECK(empty.code == errc::invalid_value);
   CHECK_THAT(empty.message, Contains("'item_id'"));
 
-  auto null_call = expect_error(w.decode(R"({"type":"response.function_call_arguments.done","call_id":null,"arguments":"{}"})"));
+  auto null_call =
+      expect_error(w.decode(R"({"type":"response.function_call_arguments.done","call_id":null,"arguments":"{}"})"));
   CHECK(null_call.code == errc::invalid_value);
   CHECK_THAT(null_call.message, Contains("'call_id'"));
 }
@@ -643,11 +697,13 @@ TEST_CASE("openai decoder rejects audio that is not base64, naming the field", "
   wire w;
   for (std::string bad : {"not base64!", "abc", "Zg=", "Zm9v YmFy", "-_-_"}) {
     INFO(bad);
-    auto err = expect_error(w.decode(R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":")" + bad + R"("})"));
+    auto err = expect_error(
+        w.decode(R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":")" + bad + R"("})"));
     CHECK(err.code == errc::invalid_value);
     CHECK(err.message == "response.output_audio.delta: field 'delta' is not base64");
   }
-  auto beta = expect_error(w.decode(R"({"type":"response.audio.delta","response_id":"r","item_id":"i","delta":"%%%%"})"));
+  auto beta =
+      expect_error(w.decode(R"({"type":"response.audio.delta","response_id":"r","item_id":"i","delta":"%%%%"})"));
   CHECK(beta.code == errc::invalid_value);
 }
 
@@ -666,7 +722,8 @@ TEST_CASE("openai decoder rejects fields of the wrong type, naming the field", "
       {R"({"type":"input_audio_buffer.committed","item_id":7})", "item_id"},
       {R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":42})", "delta"},
       {R"({"type":"response.output_audio.delta","response_id":["r"],"item_id":"i","delta":""})", "response_id"},
-      {R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","content_index":"0","delta":""})", "content_index"},
+      {R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","content_index":"0","delta":""})",
+       "content_index"},
       {R"({"type":"response.created","response":"resp_1"})", "response"},
       {R"({"type":"response.done","response":{"id":"r","status":1}})", "status"},
       {R"({"type":"response.done","response":{"id":"r","usage":{"total_tokens":"many"}}})", "total_tokens"},
@@ -691,7 +748,8 @@ TEST_CASE("openai decoder rejects fields of the wrong type, naming the field", "
 
 TEST_CASE("openai decoder rejects text that is not a JSON object", "[openai][codec]") {
   wire w;
-  for (const char* text : {"", "not json", "{", R"({"type":"response.done",)", R"(["type","error"])", R"("error")", "null", "17"}) {
+  for (const char* text :
+       {"", "not json", "{", R"({"type":"response.done",)", R"(["type","error"])", R"("error")", "null", "17"}) {
     INFO("message: " << text);
     auto err = expect_error(w.decode(text));
     CHECK(err.code == errc::malformed_json);
@@ -702,7 +760,8 @@ TEST_CASE("openai decoder rejects a message larger than its limit and keeps work
   wire w(512);
   const std::string small = R"({"type":"input_audio_buffer.speech_started","audio_start_ms":1,"item_id":"i"})";
   CHECK(std::holds_alternative<oa::speech_started>(*w.decode(small)));
-  const std::string big = R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":")" + frame() + frame() + frame() + R"("})";
+  const std::string big = R"({"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":")" +
+                          frame() + frame() + frame() + R"("})";
   REQUIRE(big.size() > 512);
   CHECK(expect_error(w.decode(big)).code == errc::too_large);
   CHECK(std::holds_alternative<oa::speech_started>(*w.decode(small)));
@@ -710,16 +769,19 @@ TEST_CASE("openai decoder rejects a message larger than its limit and keeps work
   SECTION("the default limit admits large session echoes") {
     wire d;
     const std::string instructions(200'000, 'x');
-    auto s = expect<oa::session_updated>(d.decode(R"({"type":"session.updated","session":{"id":"sess_1","instructions":")" + instructions + R"("}})"));
+    auto s = expect<oa::session_updated>(
+        d.decode(R"({"type":"session.updated","session":{"id":"sess_1","instructions":")" + instructions + R"("}})"));
     CHECK(s.session.id == "sess_1");
   }
 }
 
 TEST_CASE("openai decoder reuses its buffers: each decode reflects only its own message", "[openai][codec]") {
   wire w;
-  auto first = expect<oa::speech_started>(w.decode(R"({"type":"input_audio_buffer.speech_started","audio_start_ms":10,"item_id":"item_first"})"));
+  auto first = expect<oa::speech_started>(
+      w.decode(R"({"type":"input_audio_buffer.speech_started","audio_start_ms":10,"item_id":"item_first"})"));
   const std::string first_id(first.item_id);  // copy: views die with the next decode()
-  auto second = expect<oa::speech_started>(w.decode(R"({"type":"input_audio_buffer.speech_started","item_id":"item_second"})"));
+  auto second =
+      expect<oa::speech_started>(w.decode(R"({"type":"input_audio_buffer.speech_started","item_id":"item_second"})"));
   CHECK(first_id == "item_first");
   CHECK(second.item_id == "item_second");
   CHECK(second.audio_start_ms == 0);  // not carried over from the first message
@@ -733,14 +795,18 @@ TEST_CASE("openai encoder writes input_audio_buffer.append exactly as in the fix
   std::string out;
   oa::encode_append_audio(out, frame());
   // Fixture A seq 29 (160 bytes of µ-law silence).
-  CHECK(out == R"json({"type":"input_audio_buffer.append","audio":"/////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////w=="})json");
+  CHECK(
+      out ==
+      R"json({"type":"input_audio_buffer.append","audio":"/////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////////w=="})json");
 }
 
 TEST_CASE("openai encoder writes conversation.item.truncate exactly as in the fixtures", "[openai][codec]") {
   std::string out;
   oa::encode_truncate(out, "bridge_evt_0101", "item_CWjEv1UFkfG1F9PvvL9i2", 0, 1300);
   // Fixture B seq 33.
-  CHECK(out == R"json({"type":"conversation.item.truncate","event_id":"bridge_evt_0101","item_id":"item_CWjEv1UFkfG1F9PvvL9i2","content_index":0,"audio_end_ms":1300})json");
+  CHECK(
+      out ==
+      R"json({"type":"conversation.item.truncate","event_id":"bridge_evt_0101","item_id":"item_CWjEv1UFkfG1F9PvvL9i2","content_index":0,"audio_end_ms":1300})json");
 
   out.clear();
   oa::encode_truncate(out, "", "item_A", 1, 0);
@@ -750,7 +816,8 @@ TEST_CASE("openai encoder writes conversation.item.truncate exactly as in the fi
 TEST_CASE("openai encoder writes conversation.item.delete", "[openai][codec]") {
   std::string out;
   oa::encode_delete_item(out, "bridge_evt_0102", "item_CWjEv1UFkfG1F9PvvL9i2");
-  CHECK(out == R"({"type":"conversation.item.delete","event_id":"bridge_evt_0102","item_id":"item_CWjEv1UFkfG1F9PvvL9i2"})");
+  CHECK(out ==
+        R"({"type":"conversation.item.delete","event_id":"bridge_evt_0102","item_id":"item_CWjEv1UFkfG1F9PvvL9i2"})");
   out.clear();
   oa::encode_delete_item(out, "", "item_003");
   CHECK(out == R"({"type":"conversation.item.delete","item_id":"item_003"})");
@@ -758,9 +825,12 @@ TEST_CASE("openai encoder writes conversation.item.delete", "[openai][codec]") {
 
 TEST_CASE("openai encoder writes a user message item exactly as in the fixtures", "[openai][codec]") {
   std::string out;
-  oa::encode_user_message(out, "bridge_evt_0002", "(The caller has just connected. Greet them and ask how you can help.)");
+  oa::encode_user_message(out, "bridge_evt_0002",
+                          "(The caller has just connected. Greet them and ask how you can help.)");
   // Fixture A seq 4.
-  CHECK(out == R"json({"type":"conversation.item.create","event_id":"bridge_evt_0002","item":{"type":"message","role":"user","content":[{"type":"input_text","text":"(The caller has just connected. Greet them and ask how you can help.)"}]}})json");
+  CHECK(
+      out ==
+      R"json({"type":"conversation.item.create","event_id":"bridge_evt_0002","item":{"type":"message","role":"user","content":[{"type":"input_text","text":"(The caller has just connected. Greet them and ask how you can help.)"}]}})json");
 }
 
 TEST_CASE("openai encoder writes a function_call_output item exactly as in the fixtures", "[openai][codec]") {
@@ -768,7 +838,9 @@ TEST_CASE("openai encoder writes a function_call_output item exactly as in the f
   oa::encode_function_output(out, "bridge_evt_0201", "call_OwsCQGgBRWbFTumh",
                              R"({"order_number":"48217","status":"shipped","carrier":"UPS","eta":"2025-09-05"})");
   // Fixture C seq 39.
-  CHECK(out == R"json({"type":"conversation.item.create","event_id":"bridge_evt_0201","item":{"type":"function_call_output","call_id":"call_OwsCQGgBRWbFTumh","output":"{\"order_number\":\"48217\",\"status\":\"shipped\",\"carrier\":\"UPS\",\"eta\":\"2025-09-05\"}"}})json");
+  CHECK(
+      out ==
+      R"json({"type":"conversation.item.create","event_id":"bridge_evt_0201","item":{"type":"function_call_output","call_id":"call_OwsCQGgBRWbFTumh","output":"{\"order_number\":\"48217\",\"status\":\"shipped\",\"carrier\":\"UPS\",\"eta\":\"2025-09-05\"}"}})json");
 }
 
 TEST_CASE("openai encoder writes response.create with and without instructions", "[openai][codec]") {
@@ -783,7 +855,9 @@ TEST_CASE("openai encoder writes response.create with and without instructions",
 
   out.clear();
   oa::encode_response_create(out, "bridge_evt_0004", "Greet the caller and ask how you can help.");
-  CHECK(out == R"({"type":"response.create","event_id":"bridge_evt_0004","response":{"instructions":"Greet the caller and ask how you can help."}})");
+  CHECK(
+      out ==
+      R"({"type":"response.create","event_id":"bridge_evt_0004","response":{"instructions":"Greet the caller and ask how you can help."}})");
 }
 
 TEST_CASE("openai encoder writes response.cancel", "[openai][codec]") {
@@ -797,7 +871,8 @@ TEST_CASE("openai encoder writes response.cancel", "[openai][codec]") {
 
 TEST_CASE("openai encoder escapes free text and event ids so every message stays valid JSON", "[openai][codec]") {
   const std::string text = "He said \"stop\" \\ then\n\tleft. Caf\xC3\xA9 \xF0\x9F\x93\x9E \x01 bad:\xFF";
-  const std::string expected_back = "He said \"stop\" \\ then\n\tleft. Caf\xC3\xA9 \xF0\x9F\x93\x9E \x01 bad:\xEF\xBF\xBD";
+  const std::string expected_back =
+      "He said \"stop\" \\ then\n\tleft. Caf\xC3\xA9 \xF0\x9F\x93\x9E \x01 bad:\xEF\xBF\xBD";
 
   std::string out;
   oa::encode_user_message(out, "id\"1", text);
@@ -836,8 +911,9 @@ TEST_CASE("openai encoder appends to the output buffer without clearing it", "[o
 // ---- session.update ----
 
 TEST_CASE("openai encoder writes session.update for the default config", "[openai][codec]") {
-  CHECK(session_update(oa::session_config{}) ==
-        R"({"type":"session.update","session":{"type":"realtime","model":"gpt-realtime","output_modalities":["audio"],"audio":{"input":{"format":{"type":"audio/pcmu"},"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}}}})");
+  CHECK(
+      session_update(oa::session_config{}) ==
+      R"({"type":"session.update","session":{"type":"realtime","model":"gpt-realtime","output_modalities":["audio"],"audio":{"input":{"format":{"type":"audio/pcmu"},"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"create_response":true,"interrupt_response":true}},"output":{"format":{"type":"audio/pcmu"},"voice":"marin"}}}})");
 }
 
 TEST_CASE("openai encoder's session.update for the fixture config equals the fixture's session", "[openai][codec]") {
@@ -881,12 +957,14 @@ TEST_CASE("openai encoder's session.update places every setting where the GA sch
   CHECK(canonical_at(out, "/session/audio/input/noise_reduction") == R"({"type":"far_field"})");
   CHECK(canonical_at(out, "/session/audio/input/transcription") ==
         canonical_at(R"({"model":"whisper-1","prompt":"Names: Acme, Outfitters"})"));
-  CHECK(canonical_at(out, "/session/audio/input/turn_detection") ==
-        canonical_at(R"({"type":"server_vad","threshold":0.8,"prefix_padding_ms":200,"silence_duration_ms":700,"idle_timeout_ms":6000,"create_response":false,"interrupt_response":false})"));
+  CHECK(
+      canonical_at(out, "/session/audio/input/turn_detection") ==
+      canonical_at(
+          R"({"type":"server_vad","threshold":0.8,"prefix_padding_ms":200,"silence_duration_ms":700,"idle_timeout_ms":6000,"create_response":false,"interrupt_response":false})"));
   // No beta-era flat fields.
-  for (const char* beta : {"/session/voice", "/session/turn_detection", "/session/input_audio_format",
-                           "/session/output_audio_format", "/session/modalities", "/session/temperature",
-                           "/session/input_audio_transcription"}) {
+  for (const char* beta :
+       {"/session/voice", "/session/turn_detection", "/session/input_audio_format", "/session/output_audio_format",
+        "/session/modalities", "/session/temperature", "/session/input_audio_transcription"}) {
     INFO(beta);
     CHECK_FALSE(has(out, beta));
   }
@@ -913,8 +991,9 @@ TEST_CASE("openai encoder's session.update writes semantic_vad", "[openai][codec
   oa::session_config c = fixture_config();
   c.turn = oa::semantic_vad{"high", false, true};
   const std::string out = session_update(c, "");
-  CHECK(canonical_at(out, "/session/audio/input/turn_detection") ==
-        canonical_at(R"({"type":"semantic_vad","eagerness":"high","create_response":false,"interrupt_response":true})"));
+  CHECK(
+      canonical_at(out, "/session/audio/input/turn_detection") ==
+      canonical_at(R"({"type":"semantic_vad","eagerness":"high","create_response":false,"interrupt_response":true})"));
 }
 
 TEST_CASE("openai encoder's session.update turns detection off with an explicit null", "[openai][codec]") {
@@ -931,8 +1010,7 @@ TEST_CASE("openai encoder's session.update writes tool_choice naming a function 
   c.tool_choice = "get_order_status";
   REQUIRE(oa::validate(c));
   const std::string out = session_update(c, "");
-  CHECK(canonical_at(out, "/session/tool_choice") ==
-        canonical_at(R"({"type":"function","name":"get_order_status"})"));
+  CHECK(canonical_at(out, "/session/tool_choice") == canonical_at(R"({"type":"function","name":"get_order_status"})"));
 
   for (const char* mode : {"auto", "none", "required"}) {
     c.tool_choice = mode;
@@ -944,21 +1022,28 @@ TEST_CASE("openai encoder's session.update writes several tools with their schem
   oa::session_config c;
   c.tools = {
       oa::tool{"end_call", "Hang up when the caller says goodbye.", R"({"type":"object","properties":{}})"},
-      oa::tool{"transfer", "", "{\n  \"type\": \"object\",\n  \"properties\": {\"to\": {\"type\": \"string\", \"enum\": [\"sales\", \"support\"]}}\n}"},
+      oa::tool{"transfer", "",
+               "{\n  \"type\": \"object\",\n  \"properties\": {\"to\": {\"type\": \"string\", \"enum\": [\"sales\", "
+               "\"support\"]}}\n}"},
   };
   const std::string out = session_update(c, "");
-  CHECK(canonical_at(out, "/session/tools") ==
-        canonical_at(R"([{"type":"function","name":"end_call","description":"Hang up when the caller says goodbye.","parameters":{"type":"object","properties":{}}},
+  CHECK(
+      canonical_at(out, "/session/tools") ==
+      canonical_at(
+          R"([{"type":"function","name":"end_call","description":"Hang up when the caller says goodbye.","parameters":{"type":"object","properties":{}}},
                          {"type":"function","name":"transfer","parameters":{"type":"object","properties":{"to":{"type":"string","enum":["sales","support"]}}}}])"));
   CHECK(string_at(out, "/session/tool_choice") == "auto");
 }
 
 TEST_CASE("openai encoder's session.update escapes instructions, prompts and tool texts", "[openai][codec]") {
-  const std::string tricky = "Say \"Acme\" \\ never \"}\" or ]}, then a newline\nand a tab\t. \xE2\x80\x99 \xF0\x9F\x98\x80 \x1F";
+  const std::string tricky =
+      "Say \"Acme\" \\ never \"}\" or ]}, then a newline\nand a tab\t. \xE2\x80\x99 \xF0\x9F\x98\x80 \x1F";
   oa::session_config c;
   c.instructions = tricky;
   c.input_transcription = oa::transcription{"gpt-4o-transcribe", "en", tricky};
-  c.tools = {oa::tool{"look\"up", tricky, R"({"type":"object","properties":{"q":{"type":"string","description":"a \"quoted\" \\ word"}}})"}};
+  c.tools = {
+      oa::tool{"look\"up", tricky,
+               R"({"type":"object","properties":{"q":{"type":"string","description":"a \"quoted\" \\ word"}}})"}};
   c.tool_choice = "look\"up";
   REQUIRE(oa::validate(c));
   const std::string out = session_update(c, "evt\"1");

@@ -53,8 +53,9 @@ TEST_CASE("opening the socket sends session.update; session.updated makes the se
   REQUIRE(s.handle(in::leg_opened{}, at(100)) == actions{to_openai::update_session{}});
   CHECK(s.phase() == session_phase::configuring);
   CHECK(s.accepts_audio());  // appends after session.update are read as µ-law
-  REQUIRE(s.handle(openai::event{openai::session_created{{"sess_1", "gpt-realtime", 0, "audio/pcm", "audio/pcm", "alloy"}}},
-                   at(150)) == actions{});
+  REQUIRE(
+      s.handle(openai::event{openai::session_created{{"sess_1", "gpt-realtime", 0, "audio/pcm", "audio/pcm", "alloy"}}},
+               at(150)) == actions{});
   REQUIRE(s.handle(openai::event{session_updated_pcmu("sess_1")}, at(300)) ==
           actions{to_host::session_ready{"sess_1"}});
   CHECK(s.phase() == session_phase::ready);
@@ -183,7 +184,8 @@ TEST_CASE("a tool result arriving while a response is active waits for response.
   auto s = ready_session();
   REQUIRE(s.handle(openai::event{response_created("resp_1")}, at(400)) == actions{});
   REQUIRE(s.handle(openai::event{function_call_done("call_A")}, at(500)).size() == 1);
-  REQUIRE(s.handle(in::tool_result{"call_A", "42"}, at(505)) == actions{to_openai::send_function_output{"call_A", "42"}});
+  REQUIRE(s.handle(in::tool_result{"call_A", "42"}, at(505)) ==
+          actions{to_openai::send_function_output{"call_A", "42"}});
   REQUIRE(s.handle(openai::event{response_done("resp_1")}, at(510)) == actions{to_openai::create_response{}});
 }
 
@@ -214,7 +216,8 @@ TEST_CASE("errors are classified: fatal ones fail the session, others are warnin
   }
   SECTION("the same error once ready is only a warning (e.g. a rejected truncate)") {
     auto s = ready_session();
-    const auto& out = s.handle(openai::event{error_with("invalid_value", "Audio content of 9250ms is already shorter than 57340ms")}, at(400));
+    const auto& out = s.handle(
+        openai::event{error_with("invalid_value", "Audio content of 9250ms is already shorter than 57340ms")}, at(400));
     REQUIRE(out == actions{to_host::warning{warning_code::openai_error,
                                             "invalid_value: Audio content of 9250ms is already shorter than 57340ms"}});
     CHECK(s.phase() == session_phase::ready);
@@ -248,11 +251,12 @@ TEST_CASE("failed responses: model and account problems are fatal, others warnin
 
 TEST_CASE("transcripts of both sides reach the host", "[openai][session]") {
   auto s = ready_session();
-  REQUIRE(s.handle(openai::event{openai::input_transcription_completed{"item_U", 0, "What time do you close?"}}, at(400)) ==
-          actions{to_host::caller_transcript{"item_U", "What time do you close?"}});
+  REQUIRE(s.handle(openai::event{openai::input_transcription_completed{"item_U", 0, "What time do you close?"}},
+                   at(400)) == actions{to_host::caller_transcript{"item_U", "What time do you close?"}});
   REQUIRE(s.handle(openai::event{openai::transcript_done{"resp_1", "item_A", 0, "Until 8 PM."}}, at(500)) ==
           actions{to_host::ai_transcript{"item_A", "Until 8 PM."}});
-  openai::input_transcription_failed f{"item_U2", 0, {"transcription_error", "audio_unintelligible", "The audio could not be transcribed.", "", ""}};
+  openai::input_transcription_failed f{
+      "item_U2", 0, {"transcription_error", "audio_unintelligible", "The audio could not be transcribed.", "", ""}};
   const auto& out = s.handle(openai::event{f}, at(600));
   REQUIRE(out.size() == 1);
   CHECK(std::get<to_host::warning>(out[0]).code == warning_code::transcription_failed);
@@ -274,13 +278,15 @@ TEST_CASE("text from the host before the session is ready is queued, then sent",
   openai::session s(options(), at(0));
   REQUIRE(s.handle(in::user_text{"early", true}, at(10)) == actions{});
   (void)s.handle(in::leg_opened{}, at(100));
-  REQUIRE(s.handle(openai::event{session_updated_pcmu()}, at(300)) ==
-          actions{to_host::session_ready{"sess_1"}, to_openai::create_user_message{"early"}, to_openai::create_response{}});
+  REQUIRE(s.handle(openai::event{session_updated_pcmu()}, at(300)) == actions{to_host::session_ready{"sess_1"},
+                                                                              to_openai::create_user_message{"early"},
+                                                                              to_openai::create_response{}});
 }
 
 TEST_CASE("the server closing the socket fails the session with the close and the last error", "[openai][session]") {
   auto s = ready_session();
-  (void)s.handle(openai::event{error_with("session_expired", "Your session hit the maximum duration of 60 minutes.")}, at(400));
+  (void)s.handle(openai::event{error_with("session_expired", "Your session hit the maximum duration of 60 minutes.")},
+                 at(400));
   REQUIRE(s.failure());
   SECTION("a fatal error followed by a close keeps the first failure") {
     (void)s.handle(in::leg_closed{4000, "invalid_request_error.session_expired"}, at(401));

@@ -123,8 +123,8 @@ TEST_CASE("twilio decoder reads a start message without optional parts", "[twili
   CHECK(s.custom_parameters.empty());
 
   SECTION("empty tracks and customParameters") {
-    auto e = expect<tw::start>(w.decode(
-        R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","tracks":[],"customParameters":{}}})"));
+    auto e = expect<tw::start>(
+        w.decode(R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","tracks":[],"customParameters":{}}})"));
     CHECK(e.tracks.empty());
     CHECK(e.custom_parameters.empty());
   }
@@ -161,8 +161,9 @@ TEST_CASE("twilio decoder reads media counters sent as strings, as Twilio does",
 TEST_CASE("twilio decoder reads media counters sent as JSON numbers", "[twilio][codec]") {
   wire w;
   const std::string payload = frame();
-  auto m = expect<tw::media>(w.decode(R"({"event":"media","sequenceNumber":4,"media":{"track":"inbound","chunk":2,"timestamp":5,"payload":")" +
-                                      payload + R"("},"streamSid":"MZ1"})"));
+  auto m = expect<tw::media>(
+      w.decode(R"({"event":"media","sequenceNumber":4,"media":{"track":"inbound","chunk":2,"timestamp":5,"payload":")" +
+               payload + R"("},"streamSid":"MZ1"})"));
   CHECK(m.sequence_number == 4);
   CHECK(m.chunk == 2);
   CHECK(m.timestamp_ms == 5);
@@ -181,7 +182,8 @@ TEST_CASE("twilio decoder reads counters up to the largest 64-bit value", "[twil
 
 TEST_CASE("twilio decoder reads the mark echo", "[twilio][codec]") {
   wire w;
-  auto m = expect<tw::mark>(w.decode(R"({"event":"mark","sequenceNumber":"4","streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0","mark":{"name":"my label"}})"));
+  auto m = expect<tw::mark>(w.decode(
+      R"({"event":"mark","sequenceNumber":"4","streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0","mark":{"name":"my label"}})"));
   CHECK(m.sequence_number == 4);
   CHECK(m.stream_sid == stream_sid);
   CHECK(m.name == "my label");
@@ -199,7 +201,8 @@ TEST_CASE("twilio decoder reads the mark echo", "[twilio][codec]") {
 
 TEST_CASE("twilio decoder reads a dtmf key press", "[twilio][codec]") {
   wire w;
-  auto d = expect<tw::dtmf>(w.decode(R"({"event":"dtmf","streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}})"));
+  auto d = expect<tw::dtmf>(w.decode(
+      R"({"event":"dtmf","streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}})"));
   CHECK(d.sequence_number == 5);
   CHECK(d.stream_sid == stream_sid);
   CHECK(d.track == "inbound_track");
@@ -214,7 +217,8 @@ TEST_CASE("twilio decoder reads a dtmf key press", "[twilio][codec]") {
 
 TEST_CASE("twilio decoder reads the stop message", "[twilio][codec]") {
   wire w;
-  auto s = expect<tw::stop>(w.decode(R"({"event":"stop","sequenceNumber":"352","stop":{"accountSid":"AC25e16e9a716a4a1786a7c47b1b23c9d9","callSid":"CA5e2a4fa5b7d2a3d9f0e1c2b3a4d5e6f7"},"streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0"})"));
+  auto s = expect<tw::stop>(w.decode(
+      R"({"event":"stop","sequenceNumber":"352","stop":{"accountSid":"AC25e16e9a716a4a1786a7c47b1b23c9d9","callSid":"CA5e2a4fa5b7d2a3d9f0e1c2b3a4d5e6f7"},"streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0"})"));
   CHECK(s.sequence_number == 352);
   CHECK(s.stream_sid == stream_sid);
   CHECK(s.account_sid == account_sid);
@@ -231,24 +235,37 @@ TEST_CASE("twilio decoder reads the stop message", "[twilio][codec]") {
 TEST_CASE("twilio decoder reads a whole stream in order with one decoder", "[twilio][codec]") {
   // connected -> start -> media -> dtmf -> mark -> stop, as in twilio.md §5.2.
   wire w;
-  CHECK(std::holds_alternative<tw::connected>(*w.decode(R"({"event":"connected","protocol":"Call","version":"1.0.0"})")));
-  auto s = expect<tw::start>(w.decode(R"({"event":"start","sequenceNumber":"1","start":{"streamSid":"MZ9","callSid":"CA9","tracks":["inbound"]},"streamSid":"MZ9"})"));
+  CHECK(
+      std::holds_alternative<tw::connected>(*w.decode(R"({"event":"connected","protocol":"Call","version":"1.0.0"})")));
+  auto s = expect<tw::start>(w.decode(
+      R"({"event":"start","sequenceNumber":"1","start":{"streamSid":"MZ9","callSid":"CA9","tracks":["inbound"]},"streamSid":"MZ9"})"));
   const std::string sid(s.stream_sid);  // copy: views die with the next decode()
   std::uint64_t last_seq = s.sequence_number;
   for (int i = 0; i < 3; ++i) {
     const std::string seq = std::to_string(2 + i);
-    auto m = expect<tw::media>(w.decode(R"({"event":"media","sequenceNumber":")" + seq + R"(","media":{"track":"inbound","chunk":")" +
-                                        std::to_string(1 + i) + R"(","timestamp":")" + std::to_string(102 + 20 * i) +
-                                        R"(","payload":")" + frame() + R"("},"streamSid":"MZ9"})"));
+    auto m = expect<tw::media>(w.decode(R"({"event":"media","sequenceNumber":")" + seq +
+                                        R"(","media":{"track":"inbound","chunk":")" + std::to_string(1 + i) +
+                                        R"(","timestamp":")" + std::to_string(102 + 20 * i) + R"(","payload":")" +
+                                        frame() + R"("},"streamSid":"MZ9"})"));
     CHECK(m.sequence_number == last_seq + 1);
     CHECK(m.chunk == static_cast<std::uint64_t>(1 + i));
     CHECK(m.timestamp_ms == static_cast<std::uint64_t>(102 + 20 * i));
     CHECK(m.stream_sid == sid);
     last_seq = m.sequence_number;
   }
-  CHECK(expect<tw::dtmf>(w.decode(R"({"event":"dtmf","streamSid":"MZ9","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"#"}})")).digit == "#");
-  CHECK(expect<tw::mark>(w.decode(R"({"event":"mark","sequenceNumber":"6","streamSid":"MZ9","mark":{"name":"rtb.0.1.20"}})")).name == "rtb.0.1.20");
-  CHECK(expect<tw::stop>(w.decode(R"({"event":"stop","sequenceNumber":"7","stop":{"accountSid":"AC9","callSid":"CA9"},"streamSid":"MZ9"})")).call_sid == "CA9");
+  CHECK(
+      expect<tw::dtmf>(
+          w.decode(
+              R"({"event":"dtmf","streamSid":"MZ9","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"#"}})"))
+          .digit == "#");
+  CHECK(expect<tw::mark>(
+            w.decode(R"({"event":"mark","sequenceNumber":"6","streamSid":"MZ9","mark":{"name":"rtb.0.1.20"}})"))
+            .name == "rtb.0.1.20");
+  CHECK(
+      expect<tw::stop>(
+          w.decode(
+              R"({"event":"stop","sequenceNumber":"7","stop":{"accountSid":"AC9","callSid":"CA9"},"streamSid":"MZ9"})"))
+          .call_sid == "CA9");
 }
 
 // ---- order, unknown fields, unknown events ----
@@ -256,8 +273,9 @@ TEST_CASE("twilio decoder reads a whole stream in order with one decoder", "[twi
 TEST_CASE("twilio decoder accepts fields in any order, the event name last included", "[twilio][codec]") {
   wire w;
   const std::string payload = frame(0x11);
-  auto m = expect<tw::media>(w.decode(R"({"streamSid":"MZ1","media":{"payload":")" + payload +
-                                      R"(","timestamp":"140","chunk":"3","track":"inbound"},"sequenceNumber":"9","event":"media"})"));
+  auto m = expect<tw::media>(
+      w.decode(R"({"streamSid":"MZ1","media":{"payload":")" + payload +
+               R"(","timestamp":"140","chunk":"3","track":"inbound"},"sequenceNumber":"9","event":"media"})"));
   CHECK(m.sequence_number == 9);
   CHECK(m.stream_sid == "MZ1");
   CHECK(m.chunk == 3);
@@ -290,11 +308,13 @@ TEST_CASE("twilio decoder tolerates unknown fields and reports each by name", "[
   const std::string payload = frame();
 
   SECTION("at the top level") {
-    expect<tw::media>(w.decode(R"({"event":"media","foo":1,"media":{"payload":")" + payload + R"("},"bar":{"x":[1,2]}})"));
+    expect<tw::media>(
+        w.decode(R"({"event":"media","foo":1,"media":{"payload":")" + payload + R"("},"bar":{"x":[1,2]}})"));
     CHECK(w.unknown() == std::vector<std::string>{"foo", "bar"});
   }
   SECTION("inside the media object") {
-    auto m = expect<tw::media>(w.decode(R"({"event":"media","media":{"foo":"x","payload":")" + payload + R"(","bar":null}})"));
+    auto m = expect<tw::media>(
+        w.decode(R"({"event":"media","media":{"foo":"x","payload":")" + payload + R"(","bar":null}})"));
     CHECK(m.payload == payload);
     CHECK(w.unknown() == std::vector<std::string>{"media.foo", "media.bar"});
   }
@@ -422,12 +442,18 @@ TEST_CASE("twilio decoder rejects fields of the wrong type, naming the field", "
       {R"({"event":"start","start":{"streamSid":"MZ1","callSid":false}})", "start.callSid"},
       {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","tracks":"inbound"}})", "start.tracks"},
       {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","tracks":["inbound",2]}})", "start.tracks"},
-      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":["a"]}})", "start.customParameters"},
-      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":{"a":1}}})", "start.customParameters"},
-      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":"audio/x-mulaw"}})", "start.mediaFormat"},
-      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":{"sampleRate":"8k"}}})", "start.mediaFormat.sampleRate"},
-      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":{"channels":4294967296}}})", "start.mediaFormat.channels"},
-      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":{"encoding":8}}})", "start.mediaFormat.encoding"},
+      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":["a"]}})",
+       "start.customParameters"},
+      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":{"a":1}}})",
+       "start.customParameters"},
+      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":"audio/x-mulaw"}})",
+       "start.mediaFormat"},
+      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":{"sampleRate":"8k"}}})",
+       "start.mediaFormat.sampleRate"},
+      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":{"channels":4294967296}}})",
+       "start.mediaFormat.channels"},
+      {R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":{"encoding":8}}})",
+       "start.mediaFormat.encoding"},
       {R"({"event":"dtmf","dtmf":{"digit":1}})", "dtmf.digit"},
       {R"({"event":"stop","stop":{"callSid":7}})", "stop.callSid"},
   };
@@ -548,7 +574,9 @@ TEST_CASE("twilio encoder escapes a streamSid or mark name that needs it", "[twi
 
   out.clear();
   tw::encode_mark(out, "MZ\n", "say \"hi\"\tnow \x01 caf\xC3\xA9");
-  CHECK(out == "{\"event\":\"mark\",\"streamSid\":\"MZ\\n\",\"mark\":{\"name\":\"say \\\"hi\\\"\\tnow \\u0001 caf\xC3\xA9\"}}");
+  CHECK(
+      out ==
+      "{\"event\":\"mark\",\"streamSid\":\"MZ\\n\",\"mark\":{\"name\":\"say \\\"hi\\\"\\tnow \\u0001 caf\xC3\xA9\"}}");
 
   out.clear();
   tw::encode_media(out, "MZ\"", "Zg==");
@@ -568,7 +596,8 @@ TEST_CASE("twilio encoder appends to the output buffer without clearing it", "[t
 
 TEST_CASE("a mark we encode decodes, as Twilio's echo, to the same name", "[twilio][codec]") {
   // Twilio echoes the mark with the same shape plus a sequenceNumber.
-  const std::string names[] = {"rtb.0.1.20", "with \"quotes\" and \\", "line\nbreak", "caf\xC3\xA9 \xF0\x9F\x98\x80", ""};
+  const std::string names[] = {"rtb.0.1.20", "with \"quotes\" and \\", "line\nbreak", "caf\xC3\xA9 \xF0\x9F\x98\x80",
+                               ""};
   wire w;
   for (const auto& name : names) {
     std::string out;

@@ -30,8 +30,7 @@ TEST_CASE("start records the stream's identity; media is then forwarded", "[twil
   CHECK(s.stream_sid() == "MZ123");
   CHECK(s.call_sid() == "CA456");
   CHECK(s.account_sid() == "AC1");
-  REQUIRE(s.custom_parameters() ==
-          std::vector<twilio::stream_parameter>{{"tenant", "acme"}, {"lang", "en"}});
+  REQUIRE(s.custom_parameters() == std::vector<twilio::stream_parameter>{{"tenant", "acme"}, {"lang", "en"}});
   REQUIRE(s.handle(media_event(payload), at(25)) == stream_verdict::forward_audio);
   CHECK(s.counters().media_frames == 1);
   CHECK(s.counters().media_bytes == 160);

@@ -16,8 +16,8 @@ namespace rtb::openai {
 
 void encode_session_update(std::string& out, const session_config& config, std::string_view event_id);
 void encode_append_audio(std::string& out, std::string_view audio_base64);
-void encode_truncate(std::string& out, std::string_view event_id, std::string_view item_id,
-                     std::int64_t content_index, std::int64_t audio_end_ms);
+void encode_truncate(std::string& out, std::string_view event_id, std::string_view item_id, std::int64_t content_index,
+                     std::int64_t audio_end_ms);
 void encode_delete_item(std::string& out, std::string_view event_id, std::string_view item_id);
 /// conversation.item.create with a user message of one input_text part.
 void encode_user_message(std::string& out, std::string_view event_id, std::string_view text);

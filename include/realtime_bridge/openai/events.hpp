@@ -30,15 +30,21 @@ struct error_info {
 struct session_info {
   std::string_view id;
   std::string_view model;
-  std::int64_t expires_at = 0;           ///< Unix seconds, 0 when absent
-  std::string_view input_format;         ///< audio.input.format.type
-  std::string_view output_format;        ///< audio.output.format.type
-  std::string_view voice;                ///< audio.output.voice
+  std::int64_t expires_at = 0;     ///< Unix seconds, 0 when absent
+  std::string_view input_format;   ///< audio.input.format.type
+  std::string_view output_format;  ///< audio.output.format.type
+  std::string_view voice;          ///< audio.output.voice
 };
 
-struct session_created { session_info session; };
-struct session_updated { session_info session; };
-struct error_event { error_info error; };
+struct session_created {
+  session_info session;
+};
+struct session_updated {
+  session_info session;
+};
+struct error_event {
+  error_info error;
+};
 
 struct speech_started {
   std::int64_t audio_start_ms = 0;
@@ -56,10 +62,10 @@ struct input_committed {
 /// A conversation item as it appears in item and output_item events.
 struct item_info {
   std::string_view id;
-  std::string_view type;    ///< "message", "function_call", "function_call_output", …
-  std::string_view role;    ///< for messages
-  std::string_view status;  ///< "in_progress", "completed", "incomplete"
-  std::string_view call_id; ///< for function calls
+  std::string_view type;     ///< "message", "function_call", "function_call_output", …
+  std::string_view role;     ///< for messages
+  std::string_view status;   ///< "in_progress", "completed", "incomplete"
+  std::string_view call_id;  ///< for function calls
   std::string_view name;
   std::string_view arguments;
 };
@@ -77,7 +83,9 @@ struct item_truncated {
   std::int64_t content_index = 0;
   std::int64_t audio_end_ms = 0;
 };
-struct item_deleted { std::string_view item_id; };
+struct item_deleted {
+  std::string_view item_id;
+};
 
 struct response_created {
   std::string_view response_id;
@@ -180,12 +188,11 @@ struct unknown_event {
   bool documented = false;
 };
 
-using event = std::variant<session_created, session_updated, error_event, speech_started,
-                           speech_stopped, input_committed, item_added, item_done, item_truncated,
-                           item_deleted, response_created, output_item_added, output_item_done,
-                           audio_delta, audio_done, transcript_delta, transcript_done,
-                           input_transcription_completed, input_transcription_failed,
-                           function_arguments_delta, function_arguments_done, response_done,
-                           rate_limits_updated, unknown_event>;
+using event =
+    std::variant<session_created, session_updated, error_event, speech_started, speech_stopped, input_committed,
+                 item_added, item_done, item_truncated, item_deleted, response_created, output_item_added,
+                 output_item_done, audio_delta, audio_done, transcript_delta, transcript_done,
+                 input_transcription_completed, input_transcription_failed, function_arguments_delta,
+                 function_arguments_done, response_done, rate_limits_updated, unknown_event>;
 
 }  // namespace rtb::openai

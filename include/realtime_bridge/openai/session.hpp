@@ -50,7 +50,7 @@ std::string_view to_string(session_phase p) noexcept;
 /// Why a session can no longer serve the call.
 struct session_failure {
   enum class kind {
-    connect_failed,     ///< the WebSocket never opened
+    connect_failed,  ///< the WebSocket never opened
     connect_timeout,
     configure_timeout,  ///< no session.updated in time
     rejected,           ///< a fatal error event or failed response, or our formats were refused
@@ -63,34 +63,33 @@ struct session_failure {
 
 // Inputs besides server events.
 namespace session_in {
-struct leg_opened {};                    ///< the WebSocket to OpenAI is open
-struct leg_closed {                      ///< it closed, or failed to open
+struct leg_opened {};  ///< the WebSocket to OpenAI is open
+struct leg_closed {    ///< it closed, or failed to open
   std::uint16_t code = 0;
   std::string_view reason;
 };
-struct stream_ready {};                  ///< Twilio's `start` arrived; audio can reach the caller
-struct tool_result {                     ///< the host ran a tool call
+struct stream_ready {};  ///< Twilio's `start` arrived; audio can reach the caller
+struct tool_result {     ///< the host ran a tool call
   std::string_view call_id;
   std::string_view output;
 };
-struct user_text {                       ///< the host injects what the caller "said"
+struct user_text {  ///< the host injects what the caller "said"
   std::string_view text;
   bool respond = true;
 };
-struct shutdown {};                      ///< the call is ending for another reason: close quietly
+struct shutdown {};  ///< the call is ending for another reason: close quietly
 }  // namespace session_in
 
-using session_input = std::variant<event, session_in::leg_opened, session_in::leg_closed,
-                                   session_in::stream_ready, session_in::tool_result,
-                                   session_in::user_text, session_in::shutdown>;
+using session_input = std::variant<event, session_in::leg_opened, session_in::leg_closed, session_in::stream_ready,
+                                   session_in::tool_result, session_in::user_text, session_in::shutdown>;
 
 struct session_counters {
-  std::uint64_t responses = 0;          ///< response.created
-  std::uint64_t responses_failed = 0;   ///< response.done with status failed
+  std::uint64_t responses = 0;         ///< response.created
+  std::uint64_t responses_failed = 0;  ///< response.done with status failed
   std::uint64_t responses_cancelled = 0;
   std::uint64_t audio_deltas = 0;
-  std::uint64_t audio_bytes = 0;        ///< µ-law bytes received
-  std::uint64_t errors = 0;             ///< error events
+  std::uint64_t audio_bytes = 0;  ///< µ-law bytes received
+  std::uint64_t errors = 0;       ///< error events
   std::uint64_t tool_calls = 0;
   std::uint64_t unknown_events = 0;
   std::int64_t input_text_tokens = 0;
@@ -162,12 +161,12 @@ class session {
 
   bool stream_ready_ = false;
   bool greeted_ = false;
-  bool response_requested_ = false;     ///< response.create sent, response.created not yet seen
+  bool response_requested_ = false;  ///< response.create sent, response.created not yet seen
   std::string active_response_;
-  std::deque<std::string> pending_responses_;  ///< instructions of queued response.create
+  std::deque<std::string> pending_responses_;    ///< instructions of queued response.create
   std::vector<queued_text> pending_user_texts_;  ///< received before the session was ready
-  std::vector<std::string> open_tool_calls_;   ///< call ids awaiting a host result
-  std::vector<item_record> items_;             ///< recent output items (bounded)
+  std::vector<std::string> open_tool_calls_;     ///< call ids awaiting a host result
+  std::vector<item_record> items_;               ///< recent output items (bounded)
   std::string session_id_;
   std::string last_error_;
   std::optional<session_failure> failure_;

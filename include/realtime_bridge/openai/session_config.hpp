@@ -12,18 +12,18 @@ namespace rtb::openai {
 
 /// Server-side voice activity detection (energy based).
 struct server_vad {
-  double threshold = 0.5;            ///< 0.0–1.0; raise it on noisy lines
+  double threshold = 0.5;  ///< 0.0–1.0; raise it on noisy lines
   int prefix_padding_ms = 300;
   int silence_duration_ms = 500;
-  std::optional<int> idle_timeout_ms;///< 5000–30000, or unset
+  std::optional<int> idle_timeout_ms;  ///< 5000–30000, or unset
   bool create_response = true;
-  bool interrupt_response = true;    ///< the server cancels its response when the caller speaks
+  bool interrupt_response = true;  ///< the server cancels its response when the caller speaks
   friend bool operator==(const server_vad&, const server_vad&) = default;
 };
 
 /// Model-based end-of-turn detection.
 struct semantic_vad {
-  std::string eagerness = "auto";    ///< low | medium | high | auto
+  std::string eagerness = "auto";  ///< low | medium | high | auto
   bool create_response = true;
   bool interrupt_response = true;
   friend bool operator==(const semantic_vad&, const semantic_vad&) = default;
@@ -66,7 +66,7 @@ struct session_config {
   turn_detection turn = server_vad{};
   std::optional<transcription> input_transcription;
   noise_reduction noise = noise_reduction::off;
-  std::optional<double> speed;         ///< 0.25–1.5
+  std::optional<double> speed;  ///< 0.25–1.5
   std::vector<tool> tools;
   /// "auto", "none", "required", or the name of one function to force.
   std::string tool_choice = "auto";

@@ -18,14 +18,14 @@ enum class stream_phase { awaiting_start, streaming, stopped };
 
 /// What the bridge should do with one Twilio event (or a timer).
 enum class stream_verdict {
-  ignore,                 ///< nothing to do (connected, unknown events)
-  started,                ///< `start` accepted: the stream ids are now known
-  forward_audio,          ///< caller audio to pass on to the AI
-  dropped_early_media,    ///< media before `start`: counted and dropped
-  dropped_late_event,     ///< media, mark or dtmf after `stop`: counted and dropped
-  mark_echoed,            ///< a mark came back: hand it to playout tracking
-  digit,                  ///< DTMF: tell the host
-  stopped,                ///< `stop`: the caller hung up or the stream ended
+  ignore,               ///< nothing to do (connected, unknown events)
+  started,              ///< `start` accepted: the stream ids are now known
+  forward_audio,        ///< caller audio to pass on to the AI
+  dropped_early_media,  ///< media before `start`: counted and dropped
+  dropped_late_event,   ///< media, mark or dtmf after `stop`: counted and dropped
+  mark_echoed,          ///< a mark came back: hand it to playout tracking
+  digit,                ///< DTMF: tell the host
+  stopped,              ///< `stop`: the caller hung up or the stream ended
   rejected_duplicate_start,
   rejected_media_format,  ///< `start` announced audio we cannot pass through
   start_timed_out,        ///< no `start` within the configured time
@@ -44,10 +44,10 @@ struct stream_timeouts {
 };
 
 struct stream_counters {
-  std::uint64_t media_frames = 0;        ///< accepted while streaming
-  std::uint64_t media_bytes = 0;         ///< µ-law bytes in accepted frames
-  std::uint64_t early_media_dropped = 0; ///< before `start`
-  std::uint64_t late_events_dropped = 0; ///< after `stop`
+  std::uint64_t media_frames = 0;         ///< accepted while streaming
+  std::uint64_t media_bytes = 0;          ///< µ-law bytes in accepted frames
+  std::uint64_t early_media_dropped = 0;  ///< before `start`
+  std::uint64_t late_events_dropped = 0;  ///< after `stop`
   std::uint64_t marks = 0;
   std::uint64_t digits = 0;
   std::uint64_t duplicate_starts = 0;
