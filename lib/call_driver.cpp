@@ -186,6 +186,7 @@ struct call_driver::impl {
   }
 
   void report_unknown_fields() {
+    if (finished) return;  // nothing reaches the host after call_ended
     for (const auto& f : twilio_decoder.unknown_fields()) {
       std::string name = f.parent.empty() ? std::string(f.key) : fmt::format("{}.{}", f.parent, f.key);
       if (std::find(unknown_fields_seen.begin(), unknown_fields_seen.end(), name) != unknown_fields_seen.end())

@@ -93,6 +93,54 @@ simdjson::error_code get_counter(value v, std::uint64_t& out) noexcept {
   return v.get_uint64().get(out);
 }
 
+simdjson::error_code skip_value(value v, int max_depth) noexcept {
+  if (max_depth < 0) return simdjson::DEPTH_ERROR;
+  simdjson::ondemand::json_type type;
+  if (auto e = v.type().get(type)) return e;
+  switch (type) {
+    case simdjson::ondemand::json_type::object: {
+      simdjson::ondemand::object obj;
+      if (auto e = v.get_object().get(obj)) return e;
+      for (auto f : obj) {
+        simdjson::ondemand::field field;
+        if (auto e = std::move(f).get(field)) return e;
+        std::string_view key;
+        if (auto e = field.unescaped_key().get(key)) return e;
+        if (auto e = skip_value(field.value(), max_depth - 1)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    case simdjson::ondemand::json_type::array: {
+      simdjson::ondemand::array arr;
+      if (auto e = v.get_array().get(arr)) return e;
+      for (auto element : arr) {
+        value item;
+        if (auto e = std::move(element).get(item)) return e;
+        if (auto e = skip_value(item, max_depth - 1)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    case simdjson::ondemand::json_type::string: {
+      std::string_view ignored;
+      return v.get_string().get(ignored);
+    }
+    case simdjson::ondemand::json_type::number: {
+      simdjson::ondemand::number ignored;
+      return v.get_number().get(ignored);
+    }
+    case simdjson::ondemand::json_type::boolean: {
+      bool ignored = false;
+      return v.get_bool().get(ignored);
+    }
+    case simdjson::ondemand::json_type::null: {
+      bool null = false;
+      if (auto e = v.is_null().get(null)) return e;
+      return null ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
+    }
+  }
+  return simdjson::TAPE_ERROR;
+}
+
 simdjson::error_code get_string_or_null(value v, std::string_view& out) noexcept {
   bool null = false;
   if (auto e = v.is_null().get(null)) return e;

@@ -29,6 +29,11 @@ using simdjson::ondemand::value;
 /// of decimal digits (Twilio sends strings).
 simdjson::error_code get_counter(value v, std::uint64_t& out) noexcept;
 
+/// Consumes a value the caller has no use for, checking that it is valid JSON
+/// all the way down (On-Demand would otherwise skip it without looking).
+/// Nesting deeper than `max_depth` is DEPTH_ERROR.
+simdjson::error_code skip_value(value v, int max_depth = 64) noexcept;
+
 /// Reads a string, accepting null as "".
 simdjson::error_code get_string_or_null(value v, std::string_view& out) noexcept;
 

@@ -5,6 +5,16 @@
 #include "json.hpp"
 #include "realtime_bridge/audio.hpp"
 
+// Decoding strategy: every object is read in one pass over its members, in
+// whatever order they come; only the top-level "type" is looked up by name,
+// and only before anything else is read. simdjson 3.0.1's unordered lookup
+// wraps around to the start of an object when a key is not found after the
+// current position, and on that second pass it *assumes* (SIMDJSON_ASSUME) the
+// object's structure was validated by the first. On malformed input it was
+// not, and the assumption fails: an assertion in debug builds, undefined
+// behaviour in release (found by fuzz_openai_decoder). Iterating members never
+// relies on that assumption, and costs one pass per object.
+
 namespace rtb::openai {
 
 static_assert(padded_buffer::padding >= simdjson::SIMDJSON_PADDING);
@@ -19,54 +29,77 @@ error malformed(simdjson::error_code e) {
   return {errc::malformed_json, std::string("not valid JSON: ") + simdjson::error_message(e)};
 }
 
-// Field readers for one event. They remember the event type so every error
+#define RTB_TRY(expr)                                \
+  do {                                               \
+    if (auto err_ = (expr)) return std::move(*err_); \
+  } while (0)
+
+using maybe_error = std::optional<error>;
+
+// Value readers for one event. They remember the event type so every error
 // says where it happened, e.g. "response.output_audio.delta: missing field 'delta'".
 class reader {
  public:
   explicit reader(std::string_view type) : type_(type) {}
 
-  std::optional<error> string(object& obj, std::string_view key, std::string_view& out, bool required = false) {
-    value v;
-    auto e = obj[key].get(v);
-    if (e == simdjson::NO_SUCH_FIELD) {
-      if (required) return missing(key);
-      return std::nullopt;
+  // A string, or null (read as "").
+  maybe_error str(value v, std::string_view key, std::string_view& out) const {
+    if (auto e = json::get_string_or_null(v, out)) return fail(e, key, "a string");
+    return std::nullopt;
+  }
+  // A string that must be present and non-empty; `seen` records presence.
+  maybe_error required_str(value v, std::string_view key, std::string_view& out, bool& seen) const {
+    seen = true;
+    RTB_TRY(str(v, key, out));
+    if (out.empty()) return error{errc::invalid_value, where(key) + " is empty"};
+    return std::nullopt;
+  }
+  // An integer, or null (left unchanged).
+  maybe_error num(value v, std::string_view key, std::int64_t& out) const {
+    bool null = false;
+    if (auto e = v.is_null().get(null)) return malformed(e);
+    if (null) return std::nullopt;
+    if (auto e = v.get_int64().get(out)) return fail(e, key, "an integer");
+    return std::nullopt;
+  }
+  // Calls `on(key, value)` for every member of the object `v`; a null `v` has
+  // no members. `on` returns an error to stop. `present` (if given) says
+  // whether `v` was an object rather than null.
+  template <class F>
+  maybe_error members(value v, std::string_view key, F&& on, bool* present = nullptr) const {
+    bool null = false;
+    if (auto e = v.is_null().get(null)) return malformed(e);
+    if (present) *present = !null;
+    if (null) return std::nullopt;
+    object obj;
+    if (auto e = v.get_object().get(obj)) return fail(e, key, "an object");
+    return members(obj, on);
+  }
+  template <class F>
+  maybe_error members(object& obj, F&& on) const {
+    for (auto f : obj) {
+      simdjson::ondemand::field field;
+      if (auto e = std::move(f).get(field)) return malformed(e);
+      std::string_view k;
+      if (auto e = field.unescaped_key().get(k)) return malformed(e);
+      RTB_TRY(on(k, field.value()));
     }
-    if (e) return malformed(e);
-    if (auto e2 = json::get_string_or_null(v, out)) return fail(e2, key, "a string");
-    if (required && out.empty()) return error{errc::invalid_value, where(key) + " is empty"};
     return std::nullopt;
   }
 
-  std::optional<error> integer(object& obj, std::string_view key, std::int64_t& out) {
-    value v;
-    auto e = obj[key].get(v);
-    if (e == simdjson::NO_SUCH_FIELD) return std::nullopt;
-    if (e) return malformed(e);
-    bool null = false;
-    if (auto e2 = v.is_null().get(null)) return malformed(e2);
-    if (null) return std::nullopt;
-    if (auto e2 = v.get_int64().get(out)) return fail(e2, key, "an integer");
+  // Consumes a value the bridge does not use, checking that it is valid JSON
+  // (On-Demand would otherwise skip it unchecked).
+  maybe_error skip(value v) const {
+    if (auto e = json::skip_value(v)) {
+      if (e == simdjson::DEPTH_ERROR) return error{errc::malformed_json, std::string(type_) + ": nested too deeply"};
+      return malformed(e);
+    }
     return std::nullopt;
   }
 
-  // Looks up an object member; `found` is false when absent or null.
-  std::optional<error> child(object& obj, std::string_view key, object& out, bool& found) {
-    found = false;
-    value v;
-    auto e = obj[key].get(v);
-    if (e == simdjson::NO_SUCH_FIELD) return std::nullopt;
-    if (e) return malformed(e);
-    bool null = false;
-    if (auto e2 = v.is_null().get(null)) return malformed(e2);
-    if (null) return std::nullopt;
-    if (auto e2 = v.get_object().get(out)) return fail(e2, key, "an object");
-    found = true;
+  maybe_error require(bool seen, std::string_view key) const {
+    if (!seen) return error{errc::missing_field, std::string(type_) + ": missing field '" + std::string(key) + "'"};
     return std::nullopt;
-  }
-
-  error missing(std::string_view key) const {
-    return {errc::missing_field, std::string(type_) + ": missing field '" + std::string(key) + "'"};
   }
   std::string where(std::string_view key) const { return std::string(type_) + ": field '" + std::string(key) + "'"; }
   error fail(simdjson::error_code e, std::string_view key, std::string_view expected) const {
@@ -79,114 +112,112 @@ class reader {
   std::string_view type_;
 };
 
-#define RTB_TRY(expr)                                \
-  do {                                               \
-    if (auto err_ = (expr)) return std::move(*err_); \
-  } while (0)
-
-std::optional<error> read_error_info(reader& r, object& obj, error_info& out) {
-  RTB_TRY(r.string(obj, "type", out.type));
-  RTB_TRY(r.string(obj, "code", out.code));
-  RTB_TRY(r.string(obj, "message", out.message));
-  RTB_TRY(r.string(obj, "param", out.param));
-  RTB_TRY(r.string(obj, "event_id", out.event_id));
-  return std::nullopt;
+maybe_error read_error_info(const reader& r, value v, std::string_view key, error_info& out, bool* present = nullptr) {
+  return r.members(
+      v, key,
+      [&](std::string_view k, value m) -> maybe_error {
+        if (k == "type") return r.str(m, k, out.type);
+        if (k == "code") return r.str(m, k, out.code);
+        if (k == "message") return r.str(m, k, out.message);
+        if (k == "param") return r.str(m, k, out.param);
+        if (k == "event_id") return r.str(m, k, out.event_id);
+        return r.skip(m);
+      },
+      present);
 }
 
-std::optional<error> read_item(reader& r, object& obj, item_info& out) {
-  RTB_TRY(r.string(obj, "id", out.id));
-  RTB_TRY(r.string(obj, "type", out.type));
-  RTB_TRY(r.string(obj, "status", out.status));
-  RTB_TRY(r.string(obj, "role", out.role));
-  RTB_TRY(r.string(obj, "name", out.name));
-  RTB_TRY(r.string(obj, "call_id", out.call_id));
-  RTB_TRY(r.string(obj, "arguments", out.arguments));
-  return std::nullopt;
+maybe_error read_item(const reader& r, value v, item_info& out, bool& seen) {
+  return r.members(
+      v, "item",
+      [&](std::string_view k, value m) -> maybe_error {
+        if (k == "id") return r.str(m, k, out.id);
+        if (k == "type") return r.str(m, k, out.type);
+        if (k == "status") return r.str(m, k, out.status);
+        if (k == "role") return r.str(m, k, out.role);
+        if (k == "name") return r.str(m, k, out.name);
+        if (k == "call_id") return r.str(m, k, out.call_id);
+        if (k == "arguments") return r.str(m, k, out.arguments);
+        return r.skip(m);
+      },
+      &seen);
 }
 
-std::optional<error> read_format_type(reader& r, object& direction, std::string_view& type) {
-  object format;
-  bool found = false;
-  RTB_TRY(r.child(direction, "format", format, found));
-  if (found) RTB_TRY(r.string(format, "type", type));
-  return std::nullopt;
+// audio.input / audio.output: the format's type, and (output) the voice.
+maybe_error read_audio_direction(const reader& r, value v, std::string_view key, std::string_view& format,
+                                 std::string_view* voice) {
+  return r.members(v, key, [&](std::string_view k, value m) -> maybe_error {
+    if (k == "format")
+      return r.members(m, k, [&](std::string_view fk, value fm) -> maybe_error {
+        if (fk == "type") return r.str(fm, fk, format);
+        return r.skip(fm);
+      });
+    if (voice && k == "voice") return r.str(m, k, *voice);
+    return r.skip(m);
+  });
 }
 
-std::optional<error> read_session(reader& r, object& obj, session_info& out) {
-  object s;
-  bool found = false;
-  RTB_TRY(r.child(obj, "session", s, found));
-  if (!found) return r.missing("session");
-  RTB_TRY(r.string(s, "id", out.id));
-  RTB_TRY(r.string(s, "model", out.model));
-  RTB_TRY(r.integer(s, "expires_at", out.expires_at));
-  object audio;
-  RTB_TRY(r.child(s, "audio", audio, found));
-  if (!found) return std::nullopt;
-  object input, output;
-  RTB_TRY(r.child(audio, "input", input, found));
-  if (found) RTB_TRY(read_format_type(r, input, out.input_format));
-  RTB_TRY(r.child(audio, "output", output, found));
-  if (found) {
-    RTB_TRY(read_format_type(r, output, out.output_format));
-    RTB_TRY(r.string(output, "voice", out.voice));
-  }
-  return std::nullopt;
+maybe_error read_session(const reader& r, value v, session_info& out, bool& seen) {
+  return r.members(
+      v, "session",
+      [&](std::string_view k, value m) -> maybe_error {
+        if (k == "id") return r.str(m, k, out.id);
+        if (k == "model") return r.str(m, k, out.model);
+        if (k == "expires_at") return r.num(m, k, out.expires_at);
+        if (k == "audio")
+          return r.members(m, k, [&](std::string_view ak, value am) -> maybe_error {
+            if (ak == "input") return read_audio_direction(r, am, ak, out.input_format, nullptr);
+            if (ak == "output") return read_audio_direction(r, am, ak, out.output_format, &out.voice);
+            return r.skip(am);
+          });
+        return r.skip(m);
+      },
+      &seen);
 }
 
-std::optional<error> read_usage(reader& r, object& obj, usage& u) {
-  RTB_TRY(r.integer(obj, "total_tokens", u.total_tokens));
-  RTB_TRY(r.integer(obj, "input_tokens", u.input_tokens));
-  RTB_TRY(r.integer(obj, "output_tokens", u.output_tokens));
-  object details;
-  bool found = false;
-  RTB_TRY(r.child(obj, "input_token_details", details, found));
-  if (found) {
-    RTB_TRY(r.integer(details, "text_tokens", u.input_text_tokens));
-    RTB_TRY(r.integer(details, "audio_tokens", u.input_audio_tokens));
-    RTB_TRY(r.integer(details, "cached_tokens", u.input_cached_tokens));
-  }
-  RTB_TRY(r.child(obj, "output_token_details", details, found));
-  if (found) {
-    RTB_TRY(r.integer(details, "text_tokens", u.output_text_tokens));
-    RTB_TRY(r.integer(details, "audio_tokens", u.output_audio_tokens));
-  }
-  return std::nullopt;
+maybe_error read_usage(const reader& r, value v, usage& u) {
+  return r.members(v, "usage", [&](std::string_view k, value m) -> maybe_error {
+    if (k == "total_tokens") return r.num(m, k, u.total_tokens);
+    if (k == "input_tokens") return r.num(m, k, u.input_tokens);
+    if (k == "output_tokens") return r.num(m, k, u.output_tokens);
+    if (k == "input_token_details")
+      return r.members(m, k, [&](std::string_view dk, value dm) -> maybe_error {
+        if (dk == "text_tokens") return r.num(dm, dk, u.input_text_tokens);
+        if (dk == "audio_tokens") return r.num(dm, dk, u.input_audio_tokens);
+        if (dk == "cached_tokens") return r.num(dm, dk, u.input_cached_tokens);
+        return r.skip(dm);
+      });
+    if (k == "output_token_details")
+      return r.members(m, k, [&](std::string_view dk, value dm) -> maybe_error {
+        if (dk == "text_tokens") return r.num(dm, dk, u.output_text_tokens);
+        if (dk == "audio_tokens") return r.num(dm, dk, u.output_audio_tokens);
+        return r.skip(dm);
+      });
+    return r.skip(m);
+  });
 }
 
-std::optional<error> read_response(reader& r, object& obj, std::string_view& id, std::string_view& status,
-                                   response_done* done) {
-  object resp;
-  bool found = false;
-  RTB_TRY(r.child(obj, "response", resp, found));
-  if (!found) return r.missing("response");
-  RTB_TRY(r.string(resp, "id", id, true));
-  RTB_TRY(r.string(resp, "status", status));
-  if (!done) return std::nullopt;
-  object details;
-  RTB_TRY(r.child(resp, "status_details", details, found));
-  if (found) {
-    RTB_TRY(r.string(details, "reason", done->status_reason));
-    object err;
-    RTB_TRY(r.child(details, "error", err, found));
-    if (found) RTB_TRY(read_error_info(r, err, done->error));
-  }
-  object u;
-  RTB_TRY(r.child(resp, "usage", u, found));
-  if (found) RTB_TRY(read_usage(r, u, done->usage));
-  return std::nullopt;
+// The `response` object of response.created / response.done.
+maybe_error read_response(const reader& r, value v, std::string_view& id, bool& id_seen, std::string_view& status,
+                          response_done* done, bool& seen) {
+  RTB_TRY(r.members(
+      v, "response",
+      [&](std::string_view k, value m) -> maybe_error {
+        if (k == "id") return r.required_str(m, k, id, id_seen);
+        if (k == "status") return r.str(m, k, status);
+        if (!done) return r.skip(m);
+        if (k == "status_details")
+          return r.members(m, k, [&](std::string_view dk, value dm) -> maybe_error {
+            if (dk == "reason") return r.str(dm, dk, done->status_reason);
+            if (dk == "error") return read_error_info(r, dm, dk, done->error);
+            return r.skip(dm);
+          });
+        if (k == "usage") return read_usage(r, m, done->usage);
+        return r.skip(m);
+      },
+      &seen));
+  if (!seen) return std::nullopt;  // the caller reports the missing response
+  return r.require(id_seen, "response.id");
 }
-
-template <class T>
-std::optional<error> read_audio_ids(reader& r, object& obj, T& out) {
-  RTB_TRY(r.string(obj, "response_id", out.response_id, true));
-  RTB_TRY(r.string(obj, "item_id", out.item_id, true));
-  RTB_TRY(r.integer(obj, "output_index", out.output_index));
-  RTB_TRY(r.integer(obj, "content_index", out.content_index));
-  return std::nullopt;
-}
-
-result<event> decode_fields(std::string_view type, object& obj);
 
 // GA server events that carry nothing a telephony bridge acts on.
 bool is_documented(std::string_view type) noexcept {
@@ -215,6 +246,237 @@ bool is_documented(std::string_view type) noexcept {
   return type.substr(0, 4) == "mcp_" || type.substr(0, 13) == "response.mcp_";
 }
 
+result<event> decode_fields(std::string_view type, object& obj) {
+  const reader r(type);
+
+  // Most frequent first: audio deltas arrive ~50 times a second while the AI talks.
+  if (type == "response.output_audio.delta" || type == "response.audio.delta") {
+    audio_delta d;
+    bool has_response = false, has_item = false, has_delta = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "response_id") return r.required_str(v, k, d.response_id, has_response);
+      if (k == "item_id") return r.required_str(v, k, d.item_id, has_item);
+      if (k == "output_index") return r.num(v, k, d.output_index);
+      if (k == "content_index") return r.num(v, k, d.content_index);
+      if (k == "delta") {
+        has_delta = true;
+        return r.str(v, k, d.delta);
+      }
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_response, "response_id"));
+    RTB_TRY(r.require(has_item, "item_id"));
+    RTB_TRY(r.require(has_delta, "delta"));
+    if (!audio::is_base64(d.delta)) return error{errc::invalid_value, r.where("delta") + " is not base64"};
+    return event{d};
+  }
+  if (type == "response.output_audio_transcript.delta" || type == "response.audio_transcript.delta" ||
+      type == "response.output_audio_transcript.done" || type == "response.audio_transcript.done") {
+    std::string_view response_id, item_id, text;
+    std::int64_t content_index = 0;
+    bool has_item = false;
+    const bool done = type.ends_with(".done");
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "response_id") return r.str(v, k, response_id);
+      if (k == "item_id") return r.required_str(v, k, item_id, has_item);
+      if (k == "content_index") return r.num(v, k, content_index);
+      if (k == (done ? "transcript" : "delta")) return r.str(v, k, text);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_item, "item_id"));
+    if (done) return event{transcript_done{response_id, item_id, content_index, text}};
+    return event{transcript_delta{response_id, item_id, content_index, text}};
+  }
+  if (type == "response.output_audio.done" || type == "response.audio.done") {
+    audio_done d;
+    bool has_response = false, has_item = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "response_id") return r.required_str(v, k, d.response_id, has_response);
+      if (k == "item_id") return r.required_str(v, k, d.item_id, has_item);
+      if (k == "output_index") return r.num(v, k, d.output_index);
+      if (k == "content_index") return r.num(v, k, d.content_index);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_response, "response_id"));
+    RTB_TRY(r.require(has_item, "item_id"));
+    return event{d};
+  }
+  if (type == "input_audio_buffer.speech_started" || type == "input_audio_buffer.speech_stopped") {
+    std::int64_t ms = 0;
+    std::string_view item_id;
+    const bool started = type == "input_audio_buffer.speech_started";
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == (started ? "audio_start_ms" : "audio_end_ms")) return r.num(v, k, ms);
+      if (k == "item_id") return r.str(v, k, item_id);
+      return r.skip(v);
+    }));
+    if (started) return event{speech_started{ms, item_id}};
+    return event{speech_stopped{ms, item_id}};
+  }
+  if (type == "input_audio_buffer.committed") {
+    input_committed c;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "previous_item_id") return r.str(v, k, c.previous_item_id);
+      if (k == "item_id") return r.str(v, k, c.item_id);
+      return r.skip(v);
+    }));
+    return event{c};
+  }
+  if (type == "response.created" || type == "response.done") {
+    response_done d;
+    bool has_response = false, has_id = false;
+    const bool created = type == "response.created";
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "response")
+        return read_response(r, v, d.response_id, has_id, d.status, created ? nullptr : &d, has_response);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_response, "response"));
+    if (created) return event{response_created{d.response_id, d.status}};
+    return event{d};
+  }
+  if (type == "response.output_item.added" || type == "response.output_item.done") {
+    std::string_view response_id;
+    std::int64_t output_index = 0;
+    item_info item;
+    bool has_item = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "response_id") return r.str(v, k, response_id);
+      if (k == "output_index") return r.num(v, k, output_index);
+      if (k == "item") return read_item(r, v, item, has_item);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_item, "item"));
+    if (type == "response.output_item.added") return event{output_item_added{response_id, output_index, item}};
+    return event{output_item_done{response_id, output_index, item}};
+  }
+  if (type == "conversation.item.added" || type == "conversation.item.created" || type == "conversation.item.done") {
+    std::string_view previous;
+    item_info item;
+    bool has_item = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "previous_item_id") return r.str(v, k, previous);
+      if (k == "item") return read_item(r, v, item, has_item);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_item, "item"));
+    if (type == "conversation.item.done") return event{item_done{previous, item}};
+    return event{item_added{previous, item}};
+  }
+  if (type == "conversation.item.truncated") {
+    item_truncated t;
+    bool has_item = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "item_id") return r.required_str(v, k, t.item_id, has_item);
+      if (k == "content_index") return r.num(v, k, t.content_index);
+      if (k == "audio_end_ms") return r.num(v, k, t.audio_end_ms);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_item, "item_id"));
+    return event{t};
+  }
+  if (type == "conversation.item.deleted") {
+    item_deleted d;
+    bool has_item = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "item_id") return r.required_str(v, k, d.item_id, has_item);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_item, "item_id"));
+    return event{d};
+  }
+  if (type == "conversation.item.input_audio_transcription.completed" ||
+      type == "conversation.item.input_audio_transcription.failed") {
+    std::string_view item_id, transcript;
+    std::int64_t content_index = 0;
+    error_info err;
+    bool has_item = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "item_id") return r.required_str(v, k, item_id, has_item);
+      if (k == "content_index") return r.num(v, k, content_index);
+      if (k == "transcript") return r.str(v, k, transcript);
+      if (k == "error") return read_error_info(r, v, k, err);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_item, "item_id"));
+    if (type.ends_with(".completed")) return event{input_transcription_completed{item_id, content_index, transcript}};
+    return event{input_transcription_failed{item_id, content_index, err}};
+  }
+  if (type == "response.function_call_arguments.delta") {
+    function_arguments_delta d;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "response_id") return r.str(v, k, d.response_id);
+      if (k == "item_id") return r.str(v, k, d.item_id);
+      if (k == "call_id") return r.str(v, k, d.call_id);
+      if (k == "delta") return r.str(v, k, d.delta);
+      return r.skip(v);
+    }));
+    return event{d};
+  }
+  if (type == "response.function_call_arguments.done") {
+    function_arguments_done d;
+    bool has_call = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "response_id") return r.str(v, k, d.response_id);
+      if (k == "item_id") return r.str(v, k, d.item_id);
+      if (k == "call_id") return r.required_str(v, k, d.call_id, has_call);
+      if (k == "name") return r.str(v, k, d.name);
+      if (k == "arguments") return r.str(v, k, d.arguments);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_call, "call_id"));
+    return event{d};
+  }
+  if (type == "error") {
+    error_event e;
+    bool has_error = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "error") return read_error_info(r, v, k, e.error, &has_error);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_error, "error"));
+    return event{e};
+  }
+  if (type == "session.created" || type == "session.updated") {
+    session_info s;
+    bool has_session = false;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "session") return read_session(r, v, s, has_session);
+      return r.skip(v);
+    }));
+    RTB_TRY(r.require(has_session, "session"));
+    if (type == "session.created") return event{session_created{s}};
+    return event{session_updated{s}};
+  }
+  if (type == "rate_limits.updated") {
+    rate_limits_updated u;
+    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k != "rate_limits") return r.skip(v);
+      simdjson::ondemand::array limits;
+      if (auto e = v.get_array().get(limits)) return r.fail(e, k, "an array");
+      for (auto item : limits) {
+        value limit;
+        if (auto e = std::move(item).get(limit)) return malformed(e);
+        std::string_view name;
+        std::int64_t remaining = -1;
+        auto inner = r.members(limit, k, [&](std::string_view lk, value lv) -> maybe_error {
+          if (lk == "name") return r.str(lv, lk, name);
+          if (lk == "remaining") return r.num(lv, lk, remaining);
+          return r.skip(lv);
+        });
+        if (inner) return inner;
+        if (name == "tokens") u.tokens_remaining = remaining;
+      }
+      return std::nullopt;
+    }));
+    return event{u};
+  }
+  // Other events: make sure the rest of the object is well-formed enough to
+  // walk, so a broken message is not passed on as a harmless unknown event.
+  RTB_TRY(r.members(obj, [&](std::string_view, value v) -> maybe_error { return r.skip(v); }));
+  return event{unknown_event{type, is_documented(type)}};
+}
+
 }  // namespace
 
 struct decoder::impl {
@@ -237,6 +499,8 @@ result<event> decoder::decode(const padded_buffer& message) {
     if (e == simdjson::INCORRECT_TYPE) return error{errc::malformed_json, "not a JSON object"};
     return malformed(e);
   }
+  // "type" is the one member looked up by name: first, from the start of the
+  // object, so the lookup never wraps around (see the note at the top).
   std::string_view type;
   {
     value v;
@@ -248,178 +512,11 @@ result<event> decoder::decode(const padded_buffer& message) {
       return malformed(e2);
     }
   }
-  return decode_fields(type, obj);
+  if (auto e = obj.reset().error()) return malformed(e);
+  auto ev = decode_fields(type, obj);
+  if (ev && !doc.current_location().error())
+    return error{errc::malformed_json, "trailing content after the JSON object"};
+  return ev;
 }
 
-namespace {
-
-result<event> decode_fields(std::string_view type, object& obj) {
-  reader r(type);
-
-  // Most frequent first: audio deltas arrive ~50 times a second while the AI talks.
-  if (type == "response.output_audio.delta" || type == "response.audio.delta") {
-    audio_delta d;
-    RTB_TRY(read_audio_ids(r, obj, d));
-    RTB_TRY(r.string(obj, "delta", d.delta, true));
-    if (!audio::is_base64(d.delta)) return error{errc::invalid_value, r.where("delta") + " is not base64"};
-    return event{d};
-  }
-  if (type == "response.output_audio_transcript.delta" || type == "response.audio_transcript.delta") {
-    transcript_delta d;
-    RTB_TRY(r.string(obj, "response_id", d.response_id));
-    RTB_TRY(r.string(obj, "item_id", d.item_id, true));
-    RTB_TRY(r.integer(obj, "content_index", d.content_index));
-    RTB_TRY(r.string(obj, "delta", d.delta));
-    return event{d};
-  }
-  if (type == "response.output_audio.done" || type == "response.audio.done") {
-    audio_done d;
-    RTB_TRY(read_audio_ids(r, obj, d));
-    return event{d};
-  }
-  if (type == "response.output_audio_transcript.done" || type == "response.audio_transcript.done") {
-    transcript_done d;
-    RTB_TRY(r.string(obj, "response_id", d.response_id));
-    RTB_TRY(r.string(obj, "item_id", d.item_id, true));
-    RTB_TRY(r.integer(obj, "content_index", d.content_index));
-    RTB_TRY(r.string(obj, "transcript", d.transcript));
-    return event{d};
-  }
-  if (type == "input_audio_buffer.speech_started") {
-    speech_started s;
-    RTB_TRY(r.integer(obj, "audio_start_ms", s.audio_start_ms));
-    RTB_TRY(r.string(obj, "item_id", s.item_id));
-    return event{s};
-  }
-  if (type == "input_audio_buffer.speech_stopped") {
-    speech_stopped s;
-    RTB_TRY(r.integer(obj, "audio_end_ms", s.audio_end_ms));
-    RTB_TRY(r.string(obj, "item_id", s.item_id));
-    return event{s};
-  }
-  if (type == "input_audio_buffer.committed") {
-    input_committed c;
-    RTB_TRY(r.string(obj, "previous_item_id", c.previous_item_id));
-    RTB_TRY(r.string(obj, "item_id", c.item_id));
-    return event{c};
-  }
-  if (type == "response.created") {
-    response_created c;
-    RTB_TRY(read_response(r, obj, c.response_id, c.status, nullptr));
-    return event{c};
-  }
-  if (type == "response.done") {
-    response_done d;
-    RTB_TRY(read_response(r, obj, d.response_id, d.status, &d));
-    return event{d};
-  }
-  if (type == "response.output_item.added" || type == "response.output_item.done") {
-    std::string_view response_id;
-    std::int64_t output_index = 0;
-    item_info item;
-    RTB_TRY(r.string(obj, "response_id", response_id));
-    RTB_TRY(r.integer(obj, "output_index", output_index));
-    object it;
-    bool found = false;
-    RTB_TRY(r.child(obj, "item", it, found));
-    if (!found) return r.missing("item");
-    RTB_TRY(read_item(r, it, item));
-    if (type == "response.output_item.added") return event{output_item_added{response_id, output_index, item}};
-    return event{output_item_done{response_id, output_index, item}};
-  }
-  if (type == "conversation.item.added" || type == "conversation.item.created" || type == "conversation.item.done") {
-    std::string_view previous;
-    item_info item;
-    RTB_TRY(r.string(obj, "previous_item_id", previous));
-    object it;
-    bool found = false;
-    RTB_TRY(r.child(obj, "item", it, found));
-    if (!found) return r.missing("item");
-    RTB_TRY(read_item(r, it, item));
-    if (type == "conversation.item.done") return event{item_done{previous, item}};
-    return event{item_added{previous, item}};
-  }
-  if (type == "conversation.item.truncated") {
-    item_truncated t;
-    RTB_TRY(r.string(obj, "item_id", t.item_id, true));
-    RTB_TRY(r.integer(obj, "content_index", t.content_index));
-    RTB_TRY(r.integer(obj, "audio_end_ms", t.audio_end_ms));
-    return event{t};
-  }
-  if (type == "conversation.item.deleted") {
-    item_deleted d;
-    RTB_TRY(r.string(obj, "item_id", d.item_id, true));
-    return event{d};
-  }
-  if (type == "conversation.item.input_audio_transcription.completed") {
-    input_transcription_completed c;
-    RTB_TRY(r.string(obj, "item_id", c.item_id, true));
-    RTB_TRY(r.integer(obj, "content_index", c.content_index));
-    RTB_TRY(r.string(obj, "transcript", c.transcript));
-    return event{c};
-  }
-  if (type == "conversation.item.input_audio_transcription.failed") {
-    input_transcription_failed f;
-    RTB_TRY(r.string(obj, "item_id", f.item_id, true));
-    RTB_TRY(r.integer(obj, "content_index", f.content_index));
-    object err;
-    bool found = false;
-    RTB_TRY(r.child(obj, "error", err, found));
-    if (found) RTB_TRY(read_error_info(r, err, f.error));
-    return event{f};
-  }
-  if (type == "response.function_call_arguments.delta") {
-    function_arguments_delta d;
-    RTB_TRY(r.string(obj, "response_id", d.response_id));
-    RTB_TRY(r.string(obj, "item_id", d.item_id));
-    RTB_TRY(r.string(obj, "call_id", d.call_id));
-    RTB_TRY(r.string(obj, "delta", d.delta));
-    return event{d};
-  }
-  if (type == "response.function_call_arguments.done") {
-    function_arguments_done d;
-    RTB_TRY(r.string(obj, "response_id", d.response_id));
-    RTB_TRY(r.string(obj, "item_id", d.item_id));
-    RTB_TRY(r.string(obj, "call_id", d.call_id, true));
-    RTB_TRY(r.string(obj, "name", d.name));
-    RTB_TRY(r.string(obj, "arguments", d.arguments));
-    return event{d};
-  }
-  if (type == "error") {
-    error_event e;
-    object err;
-    bool found = false;
-    RTB_TRY(r.child(obj, "error", err, found));
-    if (!found) return r.missing("error");
-    RTB_TRY(read_error_info(r, err, e.error));
-    return event{e};
-  }
-  if (type == "session.created" || type == "session.updated") {
-    session_info s;
-    RTB_TRY(read_session(r, obj, s));
-    if (type == "session.created") return event{session_created{s}};
-    return event{session_updated{s}};
-  }
-  if (type == "rate_limits.updated") {
-    rate_limits_updated u;
-    value v;
-    auto e = obj["rate_limits"].get(v);
-    if (e == simdjson::NO_SUCH_FIELD) return event{u};
-    if (e) return malformed(e);
-    simdjson::ondemand::array limits;
-    if (auto e2 = v.get_array().get(limits)) return r.fail(e2, "rate_limits", "an array");
-    for (auto item : limits) {
-      object limit;
-      if (auto e2 = item.get_object().get(limit)) return r.fail(e2, "rate_limits", "an array of objects");
-      std::string_view name;
-      RTB_TRY(r.string(limit, "name", name));
-      if (name != "tokens") continue;
-      RTB_TRY(r.integer(limit, "remaining", u.tokens_remaining));
-    }
-    return event{u};
-  }
-  return event{unknown_event{type, is_documented(type)}};
-}
-
-}  // namespace
 }  // namespace rtb::openai

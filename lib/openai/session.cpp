@@ -38,6 +38,7 @@
 #include "realtime_bridge/openai/session.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -49,6 +50,12 @@ namespace rtb::openai {
 namespace {
 
 constexpr std::size_t max_tracked_items = 32;
+
+// Token counts come from the peer: ignore nonsense, never overflow.
+void add_tokens(std::int64_t& total, std::int64_t n) {
+  if (n <= 0) return;
+  total = n > std::numeric_limits<std::int64_t>::max() - total ? std::numeric_limits<std::int64_t>::max() : total + n;
+}
 
 std::string describe_error(const error_info& e) {
   const std::string_view code = e.code.empty() ? e.type : e.code;
@@ -227,11 +234,11 @@ void session::on_error(const error_event& ev) {
 
 void session::on_response_done(const response_done& ev) {
   if (ev.response_id == active_response_) active_response_.clear();
-  counters_.input_text_tokens += ev.usage.input_text_tokens;
-  counters_.input_audio_tokens += ev.usage.input_audio_tokens;
-  counters_.input_cached_tokens += ev.usage.input_cached_tokens;
-  counters_.output_text_tokens += ev.usage.output_text_tokens;
-  counters_.output_audio_tokens += ev.usage.output_audio_tokens;
+  add_tokens(counters_.input_text_tokens, ev.usage.input_text_tokens);
+  add_tokens(counters_.input_audio_tokens, ev.usage.input_audio_tokens);
+  add_tokens(counters_.input_cached_tokens, ev.usage.input_cached_tokens);
+  add_tokens(counters_.output_text_tokens, ev.usage.output_text_tokens);
+  add_tokens(counters_.output_audio_tokens, ev.usage.output_audio_tokens);
   if (ev.status == "cancelled") {
     ++counters_.responses_cancelled;
   } else if (ev.status == "failed") {

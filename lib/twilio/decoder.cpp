@@ -74,9 +74,13 @@ static std::optional<error> for_each_field(value v, std::string_view parent, std
     if (auto e = std::move(f).get(field)) return malformed(e);
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return malformed(e);
-    std::variant<std::monostate, error, skip_t> r = on_field(key, field.value());
+    value fv = field.value();
+    std::variant<std::monostate, error, skip_t> r = on_field(key, fv);
     if (auto* err = std::get_if<error>(&r)) return std::move(*err);
-    if (std::holds_alternative<skip_t>(r)) unknown.push_back({parent, key});
+    if (std::holds_alternative<skip_t>(r)) {
+      unknown.push_back({parent, key});
+      if (auto e = json::skip_value(fv)) return malformed(e);  // tolerated, but it must be valid JSON
+    }
   }
   return std::nullopt;
 }
@@ -271,6 +275,7 @@ result<event> decoder::decode(const padded_buffer& message) {
       err = d.parse_stop(v, sp);
     } else {
       d.unknown.push_back({"", key});
+      if (auto e = json::skip_value(v)) return malformed(e);  // tolerated, but it must be valid JSON
     }
     if (err) return std::move(*err);
   }

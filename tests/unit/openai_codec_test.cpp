@@ -653,7 +653,7 @@ TEST_CASE("openai decoder names the missing field an event needs", "[openai][cod
        "response.output_audio_transcript.delta: missing field 'item_id'"},
       {R"({"type":"response.created"})", "response.created: missing field 'response'"},
       {R"({"type":"response.done","response":null})", "response.done: missing field 'response'"},
-      {R"({"type":"response.done","response":{"status":"completed"}})", "response.done: missing field 'id'"},
+      {R"({"type":"response.done","response":{"status":"completed"}})", "response.done: missing field 'response.id'"},
       {R"({"type":"response.output_item.added","response_id":"r","output_index":0})",
        "response.output_item.added: missing field 'item'"},
       {R"({"type":"conversation.item.added","previous_item_id":null})",
@@ -1065,4 +1065,21 @@ TEST_CASE("openai encoder's session.update writes the text modality when asked",
   oa::session_config c;
   c.modality = oa::output_modality::text;
   CHECK(canonical_at(session_update(c, ""), "/session/output_modalities") == R"(["text"])");
+}
+
+TEST_CASE("malformed JSON inside a nested object is an error, never a crash", "[openai][codec]") {
+  // Found by fuzz_openai_decoder: simdjson's unordered lookup wrapped around an
+  // object whose member had no value and failed an internal assumption.
+  rtb::openai::decoder d;
+  for (const char* text :
+       {R"({"type":"session.updated","session":{"audio":{"input":{"":}}}})",
+        R"({"type":"response.output_audio.delta","response_id":"r","delta":"AAAA","x":{"":},"item_id":"i"})",
+        R"({"type":"made.up.event","x":[1 2]})",
+        R"({"item_id":"i","type":"response.done","response":{"id":"r","usage":{"a":}}})"}) {
+    INFO(text);
+    rtb::padded_buffer b(text);
+    auto r = d.decode(b);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == rtb::errc::malformed_json);
+  }
 }

@@ -311,4 +311,12 @@ TEST_CASE("token usage of every response is summed", "[openai][session]") {
   CHECK(s.counters().input_audio_tokens == 104);
   CHECK(s.counters().output_audio_tokens == 82);
   CHECK(s.counters().input_cached_tokens == 768);
+  SECTION("counts from the peer cannot make the sums go negative or overflow") {
+    done.usage.input_audio_tokens = std::numeric_limits<std::int64_t>::max();
+    done.usage.output_audio_tokens = -5;
+    (void)s.handle(openai::event{done}, at(1000));
+    (void)s.handle(openai::event{done}, at(1100));
+    CHECK(s.counters().input_audio_tokens == std::numeric_limits<std::int64_t>::max());
+    CHECK(s.counters().output_audio_tokens == 82);
+  }
 }

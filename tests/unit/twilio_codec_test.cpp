@@ -611,3 +611,17 @@ TEST_CASE("a mark we encode decodes, as Twilio's echo, to the same name", "[twil
   tw::encode_media(media, "MZ1", frame());
   CHECK(expect<tw::media>(w.decode(media)).payload == frame());
 }
+
+TEST_CASE("an unknown field is tolerated only if it is valid JSON", "[twilio][codec]") {
+  rtb::twilio::decoder d;
+  for (const char* text : {R"({"event":"stop","x":{"a":1,}})", R"({"event":"stop","x":[1 2]})",
+                           R"({"event":"stop","stop":{"y":{"":}}})"}) {
+    INFO(text);
+    rtb::padded_buffer b(text);
+    auto r = d.decode(b);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == rtb::errc::malformed_json);
+  }
+  rtb::padded_buffer ok(R"({"event":"stop","x":{"a":[1,{"b":null}],"c":"\u00e9"}})");
+  REQUIRE(d.decode(ok).has_value());
+}
