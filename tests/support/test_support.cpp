@@ -121,7 +121,9 @@ void canonical(simdjson::dom::element e, std::initializer_list<std::string_view>
   switch (e.type()) {
     case simdjson::dom::element_type::OBJECT: {
       std::map<std::string_view, simdjson::dom::element> sorted;
-      for (auto [k, v] : e.get_object().value_unsafe()) {
+      simdjson::dom::object obj;
+      if (e.get(obj)) return;
+      for (auto [k, v] : obj) {
         const std::string child = path.empty() ? std::string(k) : path + "." + std::string(k);
         if (!dropped(drop, child, k)) sorted.emplace(k, v);
       }
@@ -141,7 +143,9 @@ void canonical(simdjson::dom::element e, std::initializer_list<std::string_view>
     case simdjson::dom::element_type::ARRAY: {
       out += '[';
       bool first = true;
-      for (auto v : e.get_array().value_unsafe()) {
+      simdjson::dom::array arr;
+      if (e.get(arr)) return;
+      for (auto v : arr) {
         if (!first) out += ',';
         first = false;
         canonical(v, drop, path + "[]", out);
@@ -154,7 +158,9 @@ void canonical(simdjson::dom::element e, std::initializer_list<std::string_view>
     case simdjson::dom::element_type::DOUBLE: {
       // Compare numbers by value: 1 and 1.0 are the same number.
       char buf[64];
-      auto r = std::to_chars(buf, buf + sizeof buf, e.get_double().value_unsafe());
+      double d = 0;
+      if (e.get(d)) return;
+      auto r = std::to_chars(buf, buf + sizeof buf, d);
       out.append(buf, r.ptr);
       break;
     }
