@@ -171,7 +171,11 @@ struct call_driver::impl {
       if (!ev) {
         run(call_in::message_rejected{side, ev.error().code, ev.error().message}, at);
       } else {
+        // Like every other host callback, these warnings may issue host
+        // commands; those wait until the message itself has been handled.
+        executing = true;
         report_unknown_fields();
+        executing = false;
         run(*ev, at);
       }
     } else {

@@ -242,3 +242,24 @@ TEST_CASE("a trace that cannot be replayed is refused with the line number", "[d
     CHECK(r.error().message == "trace line 2: leg must be twilio or openai");
   }
 }
+
+TEST_CASE("a host command issued from an unknown-field warning runs after that message", "[driver]") {
+  struct ending_observer : recording_observer {
+    call_driver* driver = nullptr;
+    void on_warning(const to_host::warning& w) override {
+      recording_observer::on_warning(w);
+      if (w.code == warning_code::unknown_field) driver->end_call("unexpected field");
+    }
+  };
+  ending_observer obs;
+  timestamp now{};
+  recording_transport tw, oa;
+  call_driver d({}, tw, oa, obs, {}, [&] { return now; });
+  obs.driver = &d;
+  d.on_text(leg::twilio, R"({"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","extra":1},"streamSid":"MZ1"})");
+  // The start was handled first (the stream started), then the call ended.
+  REQUIRE(obs.lines.size() == 3);
+  CHECK(obs.lines[0].rfind("host.warning{unknown_field", 0) == 0);
+  CHECK(obs.lines[1] == "host.stream_started{CA1, MZ1}");
+  CHECK(obs.lines[2] == "host.call_ended{host_ended, \"unexpected field\"}");
+}
