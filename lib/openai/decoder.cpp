@@ -97,6 +97,18 @@ class reader {
     return std::nullopt;
   }
 
+  // The top-level members, except "type": decode() has read that one already,
+  // and reading a string twice is unsafe in On-Demand (the second unescape
+  // writes past the end of the parser's string buffer; found by fuzzing with
+  // an instrumented simdjson).
+  template <class F>
+  maybe_error top_members(object& obj, F&& on) const {
+    return members(obj, [&](std::string_view k, value v) -> maybe_error {
+      if (k == "type") return std::nullopt;  // left unconsumed: On-Demand steps over it
+      return on(k, v);
+    });
+  }
+
   maybe_error require(bool seen, std::string_view key) const {
     if (!seen) return error{errc::missing_field, std::string(type_) + ": missing field '" + std::string(key) + "'"};
     return std::nullopt;
@@ -253,7 +265,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   if (type == "response.output_audio.delta" || type == "response.audio.delta") {
     audio_delta d;
     bool has_response = false, has_item = false, has_delta = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "response_id") return r.required_str(v, k, d.response_id, has_response);
       if (k == "item_id") return r.required_str(v, k, d.item_id, has_item);
       if (k == "output_index") return r.num(v, k, d.output_index);
@@ -276,7 +288,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
     std::int64_t content_index = 0;
     bool has_item = false;
     const bool done = type.ends_with(".done");
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "response_id") return r.str(v, k, response_id);
       if (k == "item_id") return r.required_str(v, k, item_id, has_item);
       if (k == "content_index") return r.num(v, k, content_index);
@@ -290,7 +302,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   if (type == "response.output_audio.done" || type == "response.audio.done") {
     audio_done d;
     bool has_response = false, has_item = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "response_id") return r.required_str(v, k, d.response_id, has_response);
       if (k == "item_id") return r.required_str(v, k, d.item_id, has_item);
       if (k == "output_index") return r.num(v, k, d.output_index);
@@ -305,7 +317,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
     std::int64_t ms = 0;
     std::string_view item_id;
     const bool started = type == "input_audio_buffer.speech_started";
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == (started ? "audio_start_ms" : "audio_end_ms")) return r.num(v, k, ms);
       if (k == "item_id") return r.str(v, k, item_id);
       return r.skip(v);
@@ -315,7 +327,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   }
   if (type == "input_audio_buffer.committed") {
     input_committed c;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "previous_item_id") return r.str(v, k, c.previous_item_id);
       if (k == "item_id") return r.str(v, k, c.item_id);
       return r.skip(v);
@@ -326,7 +338,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
     response_done d;
     bool has_response = false, has_id = false;
     const bool created = type == "response.created";
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "response")
         return read_response(r, v, d.response_id, has_id, d.status, created ? nullptr : &d, has_response);
       return r.skip(v);
@@ -340,7 +352,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
     std::int64_t output_index = 0;
     item_info item;
     bool has_item = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "response_id") return r.str(v, k, response_id);
       if (k == "output_index") return r.num(v, k, output_index);
       if (k == "item") return read_item(r, v, item, has_item);
@@ -354,7 +366,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
     std::string_view previous;
     item_info item;
     bool has_item = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "previous_item_id") return r.str(v, k, previous);
       if (k == "item") return read_item(r, v, item, has_item);
       return r.skip(v);
@@ -366,7 +378,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   if (type == "conversation.item.truncated") {
     item_truncated t;
     bool has_item = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "item_id") return r.required_str(v, k, t.item_id, has_item);
       if (k == "content_index") return r.num(v, k, t.content_index);
       if (k == "audio_end_ms") return r.num(v, k, t.audio_end_ms);
@@ -378,7 +390,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   if (type == "conversation.item.deleted") {
     item_deleted d;
     bool has_item = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "item_id") return r.required_str(v, k, d.item_id, has_item);
       return r.skip(v);
     }));
@@ -391,7 +403,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
     std::int64_t content_index = 0;
     error_info err;
     bool has_item = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "item_id") return r.required_str(v, k, item_id, has_item);
       if (k == "content_index") return r.num(v, k, content_index);
       if (k == "transcript") return r.str(v, k, transcript);
@@ -404,7 +416,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   }
   if (type == "response.function_call_arguments.delta") {
     function_arguments_delta d;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "response_id") return r.str(v, k, d.response_id);
       if (k == "item_id") return r.str(v, k, d.item_id);
       if (k == "call_id") return r.str(v, k, d.call_id);
@@ -416,7 +428,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   if (type == "response.function_call_arguments.done") {
     function_arguments_done d;
     bool has_call = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "response_id") return r.str(v, k, d.response_id);
       if (k == "item_id") return r.str(v, k, d.item_id);
       if (k == "call_id") return r.required_str(v, k, d.call_id, has_call);
@@ -430,7 +442,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   if (type == "error") {
     error_event e;
     bool has_error = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "error") return read_error_info(r, v, k, e.error, &has_error);
       return r.skip(v);
     }));
@@ -440,7 +452,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   if (type == "session.created" || type == "session.updated") {
     session_info s;
     bool has_session = false;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k == "session") return read_session(r, v, s, has_session);
       return r.skip(v);
     }));
@@ -450,7 +462,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   }
   if (type == "rate_limits.updated") {
     rate_limits_updated u;
-    RTB_TRY(r.members(obj, [&](std::string_view k, value v) -> maybe_error {
+    RTB_TRY(r.top_members(obj, [&](std::string_view k, value v) -> maybe_error {
       if (k != "rate_limits") return r.skip(v);
       simdjson::ondemand::array limits;
       if (auto e = v.get_array().get(limits)) return r.fail(e, k, "an array");
@@ -473,7 +485,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
   }
   // Other events: make sure the rest of the object is well-formed enough to
   // walk, so a broken message is not passed on as a harmless unknown event.
-  RTB_TRY(r.members(obj, [&](std::string_view, value v) -> maybe_error { return r.skip(v); }));
+  RTB_TRY(r.top_members(obj, [&](std::string_view, value v) -> maybe_error { return r.skip(v); }));
   return event{unknown_event{type, is_documented(type)}};
 }
 
