@@ -93,6 +93,22 @@ simdjson::error_code get_counter(value v, std::uint64_t& out) noexcept {
   return v.get_uint64().get(out);
 }
 
+rtb::error decode_error(simdjson::error_code e) {
+  if (e == simdjson::CAPACITY) return {errc::too_large, "message exceeds the size limit"};
+  return {errc::malformed_json, std::string("not valid JSON: ") + simdjson::error_message(e)};
+}
+
+std::optional<rtb::error> open_message(simdjson::ondemand::parser& parser, const padded_buffer& message,
+                                       simdjson::ondemand::document& doc, simdjson::ondemand::object& obj) {
+  if (message.size() > parser.max_capacity()) return rtb::error{errc::too_large, "message exceeds the size limit"};
+  if (auto e = parser.iterate(message.data(), message.size(), message.readable()).get(doc)) return decode_error(e);
+  if (auto e = doc.get_object().get(obj)) {
+    if (e == simdjson::INCORRECT_TYPE) return rtb::error{errc::malformed_json, "not a JSON object"};
+    return decode_error(e);
+  }
+  return std::nullopt;
+}
+
 simdjson::error_code skip_value(value v, int max_depth) noexcept {
   if (max_depth < 0) return simdjson::DEPTH_ERROR;
   simdjson::ondemand::json_type type;

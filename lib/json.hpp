@@ -8,7 +8,24 @@
 
 #include <simdjson.h>
 
+#include "realtime_bridge/padded_buffer.hpp"
+#include "realtime_bridge/result.hpp"
+
 namespace rtb::json {
+
+static_assert(padded_buffer::padding >= simdjson::SIMDJSON_PADDING);
+
+/// A simdjson error as the decoders report it: too_large for CAPACITY,
+/// malformed_json otherwise.
+rtb::error decode_error(simdjson::error_code e);
+
+/// Starts decoding one message: checks it against the parser's size limit,
+/// iterates it into `doc` and opens its top-level object into `obj`.
+std::optional<rtb::error> open_message(simdjson::ondemand::parser& parser, const padded_buffer& message,
+                                       simdjson::ondemand::document& doc, simdjson::ondemand::object& obj);
+
+/// True when something follows the (fully consumed) top-level value.
+inline bool has_trailing_content(simdjson::ondemand::document& doc) { return !doc.current_location().error(); }
 
 /// Appends `text` as a JSON string literal, quotes included. Escapes quotes,
 /// backslashes and control characters; passes valid UTF-8 through unchanged;

@@ -17,17 +17,10 @@
 
 namespace rtb::openai {
 
-static_assert(padded_buffer::padding >= simdjson::SIMDJSON_PADDING);
-
 namespace {
 
 using simdjson::ondemand::object;
 using simdjson::ondemand::value;
-
-error malformed(simdjson::error_code e) {
-  if (e == simdjson::CAPACITY) return {errc::too_large, "message exceeds the size limit"};
-  return {errc::malformed_json, std::string("not valid JSON: ") + simdjson::error_message(e)};
-}
 
 #define RTB_TRY(expr)                                \
   do {                                               \
@@ -57,7 +50,7 @@ class reader {
   // An integer, or null (left unchanged).
   maybe_error num(value v, std::string_view key, std::int64_t& out) const {
     bool null = false;
-    if (auto e = v.is_null().get(null)) return malformed(e);
+    if (auto e = v.is_null().get(null)) return json::decode_error(e);
     if (null) return std::nullopt;
     if (auto e = v.get_int64().get(out)) return fail(e, key, "an integer");
     return std::nullopt;
@@ -68,7 +61,7 @@ class reader {
   template <class F>
   maybe_error members(value v, std::string_view key, F&& on, bool* present = nullptr) const {
     bool null = false;
-    if (auto e = v.is_null().get(null)) return malformed(e);
+    if (auto e = v.is_null().get(null)) return json::decode_error(e);
     if (present) *present = !null;
     if (null) return std::nullopt;
     object obj;
@@ -79,9 +72,9 @@ class reader {
   maybe_error members(object& obj, F&& on) const {
     for (auto f : obj) {
       simdjson::ondemand::field field;
-      if (auto e = std::move(f).get(field)) return malformed(e);
+      if (auto e = std::move(f).get(field)) return json::decode_error(e);
       std::string_view k;
-      if (auto e = field.unescaped_key().get(k)) return malformed(e);
+      if (auto e = field.unescaped_key().get(k)) return json::decode_error(e);
       RTB_TRY(on(k, field.value()));
     }
     return std::nullopt;
@@ -92,7 +85,7 @@ class reader {
   maybe_error skip(value v) const {
     if (auto e = json::skip_value(v)) {
       if (e == simdjson::DEPTH_ERROR) return error{errc::malformed_json, std::string(type_) + ": nested too deeply"};
-      return malformed(e);
+      return json::decode_error(e);
     }
     return std::nullopt;
   }
@@ -117,7 +110,7 @@ class reader {
   error fail(simdjson::error_code e, std::string_view key, std::string_view expected) const {
     if (e == simdjson::INCORRECT_TYPE || e == simdjson::NUMBER_ERROR || e == simdjson::NUMBER_OUT_OF_RANGE)
       return {errc::wrong_type, where(key) + " must be " + std::string(expected)};
-    return malformed(e);
+    return json::decode_error(e);
   }
 
  private:
@@ -468,7 +461,7 @@ result<event> decode_fields(std::string_view type, object& obj) {
       if (auto e = v.get_array().get(limits)) return r.fail(e, k, "an array");
       for (auto item : limits) {
         value limit;
-        if (auto e = std::move(item).get(limit)) return malformed(e);
+        if (auto e = std::move(item).get(limit)) return json::decode_error(e);
         std::string_view name;
         std::int64_t remaining = -1;
         auto inner = r.members(limit, k, [&](std::string_view lk, value lv) -> maybe_error {
@@ -503,14 +496,9 @@ decoder& decoder::operator=(decoder&&) noexcept = default;
 
 result<event> decoder::decode(const padded_buffer& message) {
   impl& d = *impl_;
-  if (message.size() > d.parser.max_capacity()) return error{errc::too_large, "message exceeds the size limit"};
   simdjson::ondemand::document doc;
-  if (auto e = d.parser.iterate(message.data(), message.size(), message.readable()).get(doc)) return malformed(e);
   object obj;
-  if (auto e = doc.get_object().get(obj)) {
-    if (e == simdjson::INCORRECT_TYPE) return error{errc::malformed_json, "not a JSON object"};
-    return malformed(e);
-  }
+  if (auto err = json::open_message(d.parser, message, doc, obj)) return std::move(*err);
   // "type" is the one member looked up by name: first, from the start of the
   // object, so the lookup never wraps around (see the note at the top).
   std::string_view type;
@@ -518,15 +506,15 @@ result<event> decoder::decode(const padded_buffer& message) {
     value v;
     auto e = obj["type"].get(v);
     if (e == simdjson::NO_SUCH_FIELD) return error{errc::missing_field, "missing field 'type'"};
-    if (e) return malformed(e);
+    if (e) return json::decode_error(e);
     if (auto e2 = v.get_string().get(type)) {
       if (e2 == simdjson::INCORRECT_TYPE) return error{errc::wrong_type, "field 'type' must be a string"};
-      return malformed(e2);
+      return json::decode_error(e2);
     }
   }
-  if (auto e = obj.reset().error()) return malformed(e);
+  if (auto e = obj.reset().error()) return json::decode_error(e);
   auto ev = decode_fields(type, obj);
-  if (ev && !doc.current_location().error())
+  if (ev && json::has_trailing_content(doc))
     return error{errc::malformed_json, "trailing content after the JSON object"};
   return ev;
 }

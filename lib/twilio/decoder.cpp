@@ -9,17 +9,10 @@
 
 namespace rtb::twilio {
 
-static_assert(padded_buffer::padding >= simdjson::SIMDJSON_PADDING);
-
 namespace {
 
 using simdjson::ondemand::object;
 using simdjson::ondemand::value;
-
-error malformed(simdjson::error_code e) {
-  if (e == simdjson::CAPACITY) return {errc::too_large, "message exceeds the size limit"};
-  return {errc::malformed_json, std::string("not valid JSON: ") + simdjson::error_message(e)};
-}
 
 error wrong_type(std::string_view field, std::string_view expected) {
   return {errc::wrong_type, "field '" + std::string(field) + "' must be " + std::string(expected)};
@@ -31,7 +24,7 @@ error missing(std::string_view field) { return {errc::missing_field, "missing fi
 error field_error(simdjson::error_code e, std::string_view field, std::string_view expected) {
   if (e == simdjson::INCORRECT_TYPE || e == simdjson::NUMBER_ERROR || e == simdjson::NUMBER_OUT_OF_RANGE)
     return wrong_type(field, expected);
-  return malformed(e);
+  return json::decode_error(e);
 }
 
 constexpr std::string_view a_string = "a string";
@@ -71,15 +64,15 @@ static std::optional<error> for_each_field(value v, std::string_view parent, std
   if (auto e = v.get_object().get(obj)) return field_error(e, parent, "an object");
   for (auto f : obj) {
     simdjson::ondemand::field field;
-    if (auto e = std::move(f).get(field)) return malformed(e);
+    if (auto e = std::move(f).get(field)) return json::decode_error(e);
     std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return malformed(e);
+    if (auto e = field.unescaped_key().get(key)) return json::decode_error(e);
     value fv = field.value();
     std::variant<std::monostate, error, skip_t> r = on_field(key, fv);
     if (auto* err = std::get_if<error>(&r)) return std::move(*err);
     if (std::holds_alternative<skip_t>(r)) {
       unknown.push_back({parent, key});
-      if (auto e = json::skip_value(fv)) return malformed(e);  // tolerated, but it must be valid JSON
+      if (auto e = json::skip_value(fv)) return json::decode_error(e);  // tolerated, but it must be valid JSON
     }
   }
   return std::nullopt;
@@ -145,9 +138,9 @@ std::optional<error> decoder::impl::parse_start(value v, start& s, bool& has_str
       if (auto e = fv.get_object().get(params)) return field_error(e, "start.customParameters", "an object");
       for (auto p : params) {
         simdjson::ondemand::field field;
-        if (auto e = std::move(p).get(field)) return malformed(e);
+        if (auto e = std::move(p).get(field)) return json::decode_error(e);
         custom_parameter cp;
-        if (auto e = field.unescaped_key().get(cp.name)) return malformed(e);
+        if (auto e = field.unescaped_key().get(cp.name)) return json::decode_error(e);
         if (auto e = field.value().get_string().get(cp.value))
           return field_error(e, "start.customParameters", "an object of strings");
         parameters.push_back(cp);
@@ -212,15 +205,9 @@ result<event> decoder::decode(const padded_buffer& message) {
   d.tracks.clear();
   d.parameters.clear();
   d.unknown.clear();
-  if (message.size() > d.parser.max_capacity()) return error{errc::too_large, "message exceeds the size limit"};
-
   simdjson::ondemand::document doc;
-  if (auto e = d.parser.iterate(message.data(), message.size(), message.readable()).get(doc)) return malformed(e);
   object obj;
-  if (auto e = doc.get_object().get(obj)) {
-    if (e == simdjson::INCORRECT_TYPE) return error{errc::malformed_json, "not a JSON object"};
-    return malformed(e);
-  }
+  if (auto err = json::open_message(d.parser, message, doc, obj)) return std::move(*err);
 
   // One pass in whatever order the fields come. Each payload object is parsed
   // into its own struct by its key; `event` decides which one is used.
@@ -242,9 +229,9 @@ result<event> decoder::decode(const padded_buffer& message) {
 
   for (auto f : obj) {
     simdjson::ondemand::field field;
-    if (auto e = std::move(f).get(field)) return malformed(e);
+    if (auto e = std::move(f).get(field)) return json::decode_error(e);
     std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return malformed(e);
+    if (auto e = field.unescaped_key().get(key)) return json::decode_error(e);
     value v = field.value();
     std::optional<error> err;
     if (key == "event") {
@@ -275,11 +262,11 @@ result<event> decoder::decode(const padded_buffer& message) {
       err = d.parse_stop(v, sp);
     } else {
       d.unknown.push_back({"", key});
-      if (auto e = json::skip_value(v)) return malformed(e);  // tolerated, but it must be valid JSON
+      if (auto e = json::skip_value(v)) return json::decode_error(e);  // tolerated, but it must be valid JSON
     }
     if (err) return std::move(*err);
   }
-  if (!doc.current_location().error()) return error{errc::malformed_json, "trailing content after the JSON object"};
+  if (json::has_trailing_content(doc)) return error{errc::malformed_json, "trailing content after the JSON object"};
   if (!has_event) return missing("event");
 
   // A payload object that does not belong to this event is an unknown field.
