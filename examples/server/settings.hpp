@@ -1,0 +1,87 @@
+// realtime-bridge-server's configuration: from the environment, overridden by
+// command-line flags of the same names (PORT → --port, OPENAI_API_KEY →
+// --openai-api-key). Drop-in compatible with Twilio's sample
+// (OPENAI_API_KEY, PORT, /incoming-call, /media-stream).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/result.hpp"
+#include "realtime_bridge/twilio/twiml.hpp"
+
+namespace rtb::server_app {
+
+struct settings {
+  // --- network
+  int port = 5050;                          // PORT
+  std::string bind_address;                 // BIND_ADDRESS ("" = all)
+  int threads = 0;                          // THREADS (0 = one per core)
+  std::string stream_path = "/media-stream";// STREAM_PATH
+  /// PUBLIC_URL: the public https origin Twilio reaches, e.g.
+  /// https://bridge.example.com (no path). The stream URL in the TwiML, and
+  /// the URL signatures are checked against, is its wss:// form + stream_path.
+  std::string public_url;
+
+  // --- OpenAI
+  std::string openai_api_key;               // OPENAI_API_KEY (secret: never logged or printed)
+  std::string openai_model = "gpt-realtime";// OPENAI_MODEL
+  /// OPENAI_REALTIME_URL: the full WebSocket URL to use instead of OpenAI's
+  /// (query included), for proxies and test peers.
+  std::string openai_realtime_url;
+  std::string openai_ca_file;               // OPENAI_CA_FILE
+  std::string voice = "marin";              // VOICE
+  std::string instructions;                 // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
+  std::string greeting;                     // GREETING: what the AI says first ("" = wait for the caller)
+  std::string transcription_model;          // TRANSCRIPTION_MODEL ("" = no caller transcripts)
+  double vad_threshold = 0.5;               // VAD_THRESHOLD
+  int silence_duration_ms = 500;            // SILENCE_DURATION_MS
+
+  // --- Twilio
+  std::string twilio_auth_token;            // TWILIO_AUTH_TOKEN (secret)
+  std::string say_first;                    // SAY_FIRST: a <Say> before connecting ("" = none)
+  std::string fallback_say = "Sorry, our assistant is not available right now. Please call again later.";  // FALLBACK_SAY
+  std::string fallback_dial;                // FALLBACK_DIAL: dial this number instead of apologising
+  bool realtime_enabled = true;             // REALTIME_ENABLED=false: answer every call with the fallback
+
+  // --- operations
+  std::chrono::seconds shutdown_grace{30};  // SHUTDOWN_GRACE_SECONDS
+  std::string trace_dir;                    // TRACE_DIR: record each call's trace there ("" = off)
+  std::string log_level = "info";           // LOG_LEVEL: debug, info, warning, error
+
+  /// The OpenAI URL to connect to: openai_realtime_url, or OpenAI's with the model.
+  std::string effective_openai_url() const;
+  /// wss://<public host>[:port]<stream_path>, or "" without PUBLIC_URL.
+  std::string stream_url() const;
+};
+
+/// Reads settings from `env` (a lookup: name → value, nullopt if unset) and
+/// `args` (argv without the program name; --name=value or --name value;
+/// --help is reported as an error with the usage text). A malformed or
+/// contradictory setting is an error naming it, e.g. "PORT must be a number
+/// from 0 to 65535, not 'abc'". Secrets' values never appear in messages.
+[[nodiscard]] result<settings> load_settings(const std::function<std::optional<std::string>(std::string_view)>& env,
+                                             const std::vector<std::string>& args);
+
+/// The process environment as a lookup for load_settings().
+std::optional<std::string> process_env(std::string_view name);
+
+/// One line per setting with its source and value, secrets shown as "(set)"
+/// or "(not set)", for the startup log.
+std::vector<std::string> describe(const settings& s);
+
+/// The usage text for --help.
+std::string usage();
+
+/// The call configuration these settings describe.
+call_config call_config_from(const settings& s);
+
+/// The TwiML for /incoming-call (with the fallback after <Connect>).
+std::string incoming_call_twiml(const settings& s, const std::vector<std::pair<std::string, std::string>>& parameters);
+
+}  // namespace rtb::server_app

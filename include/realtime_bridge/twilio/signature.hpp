@@ -1,0 +1,38 @@
+// X-Twilio-Signature validation (twilio.md §3): Base64(HMAC-SHA1(auth token,
+// URL + sorted POST parameters)), compared in constant time.
+//
+// Built into realtime_bridge::lws (it needs OpenSSL), declared here with the
+// other Twilio pieces.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace rtb::twilio {
+
+using form_parameters = std::vector<std::pair<std::string, std::string>>;
+
+/// The signature Twilio computes for `url` and (POST) `params`: the URL,
+/// followed by each parameter's name and value, sorted by name in byte order
+/// (values of repeated names sorted too), no separators; HMAC-SHA1 keyed with
+/// the auth token; Base64.
+std::string compute_signature(std::string_view auth_token, std::string_view url, const form_parameters& params);
+
+/// Constant-time comparison of two signatures (length differences leak only the length).
+bool signatures_equal(std::string_view a, std::string_view b) noexcept;
+
+/// True when `signature` matches `url` + `params`, trying the variants Twilio's
+/// own helper libraries accept: the URL as given, with the default port added
+/// (:443 for https/wss, :80 for http/ws) or removed, and with or without a
+/// trailing slash on the path (the WebSocket handshake case, twilio.md §3.2).
+bool validate_signature(std::string_view auth_token, std::string_view signature, std::string_view url,
+                        const form_parameters& params);
+
+/// Parses an application/x-www-form-urlencoded body (or query string) into
+/// name/value pairs: '+' is a space, %XX is decoded; malformed escapes are kept
+/// literally.
+form_parameters parse_form(std::string_view body);
+
+}  // namespace rtb::twilio

@@ -1,0 +1,39 @@
+// TwiML for connecting a call to the bridge.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace rtb::twilio {
+
+/// What Twilio does after the stream ends (the server closed it, e.g. because
+/// the AI side failed): either apologise, or dial a number.
+struct fallback {
+  enum class kind { say, dial, none };
+  kind what = kind::say;
+  std::string text = "Sorry, our assistant is not available right now. Please call again later.";
+  std::string number;  ///< for dial: E.164, e.g. +14155550100
+};
+
+struct connect_stream_twiml {
+  std::string say_first;                                       ///< optional <Say> before connecting ("" = none)
+  std::string stream_url;                                      ///< wss://host/media-stream (no query string)
+  std::vector<std::pair<std::string, std::string>> parameters;///< <Parameter name= value=>
+  twilio::fallback fallback;
+};
+
+/// The full TwiML document: `<Response>`, the optional `<Say>`, then
+/// `<Connect><Stream url=…>` with its `<Parameter>`s, then the fallback verb.
+/// All text and attribute values are XML-escaped.
+std::string render(const connect_stream_twiml& t);
+
+/// The fallback alone (`<Response><Say>…</Say></Response>` or `<Dial>`), for when
+/// the realtime bridge is disabled.
+std::string render_fallback(const fallback& f);
+
+/// Escapes & < > " ' for use in XML text and attribute values.
+void append_xml_escaped(std::string& out, std::string_view text);
+
+}  // namespace rtb::twilio

@@ -1,0 +1,147 @@
+// A fake OpenAI Realtime API server (GA protocol) on libwebsockets, for tests,
+// the simulated-call demo and the benchmarks. It speaks the protocol over a
+// real WebSocket (ws:// or wss://) on loopback, runs its own service thread,
+// and serves any number of sessions at once.
+//
+// What it does per session (openai-realtime.md is the reference):
+//   - on connect: checks `Authorization: Bearer <key>` (when expected_api_key
+//     is set) and refuses an `OpenAI-Beta` header like the real service
+//     (error beta_api_shape_disabled, then close 4000); then sends
+//     session.created with the GA default session (24 kHz PCM, alloy);
+//   - session.update: applies it (format, voice, instructions, turn detection,
+//     tools) and answers session.updated with the effective session;
+//     beta-shaped fields give error unknown_parameter;
+//   - input_audio_buffer.append: decodes the µ-law and runs an energy VAD with
+//     the session's server_vad settings (threshold mapped to a dBFS level,
+//     prefix_padding_ms, silence_duration_ms): speech_started (with
+//     audio_start_ms), speech_stopped, committed, conversation.item.added/done
+//     for the user item, an input transcription (scripted text) if configured,
+//     and — with create_response — a response;
+//   - a response: response.created, output items in order, each audio item as
+//     output_item.added, content_part.added, transcript deltas, audio deltas
+//     paced at `speed` times real time in chunks of `chunk_ms`, then the .done
+//     cascade, conversation.item.done, response.done (completed, with usage);
+//     a function-call item streams function_call_arguments.delta/done;
+//   - speech_started while a response is in progress with interrupt_response:
+//     the response is cancelled (remaining audio not sent; .done events with
+//     status incomplete; response.done cancelled/turn_detected);
+//   - response.create while a response is active: error
+//     conversation_already_has_active_response; response.cancel with none:
+//     error response_cancel_not_active;
+//   - conversation.item.truncate: error "Audio content of Xms is already
+//     shorter than Yms" (code invalid_value) when audio_end_ms exceeds the
+//     audio generated for the item, unsupported_content_type for items without
+//     audio, else conversation.item.truncated;
+//   - conversation.item.delete: conversation.item.deleted (error if unknown);
+//   - conversation.item.create: user text or function_call_output →
+//     conversation.item.added/done;
+//   - scripted failures (failure below).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "peers/mulaw.hpp"
+
+namespace rtb::peers {
+
+/// One response the fake model gives, in order: the first response of a
+/// session uses script[0], the next script[1], …, wrapping around.
+struct scripted_response {
+  std::string transcript = "This is the fake assistant speaking.";
+  /// The audio of the spoken item; empty = a tone as long as `audio_ms`.
+  mulaw_bytes audio;
+  int audio_ms = 1500;
+  /// If set, the response also contains a function_call item (after the
+  /// spoken one) with this name and these JSON arguments.
+  std::optional<std::pair<std::string, std::string>> function_call;
+  /// Two spoken items in one response (like gpt-realtime-2 can produce).
+  bool two_audio_items = false;
+};
+
+enum class failure_mode {
+  none,
+  refuse_upgrade,            ///< answer the WebSocket upgrade with HTTP 403
+  error_then_close_3000,     ///< error invalid_api_key, then close 3000 "invalid_request_error.invalid_api_key"
+  error_then_close_4000,     ///< error beta_api_shape_disabled, then close 4000
+  close_mid_response,        ///< during the first response's audio, close 1011
+  go_silent,                 ///< accept the socket, never send anything
+};
+
+struct fake_openai_options {
+  std::string bind = "127.0.0.1";
+  int port = 0;                       ///< 0 = pick a free port
+  /// TLS: serve wss:// with this certificate chain and key (PEM files).
+  std::string cert_file;
+  std::string key_file;
+  std::string expected_api_key;       ///< "" = accept any key (still required to be present)
+  std::vector<scripted_response> script{scripted_response{}};
+  /// Transcripts of the caller's turns, in order (input transcription events
+  /// are sent only when the session enables transcription).
+  std::vector<std::string> caller_transcripts{"Hello?"};
+  double speed = 4.0;                 ///< response audio is streamed this many times faster than real time
+  int chunk_ms = 20;                  ///< audio per delta
+  std::chrono::milliseconds first_audio_delay{30};  ///< response.created -> first delta
+  failure_mode failure = failure_mode::none;
+  /// Energy VAD: a 20 ms frame counts as speech when louder than this.
+  double vad_threshold_dbfs = -40.0;
+};
+
+/// What happened in one session, for assertions.
+struct session_record {
+  std::string path;                   ///< request path with query, e.g. /v1/realtime?model=gpt-realtime
+  std::string authorization;          ///< the Authorization header as received
+  bool beta_header = false;
+  std::vector<std::string> client_event_types;   ///< every client event's type, in order (appends included)
+  std::uint64_t appended_bytes = 0;   ///< µ-law received in appends
+  std::uint64_t appends = 0;
+  std::string session_update;         ///< the last session.update, verbatim
+  struct truncate_record {
+    std::string item_id;
+    std::int64_t audio_end_ms = 0;
+    std::int64_t item_audio_ms = 0;   ///< audio generated for the item
+    std::int64_t item_sent_ms = 0;    ///< audio actually sent for it before the truncate arrived
+    bool accepted = false;
+  };
+  std::vector<truncate_record> truncates;
+  std::vector<std::string> deleted_items;
+  std::vector<std::pair<std::string, std::string>> function_outputs;  ///< call_id, output
+  std::vector<std::string> user_texts;
+  int responses = 0;
+  int responses_cancelled = 0;
+  int speech_started = 0;
+  std::vector<std::string> errors_sent;  ///< codes of error events sent
+  bool closed_by_client = false;
+  int client_close_code = 0;
+  bool open = true;
+};
+
+class fake_openai {
+ public:
+  explicit fake_openai(fake_openai_options options);  ///< binds and starts serving; throws std::runtime_error if it cannot bind
+  ~fake_openai();                                     ///< stops the service thread
+  fake_openai(const fake_openai&) = delete;
+  fake_openai& operator=(const fake_openai&) = delete;
+
+  int port() const noexcept;
+  /// ws://127.0.0.1:<port>/v1/realtime?model=<model> (wss:// in TLS mode).
+  std::string url(const std::string& model = "gpt-realtime") const;
+
+  /// Snapshots, safe from any thread.
+  std::vector<session_record> sessions() const;
+  std::size_t sessions_opened() const;
+  /// Waits until `done(sessions())` holds, polling; false on timeout.
+  bool wait_for(const std::function<bool(const std::vector<session_record>&)>& done,
+                std::chrono::milliseconds timeout) const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtb::peers
