@@ -1,1 +1,98 @@
-int main() { return 0; }  // placeholder: being written
+// realtime-bridge-server: connects Twilio calls to the OpenAI Realtime API.
+// A drop-in for Twilio's sample: the same routes (/incoming-call,
+// /media-stream) and environment (OPENAI_API_KEY, PORT). See
+// docs/server.md for every setting.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "realtime_bridge/lws/server.hpp"
+#include "server/app.hpp"
+#include "server/settings.hpp"
+
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+rtb::lws_adapter::log_level level_of(const std::string& name) {
+  if (name == "debug") return rtb::lws_adapter::log_level::debug;
+  if (name == "warning") return rtb::lws_adapter::log_level::warning;
+  if (name == "error") return rtb::lws_adapter::log_level::error;
+  return rtb::lws_adapter::log_level::info;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace rtb;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") {
+      std::fputs(server_app::usage().c_str(), stdout);
+      return 0;
+    }
+  auto loaded = server_app::load_settings(&server_app::process_env, args);
+  if (!loaded) {
+    std::fprintf(stderr, "realtime-bridge-server: %s\n", loaded.error().message.c_str());
+    return 2;
+  }
+  server_app::settings s = std::move(*loaded);
+  const auto log = lws_adapter::stderr_log(level_of(s.log_level));
+
+  if (s.realtime_enabled && s.openai_api_key.empty() && s.openai_realtime_url.empty()) {
+    std::fprintf(stderr,
+                 "realtime-bridge-server: OPENAI_API_KEY is not set. Set it (or REALTIME_ENABLED=false to answer with "
+                 "the fallback only). To see a whole call without a key, run ./scripts/run.sh, which simulates one.\n");
+    return 2;
+  }
+  if (!s.twilio_auth_token.empty() && s.public_url.empty()) {
+    std::fprintf(stderr,
+                 "realtime-bridge-server: TWILIO_AUTH_TOKEN needs PUBLIC_URL: signatures are checked against the "
+                 "public URL Twilio calls, never the Host header.\n");
+    return 2;
+  }
+  for (const auto& line : server_app::describe(s)) log(lws_adapter::log_level::info, "setting " + line);
+  if (s.twilio_auth_token.empty())
+    log(lws_adapter::log_level::warning,
+        "TWILIO_AUTH_TOKEN is not set: requests are NOT checked for Twilio's signature. Anyone who finds this "
+        "server can place calls on your OpenAI account. Set TWILIO_AUTH_TOKEN and PUBLIC_URL in production.");
+
+  lws_adapter::server_options options;
+  options.bind_address = s.bind_address;
+  options.port = s.port;
+  options.threads = s.threads;
+  options.stream_path = s.stream_path;
+  options.openai.url = s.effective_openai_url();
+  options.openai.api_key = s.openai_api_key;
+  options.openai.ca_file = s.openai_ca_file;
+  options.call = server_app::call_config_from(s);
+  options.log = log;
+
+  auto app = std::make_shared<server_app::bridge_app>(s);
+  auto started = lws_adapter::server::start(std::move(options), app);
+  if (!started) {
+    std::fprintf(stderr, "realtime-bridge-server: %s\n", started.error().message.c_str());
+    return 1;
+  }
+  auto server = std::move(*started);
+  app->attach(server.get());
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  const auto active = server->stats().calls_active;
+  log(lws_adapter::log_level::info, fmt::format("signal {}: no longer accepting calls; {} active, waiting up to {} s",
+                                                g_signal.load(), active, s.shutdown_grace.count()));
+  server->stop_accepting();
+  if (!server->wait_idle(s.shutdown_grace))
+    log(lws_adapter::log_level::warning, "grace period over: closing the remaining calls");
+  server->stop();
+  log(lws_adapter::log_level::info, "stopped");
+  return 0;
+}

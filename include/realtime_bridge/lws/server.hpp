@@ -36,10 +36,10 @@ using log_function = std::function<void(log_level, std::string_view line)>;
 log_function stderr_log(log_level min = log_level::info);
 
 struct http_request {
-  std::string method;            ///< GET, POST, …
-  std::string path;              ///< without the query string
-  std::string query;             ///< without the '?'
-  std::string body;              ///< POST body (bounded by server_options::max_http_body_bytes)
+  std::string method;  ///< GET, POST, …
+  std::string path;    ///< without the query string
+  std::string query;   ///< without the '?'
+  std::string body;    ///< POST body (bounded by server_options::max_http_body_bytes)
   std::string content_type;
   std::string host;              ///< the Host header (not to be trusted for signatures)
   std::string twilio_signature;  ///< X-Twilio-Signature, if any
@@ -105,13 +105,13 @@ struct openai_endpoint {
 };
 
 struct server_options {
-  std::string bind_address;          ///< "" = all interfaces
-  int port = 5050;                   ///< 0 = pick a free port (see server::port())
-  int threads = 0;                   ///< service threads; 0 = one per core
+  std::string bind_address;  ///< "" = all interfaces
+  int port = 5050;           ///< 0 = pick a free port (see server::port())
+  int threads = 0;           ///< service threads; 0 = one per core
   std::string stream_path = "/media-stream";
   openai_endpoint openai;
-  call_config call;                  ///< the default configuration of every call
-  driver_limits limits;              ///< per-leg message size limits
+  call_config call;      ///< the default configuration of every call
+  driver_limits limits;  ///< per-leg message size limits
   std::size_t max_http_body_bytes = 64 * 1024;
   /// WebSocket pings on both legs; a peer silent for `idle_hangup` is dropped.
   std::chrono::seconds ping_interval{20};
@@ -120,10 +120,10 @@ struct server_options {
 };
 
 struct server_stats {
-  std::uint64_t calls_started = 0;   ///< media streams accepted
+  std::uint64_t calls_started = 0;  ///< media streams accepted
   std::uint64_t calls_active = 0;
   std::uint64_t calls_ended = 0;
-  std::uint64_t streams_refused = 0; ///< upgrades the application refused
+  std::uint64_t streams_refused = 0;  ///< upgrades the application refused
   std::uint64_t http_requests = 0;
 };
 
@@ -132,8 +132,7 @@ class server {
  public:
   /// Validates the options, binds the port and starts the service threads.
   /// The error message names the bad option or the failed system call.
-  [[nodiscard]] static result<std::unique_ptr<server>> start(server_options options,
-                                                             std::shared_ptr<application> app);
+  [[nodiscard]] static result<std::unique_ptr<server>> start(server_options options, std::shared_ptr<application> app);
   ~server();  ///< stop()
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -1,0 +1,98 @@
+#include "server/app.hpp"
+
+#include <chrono>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "realtime_bridge/trace.hpp"
+#include "realtime_bridge/twilio/signature.hpp"
+
+namespace rtb::server_app {
+namespace {
+
+// Owns the file a call's trace goes to.
+class file_trace final : public trace_sink {
+ public:
+  explicit file_trace(const std::string& path) : file_(path), sink_(file_) {}
+  bool ok() const { return static_cast<bool>(file_); }
+  void write_line(std::string_view line) override { sink_.write_line(line); }
+
+ private:
+  std::ofstream file_;
+  ostream_trace_sink sink_;
+};
+
+lws_adapter::http_response forbidden() { return {403, "text/plain", "invalid or missing X-Twilio-Signature\n"}; }
+
+}  // namespace
+
+bridge_app::bridge_app(settings s) : settings_(std::move(s)) {}
+
+lws_adapter::http_response bridge_app::on_http(const lws_adapter::http_request& request) {
+  if (request.path == "/" && (request.method == "GET" || request.method == "HEAD")) {
+    const auto stats = server_ ? server_->stats() : lws_adapter::server_stats{};
+    return {
+        200, "application/json",
+        fmt::format(R"({{"status":"ok","realtime_enabled":{},"calls_active":{},"calls_started":{},"calls_ended":{}}})"
+                    "\n",
+                    settings_.realtime_enabled, stats.calls_active, stats.calls_started, stats.calls_ended)};
+  }
+  if (request.path == "/incoming-call" && (request.method == "GET" || request.method == "POST"))
+    return incoming_call(request);
+  return {404, "text/plain", "not found\n"};
+}
+
+lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_request& request) {
+  const twilio::form_parameters form =
+      request.method == "POST" ? twilio::parse_form(request.body) : twilio::form_parameters{};
+  if (!settings_.twilio_auth_token.empty()) {
+    // Twilio signs the URL it requested: ours, from PUBLIC_URL, never the Host header.
+    std::string url = settings_.public_url + request.path;
+    if (!request.query.empty()) url += "?" + request.query;
+    if (!twilio::validate_signature(settings_.twilio_auth_token, request.twilio_signature, url, form))
+      return forbidden();
+  }
+  if (!settings_.realtime_enabled) {
+    twilio::fallback f;
+    if (!settings_.fallback_dial.empty()) {
+      f.what = twilio::fallback::kind::dial;
+      f.number = settings_.fallback_dial;
+    } else {
+      f.text = settings_.fallback_say;
+    }
+    return {200, "text/xml", twilio::render_fallback(f)};
+  }
+  // Pass the caller's number on to the stream: it arrives in `start`.
+  std::vector<std::pair<std::string, std::string>> parameters;
+  for (const auto& [name, value] : form)
+    if (name == "From" || name == "To" || name == "CallSid") parameters.emplace_back(name, value);
+  settings effective = settings_;
+  if (effective.public_url.empty() && !request.host.empty()) {
+    // Without PUBLIC_URL (and so without signature checks) follow Twilio's
+    // sample: the stream is on the host Twilio called.
+    effective.public_url = "https://" + request.host;
+  }
+  return {200, "text/xml", incoming_call_twiml(effective, parameters)};
+}
+
+std::optional<lws_adapter::http_response> bridge_app::check_stream(const lws_adapter::stream_request& request) {
+  if (!settings_.realtime_enabled) return lws_adapter::http_response{503, "text/plain", "realtime disabled\n"};
+  if (settings_.twilio_auth_token.empty()) return std::nullopt;
+  if (!twilio::validate_signature(settings_.twilio_auth_token, request.twilio_signature, settings_.stream_url(), {}))
+    return forbidden();
+  return std::nullopt;
+}
+
+std::unique_ptr<trace_sink> bridge_app::trace_for_call(const lws_adapter::stream_request&) {
+  if (settings_.trace_dir.empty()) return nullptr;
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const std::string path =
+      fmt::format("{}/call-{}-{}.jsonl", settings_.trace_dir,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now).count(), trace_counter_++);
+  auto trace = std::make_unique<file_trace>(path);
+  if (!trace->ok()) return nullptr;
+  return trace;
+}
+
+}  // namespace rtb::server_app

@@ -1,0 +1,15 @@
+#include "realtime_bridge/lws/server.hpp"
+
+namespace rtb::lws_adapter {
+
+http_response application::on_http(const http_request&) { return {404, "text/plain", "not found\n"}; }
+
+std::optional<http_response> application::check_stream(const stream_request&) { return std::nullopt; }
+
+std::optional<call_config> application::config_for_call(const stream_request&) { return std::nullopt; }
+
+std::unique_ptr<call_observer> application::observer_for_call(call_control&) { return nullptr; }
+
+std::unique_ptr<trace_sink> application::trace_for_call(const stream_request&) { return nullptr; }
+
+}  // namespace rtb::lws_adapter

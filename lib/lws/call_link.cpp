@@ -1,0 +1,325 @@
+#include "call_link.hpp"
+
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace rtb::lws_adapter {
+namespace {
+
+// A leg that stops reading while we keep sending would grow its queue without
+// bound; live audio that old is useless anyway.
+constexpr std::size_t max_queued_bytes = 4 * 1024 * 1024;
+
+std::string_view leg_name(leg side) { return side == leg::twilio ? "twilio" : "openai"; }
+
+}  // namespace
+
+call_link::call_link(service_thread& thread, std::uint64_t id, stream_request request, struct lws* twilio_wsi)
+    : thread_(thread), shared_(thread.shared), id_(id), request_(std::move(request)) {
+  state(leg::twilio).wsi = twilio_wsi;
+  state(leg::twilio).connected = true;
+  timer_.owner = this;
+  label_ = fmt::format("call {}", id_);
+  thread_.calls[id_] = this;
+  ++shared_.calls_started;
+  ++shared_.calls_active;
+}
+
+call_link::~call_link() {
+  lws_sul_cancel(&timer_.sul);
+  thread_.calls.erase(id_);
+  --shared_.calls_active;
+  ++shared_.calls_ended;
+}
+
+void call_link::log(log_level level, std::string_view line) const {
+  if (!shared_.options.log) return;
+  shared_.options.log(level, fmt::format("{}: {}", label_, line));
+}
+
+bool call_link::start() {
+  call_config config = shared_.options.call;
+  try {
+    if (auto custom = shared_.app->config_for_call(request_)) {
+      if (auto ok = validate(*custom); !ok) {
+        log(log_level::error, "the application's call configuration is invalid: " + ok.error().message);
+        request_close(leg::twilio, close_internal_error, "configuration error");
+        state(leg::openai).gone = true;
+        after_driver();
+        return false;
+      }
+      config = std::move(*custom);
+    }
+    trace_ = shared_.app->trace_for_call(request_);
+    app_observer_ = shared_.app->observer_for_call(*this);
+  } catch (const std::exception& e) {
+    log(log_level::error, fmt::format("the application failed to set up the call: {}", e.what()));
+    request_close(leg::twilio, close_internal_error, "application error");
+    state(leg::openai).gone = true;
+    after_driver();
+    return false;
+  }
+  driver_ = std::make_unique<call_driver>(std::move(config), twilio_transport_, openai_transport_, logger_,
+                                          shared_.options.limits, &clock::now, trace_.get());
+  log(log_level::info, fmt::format("media stream connected from {}", request_.peer));
+  connect_openai();
+  after_driver();
+  return true;
+}
+
+void call_link::connect_openai() {
+  const ws_url& url = shared_.openai;
+  lws_client_connect_info i;
+  std::memset(&i, 0, sizeof i);
+  i.context = thread_.context;
+  i.vhost = thread_.vhost;
+  i.address = url.host.c_str();
+  i.port = url.port;
+  i.path = url.path.c_str();
+  i.host = url.host.c_str();
+  i.origin = url.host.c_str();
+  i.ssl_connection = url.tls ? LCCSCF_USE_SSL : 0;
+  i.local_protocol_name = "rtb-openai";
+  i.opaque_user_data = this;
+  i.pwsi = &state(leg::openai).wsi;
+  i.retry_and_idle_policy = &shared_.retry;
+  connecting_ = true;
+  struct lws* wsi = lws_client_connect_via_info(&i);
+  connecting_ = false;
+  // A synchronous failure may already have been reported through
+  // CLIENT_CONNECTION_ERROR (then the leg is gone); report it once either way.
+  if (!wsi && !state(leg::openai).gone) on_leg_gone(leg::openai, "could not start connecting to OpenAI");
+}
+
+void call_link::append_openai_headers(unsigned char** p, unsigned char* end, bool& failed) {
+  const std::string& key = shared_.options.openai.api_key;
+  if (key.empty()) return;
+  const std::string value = "Bearer " + key;
+  if (lws_add_http_header_by_name(state(leg::openai).wsi, reinterpret_cast<const unsigned char*>("authorization:"),
+                                  reinterpret_cast<const unsigned char*>(value.data()), static_cast<int>(value.size()),
+                                  p, end))
+    failed = true;
+}
+
+void call_link::on_openai_established() {
+  leg_state& s = state(leg::openai);
+  s.connected = true;
+  log(log_level::info, "OpenAI socket open");
+  driver_->on_openai_open();
+  after_driver();
+}
+
+void call_link::on_receive(leg side, const void* data, std::size_t length, bool final_fragment) {
+  if (!driver_) return;
+  leg_state& s = state(side);
+  padded_buffer& inbox = driver_->inbox(side);
+  if (!s.oversized && inbox.size() + length > driver_->max_message_bytes(side)) {
+    s.oversized = true;
+    s.oversized_bytes = inbox.size();
+    inbox.clear();
+  }
+  if (s.oversized) {
+    s.oversized_bytes += length;
+  } else {
+    inbox.append(std::string_view(static_cast<const char*>(data), length));
+  }
+  if (!final_fragment) return;
+  if (s.oversized) {
+    driver_->on_oversized(side, s.oversized_bytes);
+    s.oversized = false;
+    s.oversized_bytes = 0;
+  } else {
+    driver_->on_message(side);
+  }
+  after_driver();
+}
+
+void call_link::enqueue(leg side, std::string_view message) {
+  leg_state& s = state(side);
+  if (s.gone || s.pending_close) {
+    ++s.dropped_after_close;
+    return;
+  }
+  if (s.queue.bytes() + message.size() > max_queued_bytes) {
+    log(log_level::error,
+        fmt::format("{} is not reading: {} bytes queued; closing it", leg_name(side), s.queue.bytes()));
+    request_close(side, close_internal_error, "send queue overflow");
+    return;
+  }
+  s.queue.push(message);
+}
+
+void call_link::request_close(leg side, std::uint16_t code, std::string_view reason) {
+  leg_state& s = state(side);
+  if (s.gone || s.pending_close) return;
+  s.pending_close.emplace(code, std::string(reason.substr(0, 120)));
+  if (!s.connected && s.wsi) {
+    // Still connecting (the OpenAI leg): abandon the attempt.
+    lws_set_timeout(s.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  }
+}
+
+int call_link::on_writeable(leg side) {
+  leg_state& s = state(side);
+  if (!s.wsi || !s.connected) return 0;
+  if (!s.queue.empty()) {
+    std::string& buffer = s.queue.front();
+    const std::size_t length = s.queue.front_length();
+    auto* payload = reinterpret_cast<unsigned char*>(buffer.data()) + LWS_PRE;
+    const int written = lws_write(s.wsi, payload, length, LWS_WRITE_TEXT);
+    s.queue.pop();
+    if (written < static_cast<int>(length)) {
+      log(log_level::warning, fmt::format("write to {} failed; closing it", leg_name(side)));
+      return -1;
+    }
+    if (!s.queue.empty() || s.pending_close) lws_callback_on_writable(s.wsi);
+    return 0;
+  }
+  if (s.pending_close) {
+    lws_close_reason(s.wsi, static_cast<lws_close_status>(s.pending_close->first),
+                     reinterpret_cast<unsigned char*>(s.pending_close->second.data()), s.pending_close->second.size());
+    return -1;
+  }
+  return 0;
+}
+
+void call_link::on_peer_close(leg side, const void* payload, std::size_t length) {
+  leg_state& s = state(side);
+  const auto* bytes = static_cast<const unsigned char*>(payload);
+  if (length >= 2) {
+    s.peer_close_code = static_cast<std::uint16_t>(bytes[0] << 8 | bytes[1]);
+    s.peer_close_reason.assign(reinterpret_cast<const char*>(bytes) + 2, length - 2);
+  }
+}
+
+void call_link::on_leg_gone(leg side, std::string_view why) {
+  leg_state& s = state(side);
+  if (s.gone) return;
+  s.gone = true;
+  s.connected = false;
+  s.wsi = nullptr;
+  s.queue.clear();
+  const std::string reason = s.peer_close_reason.empty() ? std::string(why) : s.peer_close_reason;
+  log(log_level::info, fmt::format("{} leg closed (code {}{}{})", leg_name(side), s.peer_close_code,
+                                   reason.empty() ? "" : ", ", reason));
+  if (driver_) {
+    driver_->on_closed(side, s.peer_close_code, reason);
+    after_driver();
+  }
+}
+
+void call_link::after_driver() {
+  for (leg side : {leg::twilio, leg::openai}) {
+    leg_state& s = state(side);
+    if (s.wsi && s.connected && (!s.queue.empty() || s.pending_close)) lws_callback_on_writable(s.wsi);
+  }
+  if (!driver_ || driver_->finished()) {
+    lws_sul_cancel(&timer_.sul);
+    return;
+  }
+  const auto next = driver_->next_timeout();
+  if (!next) {
+    lws_sul_cancel(&timer_.sul);
+    return;
+  }
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(*next - clock::now()).count();
+  lws_sul_schedule(thread_.context, 0, &timer_.sul, &call_link::on_timer, us > 0 ? us : 0);
+}
+
+void call_link::on_timer(lws_sorted_usec_list_t* sul) {
+  auto* hook = reinterpret_cast<timer_hook*>(sul);
+  call_link& self = *hook->owner;
+  try {
+    if (self.driver_) self.driver_->on_timer();
+    self.after_driver();
+  } catch (const std::exception& e) {
+    self.log(log_level::error, fmt::format("timer failed: {}", e.what()));
+  }
+}
+
+bool call_link::on_own_thread() const noexcept { return std::this_thread::get_id() == thread_.thread_id; }
+
+void call_link::run(const posted_command& c) {
+  if (!driver_) return;
+  switch (c.what) {
+    case posted_command::kind::tool_result: driver_->submit_tool_result(c.a, c.b); break;
+    case posted_command::kind::user_text: driver_->send_user_text(c.a, c.flag); break;
+    case posted_command::kind::end_call: driver_->end_call(c.a); break;
+  }
+  after_driver();
+}
+
+void call_link::submit_tool_result(std::string_view call_id, std::string_view output) {
+  posted_command c{id_, posted_command::kind::tool_result, std::string(call_id), std::string(output), false};
+  if (on_own_thread())
+    run(c);
+  else
+    thread_.post(std::move(c));
+}
+
+void call_link::send_user_text(std::string_view text, bool respond) {
+  posted_command c{id_, posted_command::kind::user_text, std::string(text), {}, respond};
+  if (on_own_thread())
+    run(c);
+  else
+    thread_.post(std::move(c));
+}
+
+void call_link::end_call(std::string_view reason) {
+  posted_command c{id_, posted_command::kind::end_call, std::string(reason), {}, false};
+  if (on_own_thread())
+    run(c);
+  else
+    thread_.post(std::move(c));
+}
+
+// --- logging observer ---
+
+void call_link::logging_observer::on_stream_started(const to_host::stream_started& e) {
+  link.label_ = fmt::format("call {} {}/{}", link.id_, e.call_sid, e.stream_sid);
+  link.log(log_level::info, fmt::format("stream started ({} custom parameters)", e.custom_parameters.size()));
+  if (link.app_observer_) link.app_observer_->on_stream_started(e);
+}
+void call_link::logging_observer::on_session_ready(const to_host::session_ready& e) {
+  link.log(log_level::info, fmt::format("AI session ready ({})", e.session_id));
+  if (link.app_observer_) link.app_observer_->on_session_ready(e);
+}
+void call_link::logging_observer::on_caller_transcript(const to_host::caller_transcript& e) {
+  link.log(log_level::debug, fmt::format("caller said: {}", e.text));
+  if (link.app_observer_) link.app_observer_->on_caller_transcript(e);
+}
+void call_link::logging_observer::on_ai_transcript(const to_host::ai_transcript& e) {
+  link.log(log_level::debug, fmt::format("AI said: {}", e.text));
+  if (link.app_observer_) link.app_observer_->on_ai_transcript(e);
+}
+void call_link::logging_observer::on_ai_interrupted(const to_host::ai_interrupted& e) {
+  link.log(log_level::info,
+           fmt::format("barge-in: the caller heard {} of {} ms of {}", e.heard_ms, e.sent_ms, e.item_id));
+  if (link.app_observer_) link.app_observer_->on_ai_interrupted(e);
+}
+void call_link::logging_observer::on_dtmf(const to_host::dtmf& e) {
+  link.log(log_level::info, fmt::format("DTMF {}", e.digit));
+  if (link.app_observer_) link.app_observer_->on_dtmf(e);
+}
+void call_link::logging_observer::on_tool_call(const to_host::tool_call& e) {
+  link.log(log_level::info, fmt::format("tool call {} ({})", e.name, e.call_id));
+  if (link.app_observer_) link.app_observer_->on_tool_call(e);
+}
+void call_link::logging_observer::on_warning(const to_host::warning& e) {
+  link.log(log_level::warning, fmt::format("{}: {}", to_string(e.code), e.detail));
+  if (link.app_observer_) link.app_observer_->on_warning(e);
+}
+void call_link::logging_observer::on_call_ended(const call_summary& s) {
+  const call_counters& c = s.counters;
+  link.log(ai_side_failure(s.reason) ? log_level::warning : log_level::info,
+           fmt::format("call ended: {}{}{} (frames in {}, appended {}, deltas {}, media out {}, barge-ins {}, "
+                       "truncates {}, deletes {}, rejected {}/{})",
+                       to_string(s.reason), s.detail.empty() ? "" : ": ", s.detail, c.twilio.media_frames,
+                       c.caller_frames_forwarded, c.openai.audio_deltas, c.playout.media_sent, c.playout.barge_ins,
+                       c.playout.truncates, c.playout.deletes, c.rejected_twilio_messages, c.rejected_openai_messages));
+  if (link.app_observer_) link.app_observer_->on_call_ended(s);
+}
+
+}  // namespace rtb::lws_adapter

@@ -1,0 +1,117 @@
+// One call's two WebSocket legs, its driver, queues and timer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "internal.hpp"
+#include "outbound_queue.hpp"
+
+namespace rtb::lws_adapter {
+
+class call_link final : public call_control {
+ public:
+  call_link(service_thread& thread, std::uint64_t id, stream_request request, struct lws* twilio_wsi);
+  ~call_link() override;
+  call_link(const call_link&) = delete;
+  call_link& operator=(const call_link&) = delete;
+
+  /// Creates the driver and starts connecting to OpenAI. False if the call
+  /// could not be set up (the Twilio leg is then being closed).
+  bool start();
+
+  // From the lws callbacks.
+  void on_receive(leg side, const void* data, std::size_t length, bool final_fragment);
+  /// Writes one queued message (or the pending close). -1: close this wsi.
+  int on_writeable(leg side);
+  void on_openai_established();
+  void on_peer_close(leg side, const void* payload, std::size_t length);
+  void on_leg_gone(leg side, std::string_view why);
+  void append_openai_headers(unsigned char** p, unsigned char* end, bool& failed);
+  /// Both legs are gone: the link may be deleted.
+  bool done() const noexcept { return legs_[0].gone && legs_[1].gone; }
+
+  std::uint64_t id() const noexcept { return id_; }
+  void run(const posted_command& command);
+
+  // call_control: safe from any thread.
+  void submit_tool_result(std::string_view call_id, std::string_view output) override;
+  void send_user_text(std::string_view text, bool respond) override;
+  void end_call(std::string_view reason) override;
+
+  void log(log_level level, std::string_view line) const;
+
+ private:
+  struct leg_state {
+    struct lws* wsi = nullptr;
+    bool connected = false;  ///< WebSocket established: writes may go out
+    bool gone = false;       ///< closed, failed, or never created
+    outbound_queue queue{LWS_PRE};
+    std::optional<std::pair<std::uint16_t, std::string>> pending_close;
+    std::uint16_t peer_close_code = 0;
+    std::string peer_close_reason;
+    bool oversized = false;
+    std::size_t oversized_bytes = 0;
+    std::uint64_t dropped_after_close = 0;
+  };
+
+  /// The driver's view of a leg: sending only queues.
+  struct leg_transport final : transport {
+    leg_transport(call_link& l, leg s) : link(l), side(s) {}
+    void send_text(std::string_view message) override { link.enqueue(side, message); }
+    void close(std::uint16_t code, std::string_view reason) override { link.request_close(side, code, reason); }
+    call_link& link;
+    leg side;
+  };
+
+  /// Logs every host event with the call's sids, then hands it to the
+  /// application's observer.
+  struct logging_observer final : call_observer {
+    explicit logging_observer(call_link& l) : link(l) {}
+    void on_stream_started(const to_host::stream_started& e) override;
+    void on_session_ready(const to_host::session_ready& e) override;
+    void on_caller_transcript(const to_host::caller_transcript& e) override;
+    void on_ai_transcript(const to_host::ai_transcript& e) override;
+    void on_ai_interrupted(const to_host::ai_interrupted& e) override;
+    void on_dtmf(const to_host::dtmf& e) override;
+    void on_tool_call(const to_host::tool_call& e) override;
+    void on_warning(const to_host::warning& e) override;
+    void on_call_ended(const call_summary& s) override;
+    call_link& link;
+  };
+
+  struct timer_hook {
+    lws_sorted_usec_list_t sul;  // first member: the callback gets its address
+    call_link* owner;
+  };
+
+  void enqueue(leg side, std::string_view message);
+  void request_close(leg side, std::uint16_t code, std::string_view reason);
+  /// After every call into the driver: re-arm its timer, request writes.
+  void after_driver();
+  void connect_openai();
+  static void on_timer(lws_sorted_usec_list_t* sul);
+  leg_state& state(leg side) noexcept { return legs_[side == leg::twilio ? 0 : 1]; }
+  bool on_own_thread() const noexcept;
+
+  service_thread& thread_;
+  server_shared& shared_;
+  std::uint64_t id_;
+  stream_request request_;
+  leg_state legs_[2];
+  leg_transport twilio_transport_{*this, leg::twilio};
+  leg_transport openai_transport_{*this, leg::openai};
+  logging_observer logger_{*this};
+  std::unique_ptr<call_observer> app_observer_;
+  std::unique_ptr<trace_sink> trace_;
+  std::unique_ptr<call_driver> driver_;
+  timer_hook timer_{};
+  bool connecting_ = false;  ///< inside lws_client_connect_via_info()
+  std::string label_;        ///< "call 12 CA…/MZ…" for log lines
+};
+
+}  // namespace rtb::lws_adapter

@@ -1,0 +1,103 @@
+// Internals of the libwebsockets adapter, shared by its translation units.
+//
+// Theory of operation
+// -------------------
+// A server runs N service threads. Each owns one lws_context with one vhost,
+// and its own SO_REUSEPORT listening socket on the shared port (listener.hpp),
+// so the kernel spreads new connections over the threads and a call never
+// crosses threads.
+//
+// Protocols (the same table on every vhost):
+//   [0] "rtb-twilio": HTTP routes and the media-stream WebSocket. Index 0,
+//       because a WebSocket upgrade without a subprotocol (Twilio's) binds to
+//       protocols[0]; HTTP without mounts lands there too.
+//   [1] "rtb-openai": the client WebSocket to OpenAI, bound explicitly with
+//       local_protocol_name.
+//   [2] "rtb-listen": the thread's own listening socket (see listener.hpp).
+//
+// One call_link per call holds both legs, the call_driver, one outbound queue
+// per leg, and the driver's timer. The Twilio wsi's per-session data points at
+// it; the OpenAI wsi reaches it through lws' opaque user data. It is freed when
+// the last leg is gone (the raw-proxy plugin's rule).
+//
+// Writes happen only in the WRITEABLE callbacks, one lws_write per callback,
+// from the leg's queue. Cross-thread commands (call_control from another
+// thread) go through the thread's inbox and lws_cancel_service().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <libwebsockets.h>
+
+#include "realtime_bridge/lws/server.hpp"
+#include "ws_url.hpp"
+
+namespace rtb::lws_adapter {
+
+class call_link;
+struct service_thread;
+
+/// A host command for a call, queued from another thread.
+struct posted_command {
+  enum class kind { tool_result, user_text, end_call };
+  std::uint64_t call_id = 0;
+  kind what = kind::end_call;
+  std::string a;
+  std::string b;
+  bool flag = false;
+};
+
+struct server_shared {
+  server_options options;
+  std::shared_ptr<application> app;
+  ws_url openai;
+  lws_retry_bo_t retry{};
+  std::atomic<bool> accepting{true};
+  std::atomic<std::uint64_t> next_call_id{1};
+  std::atomic<std::uint64_t> calls_started{0};
+  std::atomic<std::uint64_t> calls_active{0};
+  std::atomic<std::uint64_t> calls_ended{0};
+  std::atomic<std::uint64_t> streams_refused{0};
+  std::atomic<std::uint64_t> http_requests{0};
+
+  void log(log_level level, std::string_view line) const {
+    if (options.log) options.log(level, line);
+  }
+};
+
+struct service_thread {
+  service_thread(server_shared& s, int i) : shared(s), index(i) {}
+
+  server_shared& shared;
+  int index;
+  lws_context* context = nullptr;
+  lws_vhost* vhost = nullptr;
+  std::thread thread;
+  std::thread::id thread_id;
+  std::atomic<bool> exit{false};
+  std::atomic<bool> end_all_calls{false};
+
+  std::mutex inbox_mutex;
+  std::vector<posted_command> inbox;
+
+  /// Calls living on this thread; touched only by this thread.
+  std::unordered_map<std::uint64_t, call_link*> calls;
+
+  void post(posted_command command);
+  /// Runs queued commands; on the service thread only.
+  void drain_inbox();
+  void run();
+};
+
+/// The protocol table every vhost uses.
+const lws_protocols* protocol_table();
+
+}  // namespace rtb::lws_adapter

@@ -1,0 +1,44 @@
+// The listening sockets. lws 4.1.6 only sets SO_REUSEPORT when one context
+// runs several service threads, which Debian's build (LWS_MAX_SMP 1) never
+// does; so each service thread opens its own SO_REUSEPORT socket on the shared
+// port, hands it to its context as a raw descriptor, and accepts connections
+// itself, adopting each into the context as an HTTP connection. The kernel
+// spreads new connections across the threads' sockets.
+#pragma once
+
+#include <string>
+
+#include "realtime_bridge/result.hpp"
+
+namespace rtb::lws_adapter {
+
+/// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT on
+/// `bind_address` ("" = every interface, IPv6 and IPv4) and `port` (0 = any).
+/// Returns the descriptor; `bound_port` receives the actual port.
+[[nodiscard]] result<int> open_listener(const std::string& bind_address, int port, int& bound_port);
+
+/// Accepts every pending connection on `listen_fd` (non-blocking, CLOEXEC),
+/// calling `adopt(fd)` for each. Returns when none is left.
+template <class Adopt>
+void accept_all(int listen_fd, Adopt&& adopt);
+
+}  // namespace rtb::lws_adapter
+
+#include <sys/socket.h>
+#include <cerrno>
+
+namespace rtb::lws_adapter {
+
+template <class Adopt>
+void accept_all(int listen_fd, Adopt&& adopt) {
+  for (;;) {
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: nothing left; other errors (EMFILE…): try again on the next wakeup
+    }
+    adopt(fd);
+  }
+}
+
+}  // namespace rtb::lws_adapter

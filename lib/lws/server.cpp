@@ -1,0 +1,169 @@
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include "internal.hpp"
+#include "listener.hpp"
+
+namespace rtb::lws_adapter {
+
+struct server::impl {
+  server_shared shared;
+  std::vector<std::unique_ptr<service_thread>> threads;
+  int port = 0;
+  bool stopped = false;
+
+  ~impl() { shut_down(); }
+
+  void shut_down() {
+    if (stopped) return;
+    stopped = true;
+    for (auto& t : threads) {
+      t->exit = true;
+      if (t->context) lws_cancel_service(t->context);
+    }
+    for (auto& t : threads)
+      if (t->thread.joinable()) t->thread.join();
+    // A thread that never ran still owns its context.
+    for (auto& t : threads)
+      if (t->context) {
+        lws_context_destroy(t->context);
+        t->context = nullptr;
+      }
+  }
+};
+
+namespace {
+
+error bad_option(std::string message) { return {errc::invalid_config, std::move(message)}; }
+
+result<void> check(const server_options& o) {
+  if (o.port < 0 || o.port > 65535) return bad_option("port must be from 0 to 65535");
+  if (o.threads < 0 || o.threads > 256) return bad_option("threads must be from 0 to 256");
+  if (o.stream_path.empty() || o.stream_path.front() != '/' || o.stream_path.find('?') != std::string::npos)
+    return bad_option("stream_path must start with '/' and have no query");
+  if (o.ping_interval.count() <= 0 || o.idle_hangup <= o.ping_interval)
+    return bad_option("ping_interval must be positive and idle_hangup longer than it");
+  if (o.ping_interval.count() > 65535 || o.idle_hangup.count() > 65535)
+    return bad_option("ping_interval and idle_hangup must be under 65536 seconds");
+  if (auto ok = validate(o.call); !ok) return ok;
+  return {};
+}
+
+}  // namespace
+
+server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+server::~server() = default;
+
+result<std::unique_ptr<server>> server::start(server_options options, std::shared_ptr<application> app) {
+  if (!app) return bad_option("an application is required");
+  if (auto ok = check(options); !ok) return ok.error();
+  auto url = parse_ws_url(options.openai.url);
+  if (!url) return url.error();
+  if (!url->tls && !is_loopback_host(url->host))
+    return bad_option("the OpenAI URL must use wss:// (plain ws:// is only allowed to a loopback host)");
+
+  auto p = std::make_unique<impl>();
+  server_shared& s = p->shared;
+  s.options = std::move(options);
+  s.app = std::move(app);
+  s.openai = std::move(*url);
+  s.retry.secs_since_valid_ping = static_cast<std::uint16_t>(s.options.ping_interval.count());
+  s.retry.secs_since_valid_hangup = static_cast<std::uint16_t>(s.options.idle_hangup.count());
+
+  lws_set_log_level(LLL_ERR, nullptr);
+
+  const int count =
+      s.options.threads > 0 ? s.options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int port = s.options.port;
+  for (int i = 0; i < count; ++i) {
+    auto t = std::make_unique<service_thread>(s, i);
+
+    lws_context_creation_info ci;
+    std::memset(&ci, 0, sizeof ci);
+    ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    ci.user = t.get();
+    ci.port = CONTEXT_PORT_NO_LISTEN;
+    t->context = lws_create_context(&ci);
+    if (!t->context) return error{errc::invalid_config, "could not create an event loop (lws_create_context)"};
+
+    // The vhost serves connections we accept ourselves (see listener.hpp).
+    // Its client TLS context trusts the system's CAs, or the configured file.
+    lws_context_creation_info vi;
+    std::memset(&vi, 0, sizeof vi);
+    vi.vhost_name = "rtb";
+    vi.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    vi.protocols = protocol_table();
+    vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    vi.client_ssl_ca_filepath = s.options.openai.ca_file.empty() ? nullptr : s.options.openai.ca_file.c_str();
+    vi.retry_and_idle_policy = &s.retry;
+    vi.timeout_secs = 20;
+    t->vhost = lws_create_vhost(t->context, &vi);
+    if (!t->vhost) {
+      lws_context_destroy(t->context);
+      t->context = nullptr;
+      return error{errc::invalid_config, "could not create the server (lws_create_vhost)"};
+    }
+    auto listener = open_listener(s.options.bind_address, port, port);
+    if (!listener) {
+      lws_context_destroy(t->context);
+      t->context = nullptr;
+      return listener.error();
+    }
+    lws_sock_file_fd_type fd;
+    fd.filefd = *listener;
+    if (!lws_adopt_descriptor_vhost(t->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "rtb-listen", nullptr)) {
+      ::close(*listener);
+      lws_context_destroy(t->context);
+      t->context = nullptr;
+      return error{errc::invalid_config, "could not watch the listening socket (lws_adopt_descriptor_vhost)"};
+    }
+    p->threads.push_back(std::move(t));
+  }
+  p->port = port;
+  for (auto& t : p->threads) {
+    service_thread* raw = t.get();
+    t->thread = std::thread([raw] { raw->run(); });
+  }
+  s.log(log_level::info, fmt::format("listening on {}:{} with {} service thread{}; media streams at {}",
+                                     s.options.bind_address.empty() ? "*" : s.options.bind_address, port, count,
+                                     count == 1 ? "" : "s", s.options.stream_path));
+  return std::unique_ptr<server>(new server(std::move(p)));
+}
+
+int server::port() const noexcept { return impl_->port; }
+
+void server::stop_accepting() { impl_->shared.accepting = false; }
+
+bool server::wait_idle(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (impl_->shared.calls_active.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+void server::stop() {
+  if (impl_->stopped) return;
+  impl_->shared.accepting = false;
+  // Close the remaining calls properly (both legs get close frames), then stop.
+  for (auto& t : impl_->threads) {
+    t->end_all_calls = true;
+    lws_cancel_service(t->context);
+  }
+  wait_idle(std::chrono::seconds(3));
+  impl_->shut_down();
+}
+
+server_stats server::stats() const {
+  const server_shared& s = impl_->shared;
+  return {s.calls_started.load(), s.calls_active.load(), s.calls_ended.load(), s.streams_refused.load(),
+          s.http_requests.load()};
+}
+
+}  // namespace rtb::lws_adapter

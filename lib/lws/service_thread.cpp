@@ -1,0 +1,355 @@
+// The lws callbacks: HTTP routes and the media-stream WebSocket on protocol 0,
+// the OpenAI client WebSocket on protocol 1. No C++ exception leaves a
+// callback: each body runs inside guarded().
+#include <cstring>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "call_link.hpp"
+#include "internal.hpp"
+#include "listener.hpp"
+
+namespace rtb::lws_adapter {
+namespace {
+
+constexpr std::size_t rx_buffer_bytes = 64 * 1024;
+
+/// Per-session data of protocol 0. lws zero-allocates and free()s it: plain
+/// pointers only.
+struct twilio_pss {
+  struct http_exchange* http;
+  call_link* link;
+};
+
+struct http_exchange {
+  http_request request;
+  std::size_t content_length = 0;
+  bool body_too_large = false;
+  std::string response;  ///< LWS_PRE headroom + body, written in HTTP_WRITEABLE
+};
+
+service_thread& thread_of(struct lws* wsi) {
+  return *static_cast<service_thread*>(lws_context_user(lws_get_context(wsi)));
+}
+
+std::string header(struct lws* wsi, lws_token_indexes token) {
+  const int n = lws_hdr_total_length(wsi, token);
+  if (n <= 0) return {};
+  std::string value(static_cast<std::size_t>(n) + 1, '\0');
+  const int copied = lws_hdr_copy(wsi, value.data(), n + 1, token);
+  value.resize(copied > 0 ? static_cast<std::size_t>(copied) : 0);
+  return value;
+}
+
+std::string custom_header(struct lws* wsi, const char* name_with_colon) {
+  const int name_length = static_cast<int>(std::strlen(name_with_colon));
+  const int n = lws_hdr_custom_length(wsi, name_with_colon, name_length);
+  if (n <= 0) return {};
+  std::string value(static_cast<std::size_t>(n) + 1, '\0');
+  const int copied = lws_hdr_custom_copy(wsi, value.data(), n + 1, name_with_colon, name_length);
+  value.resize(copied > 0 ? static_cast<std::size_t>(copied) : 0);
+  return value;
+}
+
+std::string peer_of(struct lws* wsi) {
+  char buf[128] = {};
+  if (!lws_get_peer_simple(wsi, buf, sizeof buf)) return "?";
+  return buf;
+}
+
+// The path and query of the request, whatever its method.
+void request_target(struct lws* wsi, std::string& path, std::string& query, std::string& method) {
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) {
+    method = "GET";
+    path = header(wsi, WSI_TOKEN_GET_URI);
+  } else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
+    method = "POST";
+    path = header(wsi, WSI_TOKEN_POST_URI);
+  } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0) {
+    method = "HEAD";
+    path = header(wsi, WSI_TOKEN_HEAD_URI);
+  } else {
+    method = "OTHER";
+  }
+  // lws keeps the query apart, one fragment per argument.
+  query.clear();
+  for (int i = 0;; ++i) {
+    char buf[1024];
+    const int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (n < 0) break;
+    if (!query.empty()) query += '&';
+    query.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+stream_request stream_request_of(struct lws* wsi) {
+  stream_request r;
+  std::string method;
+  request_target(wsi, r.path, r.query, method);
+  r.host = header(wsi, WSI_TOKEN_HOST);
+  r.twilio_signature = custom_header(wsi, "x-twilio-signature:");
+  r.peer = peer_of(wsi);
+  return r;
+}
+
+// Sends a complete HTTP response: headers now, the body at HTTP_WRITEABLE.
+int respond(struct lws* wsi, http_exchange& ex, const http_response& r) {
+  unsigned char buf[LWS_PRE + 1024];
+  unsigned char* start = buf + LWS_PRE;
+  unsigned char* p = start;
+  unsigned char* end = buf + sizeof buf - 1;
+  std::string body = r.body.empty() ? std::string("\n") : r.body;
+  if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), r.content_type.c_str(), body.size(), &p,
+                                  end))
+    return 1;
+  if (lws_finalize_write_http_header(wsi, start, &p, end)) return 1;
+  ex.response.assign(LWS_PRE, '\0');
+  ex.response += body;
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+int answer_http(struct lws* wsi, http_exchange& ex) {
+  service_thread& t = thread_of(wsi);
+  ++t.shared.http_requests;
+  http_response r;
+  if (!t.shared.accepting) {
+    r = {503, "text/plain", "shutting down\n"};
+  } else if (ex.body_too_large) {
+    r = {413, "text/plain", "request body too large\n"};
+  } else {
+    try {
+      r = t.shared.app->on_http(ex.request);
+    } catch (const std::exception& e) {
+      t.shared.log(log_level::error,
+                   fmt::format("HTTP {} {} failed: {}", ex.request.method, ex.request.path, e.what()));
+      r = {500, "text/plain", "internal error\n"};
+    }
+  }
+  t.shared.log(log_level::info,
+               fmt::format("HTTP {} {} from {} -> {}", ex.request.method, ex.request.path, ex.request.peer, r.status));
+  return respond(wsi, ex, r);
+}
+
+int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
+  auto* pss = static_cast<twilio_pss*>(user);
+  switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+      // Broadcast to every protocol of every vhost: handled here only.
+      thread_of(wsi).drain_inbox();
+      return 0;
+
+    // --- HTTP routes ---
+    case LWS_CALLBACK_HTTP: {
+      if (!pss) return -1;
+      auto* ex = new http_exchange;
+      pss->http = ex;
+      request_target(wsi, ex->request.path, ex->request.query, ex->request.method);
+      ex->request.content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+      ex->request.host = header(wsi, WSI_TOKEN_HOST);
+      ex->request.twilio_signature = custom_header(wsi, "x-twilio-signature:");
+      ex->request.peer = peer_of(wsi);
+      const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+      ex->content_length = length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10);
+      if (ex->request.method == "POST" && ex->content_length > 0) return 0;  // the body follows
+      return answer_http(wsi, *ex);
+    }
+    case LWS_CALLBACK_HTTP_BODY:
+      if (pss && pss->http) {
+        http_exchange& ex = *pss->http;
+        if (ex.request.body.size() + len > thread_of(wsi).shared.options.max_http_body_bytes)
+          ex.body_too_large = true;
+        else
+          ex.request.body.append(static_cast<const char*>(in), len);
+      }
+      return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+      if (pss && pss->http) return answer_http(wsi, *pss->http);
+      return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+      if (!pss || !pss->http || pss->http->response.size() <= LWS_PRE) return 0;
+      std::string& out = pss->http->response;
+      const std::size_t length = out.size() - LWS_PRE;
+      if (lws_write(wsi, reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE, length, LWS_WRITE_HTTP_FINAL) !=
+          static_cast<int>(length))
+        return -1;
+      out.resize(LWS_PRE);
+      if (lws_http_transaction_completed(wsi)) return -1;
+      return 0;
+    }
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+      if (pss && pss->http) {
+        delete pss->http;
+        pss->http = nullptr;
+      }
+      return 0;
+
+    // --- the media-stream WebSocket ---
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+      service_thread& t = thread_of(wsi);
+      const stream_request request = stream_request_of(wsi);
+      std::optional<http_response> refusal;
+      if (std::string_view(static_cast<const char*>(in)) != "websocket") {
+        refusal = http_response{400, "text/plain", "only WebSocket upgrades are served\n"};
+      } else if (request.path != t.shared.options.stream_path) {
+        refusal = http_response{404, "text/plain", "not found\n"};
+      } else if (!t.shared.accepting) {
+        refusal = http_response{503, "text/plain", "shutting down\n"};
+      } else {
+        refusal = t.shared.app->check_stream(request);
+      }
+      if (!refusal) return 0;
+      ++t.shared.streams_refused;
+      t.shared.log(log_level::warning,
+                   fmt::format("media stream from {} refused: {} {}", request.peer, refusal->status, refusal->body));
+      if (lws_return_http_status(wsi, static_cast<unsigned int>(refusal->status), nullptr)) return -1;
+      return 1;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+      if (!pss) return -1;
+      service_thread& t = thread_of(wsi);
+      auto* link = new call_link(t, t.shared.next_call_id++, stream_request_of(wsi), wsi);
+      pss->link = link;
+      link->start();
+      return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+      if (pss && pss->link)
+        pss->link->on_receive(leg::twilio, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi));
+      return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      if (pss && pss->link) return pss->link->on_writeable(leg::twilio);
+      return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      if (pss && pss->link) pss->link->on_peer_close(leg::twilio, in, len);
+      return 0;
+    case LWS_CALLBACK_CLOSED:
+      if (pss && pss->link) {
+        call_link* link = pss->link;
+        pss->link = nullptr;
+        link->on_leg_gone(leg::twilio, "closed");
+        if (link->done()) delete link;
+      }
+      return 0;
+    default: break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
+  auto* link = static_cast<call_link*>(lws_get_opaque_user_data(wsi));
+  switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+      if (!link) return 0;
+      bool failed = false;
+      auto** p = static_cast<unsigned char**>(in);
+      link->append_openai_headers(p, *p + len, failed);
+      return failed ? -1 : 0;
+    }
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+      if (link) link->on_openai_established();
+      return 0;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+      if (link)
+        link->on_receive(leg::openai, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi));
+      return 0;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+      if (link) return link->on_writeable(leg::openai);
+      return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      if (link) link->on_peer_close(leg::openai, in, len);
+      return 0;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    case LWS_CALLBACK_CLIENT_CLOSED:
+      if (link) {
+        lws_set_opaque_user_data(wsi, nullptr);
+        std::string why =
+            reason == LWS_CALLBACK_CLIENT_CLOSED
+                ? std::string("closed")
+                : fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error");
+        link->on_leg_gone(leg::openai, why);
+        if (link->done()) delete link;
+      }
+      return 0;
+    default: break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+// The thread's listening socket, watched as a raw descriptor: accept every
+// pending connection and hand it to lws as an HTTP connection of this vhost.
+int listen_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
+  if (reason == LWS_CALLBACK_RAW_RX_FILE) {
+    struct lws_vhost* vhost = lws_get_vhost(wsi);
+    accept_all(lws_get_socket_fd(wsi), [&](int fd) {
+      if (!lws_adopt_socket_vhost(vhost, fd))  // closes fd on failure
+        thread_of(wsi).shared.log(log_level::error, "could not adopt an accepted connection");
+    });
+    return 0;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+// Catches every exception at the C boundary: a failing call closes its own
+// connection, never the process.
+template <int (*Callback)(struct lws*, enum lws_callback_reasons, void*, void*, std::size_t)>
+int guarded(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
+  try {
+    return Callback(wsi, reason, user, in, len);
+  } catch (const std::exception& e) {
+    thread_of(wsi).shared.log(log_level::error,
+                              fmt::format("callback {} failed: {}", static_cast<int>(reason), e.what()));
+  } catch (...) {
+    thread_of(wsi).shared.log(log_level::error, fmt::format("callback {} failed", static_cast<int>(reason)));
+  }
+  return -1;
+}
+
+const lws_protocols protocols[] = {
+    {"rtb-twilio", &guarded<&twilio_callback>, sizeof(twilio_pss), rx_buffer_bytes, 0, nullptr, 0},
+    {"rtb-openai", &guarded<&openai_callback>, 0, rx_buffer_bytes, 0, nullptr, 0},
+    {"rtb-listen", &guarded<&listen_callback>, 0, 0, 0, nullptr, 0},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+}  // namespace
+
+const lws_protocols* protocol_table() { return protocols; }
+
+void service_thread::post(posted_command command) {
+  {
+    const std::lock_guard lock(inbox_mutex);
+    inbox.push_back(std::move(command));
+  }
+  lws_cancel_service(context);
+}
+
+void service_thread::drain_inbox() {
+  std::vector<posted_command> commands;
+  {
+    const std::lock_guard lock(inbox_mutex);
+    commands.swap(inbox);
+  }
+  for (const auto& c : commands) {
+    auto it = calls.find(c.call_id);
+    if (it != calls.end()) it->second->run(c);
+  }
+  if (end_all_calls.exchange(false)) {
+    std::vector<call_link*> all;
+    for (auto& [id, link] : calls) all.push_back(link);
+    for (call_link* link : all) link->run({link->id(), posted_command::kind::end_call, "server shutdown", {}, false});
+  }
+}
+
+void service_thread::run() {
+  thread_id = std::this_thread::get_id();
+  while (!exit.load()) {
+    if (lws_service(context, 0) < 0) break;
+  }
+  lws_context_destroy(context);
+  context = nullptr;
+}
+
+}  // namespace rtb::lws_adapter

@@ -1,0 +1,24 @@
+// WebSocket URLs as the adapter connects to them.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "realtime_bridge/result.hpp"
+
+namespace rtb::lws_adapter {
+
+struct ws_url {
+  bool tls = false;
+  std::string host;  ///< without brackets for IPv6
+  int port = 0;
+  std::string path;  ///< path and query, at least "/"
+};
+
+/// Parses ws://host[:port]/path?query or wss://…. The default ports are 80 and 443.
+[[nodiscard]] result<ws_url> parse_ws_url(std::string_view url);
+
+/// True for localhost, 127.0.0.0/8 and ::1: the only hosts plain ws:// may reach.
+bool is_loopback_host(std::string_view host) noexcept;
+
+}  // namespace rtb::lws_adapter
