@@ -1,1 +1,538 @@
-// placeholder: being written
+// realtime-bridge-server's configuration: environment, then flags.
+#include "settings.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace rtb::server_app {
+namespace {
+
+// Every setting, in the order of the header (and of usage() and describe()).
+struct setting_def {
+  std::string_view env;
+  std::string_view help;
+};
+
+constexpr setting_def setting_defs[] = {
+    {"PORT", "TCP port to listen on, 0-65535 (0 = any free port). Default 5050."},
+    {"BIND_ADDRESS", "Address to listen on. Default: all interfaces."},
+    {"THREADS", "Service threads, 0-256 (0 = one per core). Default 0."},
+    {"STREAM_PATH", "Path of the media-stream WebSocket; starts with '/', no query. Default /media-stream."},
+    {"PUBLIC_URL",
+     "Public origin Twilio reaches, e.g. https://bridge.example.com (http:// for local tests; no path). "
+     "The TwiML stream URL and the signed URL are its wss:// (ws://) form + STREAM_PATH."},
+    {"OPENAI_API_KEY", "OpenAI API key (secret; never printed)."},
+    {"OPENAI_MODEL", "Realtime model. Default gpt-realtime."},
+    {"OPENAI_REALTIME_URL", "ws:// or wss:// URL to use instead of OpenAI's (proxies, test peers)."},
+    {"OPENAI_CA_FILE", "CA bundle for the OpenAI TLS connection. Default: the system's."},
+    {"VOICE", "Voice of the AI. Default marin."},
+    {"INSTRUCTIONS", "System instructions for the model."},
+    {"INSTRUCTIONS_FILE", "File to read INSTRUCTIONS from (not together with INSTRUCTIONS)."},
+    {"GREETING", "What the AI says first when the call connects. Default: wait for the caller."},
+    {"TRANSCRIPTION_MODEL", "Transcribe the caller with this model, e.g. gpt-4o-mini-transcribe. Default: off."},
+    {"VAD_THRESHOLD", "Server VAD threshold, 0.0-1.0 (raise on noisy lines). Default 0.5."},
+    {"SILENCE_DURATION_MS", "Silence that ends the caller's turn, in ms (0 or more). Default 500."},
+    {"TWILIO_AUTH_TOKEN", "Twilio auth token for X-Twilio-Signature checks (secret; never printed)."},
+    {"SAY_FIRST", "Text Twilio says (<Say>) before connecting the stream. Default: none."},
+    {"FALLBACK_SAY", "Text Twilio says when the stream ends early or the bridge is disabled."},
+    {"FALLBACK_DIAL", "E.164 number (+ and 8-15 digits) to dial instead of FALLBACK_SAY."},
+    {"REALTIME_ENABLED", "true/false (1/0, yes/no). false: answer every call with the fallback. Default true."},
+    {"SHUTDOWN_GRACE_SECONDS", "Seconds ongoing calls get to finish when the server stops (0 or more). Default 30."},
+    {"TRACE_DIR", "Directory to record a trace of every call in. Default: off."},
+    {"LOG_LEVEL", "debug, info, warning or error. Default info."},
+};
+
+constexpr std::string_view openai_api_key_name = "OPENAI_API_KEY";
+constexpr std::string_view twilio_auth_token_name = "TWILIO_AUTH_TOKEN";
+
+/// PORT -> --port, OPENAI_API_KEY -> --openai-api-key.
+std::string flag_of(std::string_view env_name) {
+  std::string out = "--";
+  for (const char c : env_name) {
+    if (c == '_')
+      out.push_back('-');
+    else if (c >= 'A' && c <= 'Z')
+      out.push_back(static_cast<char>(c - 'A' + 'a'));
+    else
+      out.push_back(c);
+  }
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool starts_with_icase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/// One setting's raw value and where it came from (for messages).
+struct raw_value {
+  std::string value;  ///< "" = not set (an empty variable or flag counts as not set)
+  std::string name;   ///< "PORT" from the environment, "--port" from a flag
+};
+
+class loader {
+ public:
+  explicit loader(std::vector<raw_value> raw) : raw_(std::move(raw)) {
+    for (std::string_view secret : {openai_api_key_name, twilio_auth_token_name}) {
+      const std::string& v = get(secret).value;
+      if (!v.empty()) secrets_.push_back(v);
+    }
+  }
+
+  const raw_value& get(std::string_view env_name) const {
+    for (std::size_t i = 0; i < std::size(setting_defs); ++i)
+      if (setting_defs[i].env == env_name) return raw_[i];
+    static const raw_value none;
+    return none;
+  }
+
+  /// `'value'`, unless the value contains a secret: then a placeholder.
+  std::string quoted(std::string_view value) const {
+    for (const std::string& s : secrets_)
+      if (value.find(s) != std::string_view::npos) return "(a value containing a secret)";
+    return "'" + std::string(value) + "'";
+  }
+
+  error bad(std::string_view env_name, std::string_view requirement) const {
+    const raw_value& r = get(env_name);
+    return redact(fmt::format("{} must be {}, not {}", r.name, requirement, quoted(r.value)));
+  }
+
+  /// Last line of defence: no message carries a (realistically long) secret.
+  error redact(std::string message) const {
+    for (const std::string& s : secrets_) {
+      if (s.size() < 8) continue;  // quoted() already hides values containing short ones
+      for (std::size_t at = message.find(s); at != std::string::npos; at = message.find(s, at))
+        message.replace(at, s.size(), "(secret)");
+    }
+    return error{errc::invalid_config, std::move(message)};
+  }
+
+  /// Integer setting in [min, max]; false (and `err` set) when malformed.
+  bool integer(std::string_view env_name, long long min, long long max, std::string_view requirement, long long& out,
+               std::optional<error>& err) const {
+    const std::string& v = get(env_name).value;
+    if (v.empty()) return true;
+    long long n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || end != v.data() + v.size() || n < min || n > max) {
+      err = bad(env_name, requirement);
+      return false;
+    }
+    out = n;
+    return true;
+  }
+
+ private:
+  std::vector<raw_value> raw_;
+  std::vector<std::string> secrets_;
+};
+
+bool valid_host_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '.' || c == '_';
+}
+
+/// "https://host[:port]" (a trailing '/' removed), or nullopt when `url` is not
+/// an http(s) origin.
+std::optional<std::string> parse_origin(std::string_view url) {
+  std::string scheme;
+  if (starts_with_icase(url, "https://"))
+    scheme = "https://";
+  else if (starts_with_icase(url, "http://"))
+    scheme = "http://";
+  else
+    return std::nullopt;
+  std::string_view rest = url.substr(scheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.empty()) return std::nullopt;
+
+  std::string_view host = rest;
+  std::string_view port;
+  if (rest.front() == '[') {  // IPv6 literal
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos || close == 1) return std::nullopt;
+    for (const char c : rest.substr(1, close - 1))
+      if (!(is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
+        return std::nullopt;
+    host = rest.substr(0, close + 1);
+    const std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      port = after.substr(1);
+      if (port.empty()) return std::nullopt;
+    }
+  } else {
+    const std::size_t colon = rest.find(':');
+    if (colon != std::string_view::npos) {
+      host = rest.substr(0, colon);
+      port = rest.substr(colon + 1);
+      if (port.empty()) return std::nullopt;
+    }
+    if (host.empty()) return std::nullopt;
+    for (const char c : host)
+      if (!valid_host_char(c)) return std::nullopt;  // also rejects '/', '?', '#', '@', spaces
+  }
+  if (!port.empty()) {
+    if (port.size() > 5) return std::nullopt;
+    int n = 0;
+    for (const char c : port) {
+      if (!is_digit(c)) return std::nullopt;
+      n = n * 10 + (c - '0');
+    }
+    if (n < 1 || n > 65535) return std::nullopt;
+  }
+  return scheme + std::string(rest);
+}
+
+bool is_e164(std::string_view s) {
+  if (s.size() < 9 || s.size() > 16 || s.front() != '+') return false;
+  for (const char c : s.substr(1))
+    if (!is_digit(c)) return false;
+  return true;
+}
+
+/// The whole file, or the reason it cannot be read.
+std::optional<std::string> read_file(const std::string& path, std::string& why) {
+  errno = 0;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    why = std::generic_category().message(errno);
+    return std::nullopt;
+  }
+  std::string out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  const int saved = errno;
+  std::fclose(f);
+  if (failed) {
+    why = std::generic_category().message(saved != 0 ? saved : EIO);
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 0x0F]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string settings::effective_openai_url() const {
+  if (!openai_realtime_url.empty()) return openai_realtime_url;
+  return "wss://api.openai.com/v1/realtime?model=" + url_encode(openai_model);
+}
+
+std::string settings::stream_url() const {
+  if (public_url.empty()) return {};
+  if (public_url.starts_with("https://")) return "wss://" + public_url.substr(8) + stream_path;
+  if (public_url.starts_with("http://")) return "ws://" + public_url.substr(7) + stream_path;
+  return {};  // not reachable for settings from load_settings()
+}
+
+result<settings> load_settings(const std::function<std::optional<std::string>(std::string_view)>& env,
+                               const std::vector<std::string>& args) {
+  // 1. The environment, then the flags over it.
+  std::vector<raw_value> raw(std::size(setting_defs));
+  for (std::size_t i = 0; i < std::size(setting_defs); ++i) {
+    raw[i].name = std::string(setting_defs[i].env);
+    if (env) {
+      if (auto v = env(setting_defs[i].env)) raw[i].value = std::move(*v);
+    }
+  }
+  for (std::size_t a = 0; a < args.size(); ++a) {
+    const std::string& arg = args[a];
+    if (arg == "--help" || arg == "-h") return error{errc::invalid_config, usage()};
+    if (!arg.starts_with("--") || arg.size() == 2) {
+      // Not echoed: a stray argument may well be a secret that lost its flag
+      // (e.g. "--openai-api-key= sk-…").
+      return error{
+          errc::invalid_config,
+          fmt::format("unexpected argument {}: settings are given as --name value or --name=value (see --help)",
+                      a + 1)};
+    }
+    const std::size_t eq = arg.find('=');
+    const std::string flag = arg.substr(0, eq);
+    std::size_t index = std::size(setting_defs);
+    for (std::size_t i = 0; i < std::size(setting_defs); ++i)
+      if (flag_of(setting_defs[i].env) == flag) index = i;
+    if (index == std::size(setting_defs))
+      return error{errc::invalid_config, fmt::format("unknown flag '{}' (see --help)", flag)};
+    std::string value;
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else {
+      if (a + 1 >= args.size() || args[a + 1].starts_with("--"))
+        return error{errc::invalid_config, fmt::format("{} needs a value: {} value or {}=value", flag, flag, flag)};
+      value = args[++a];
+    }
+    raw[index].value = std::move(value);
+    raw[index].name = flag;
+  }
+
+  // 2. Each setting, in order; the first bad one is reported.
+  const loader in(std::move(raw));
+  settings s;
+  std::optional<error> err;
+  const auto str = [&](std::string_view name, std::string& field) {
+    if (const std::string& v = in.get(name).value; !v.empty()) field = v;
+  };
+
+  long long n = s.port;
+  if (!in.integer("PORT", 0, 65535, "a number from 0 to 65535", n, err)) return *err;
+  s.port = static_cast<int>(n);
+  str("BIND_ADDRESS", s.bind_address);
+  n = s.threads;
+  if (!in.integer("THREADS", 0, 256, "a number from 0 to 256", n, err)) return *err;
+  s.threads = static_cast<int>(n);
+  if (const std::string& v = in.get("STREAM_PATH").value; !v.empty()) {
+    if (v.front() != '/' || v.find_first_of("?#") != std::string::npos)
+      return in.bad("STREAM_PATH", "a path starting with '/' without a query string");
+    s.stream_path = v;
+  }
+  if (const std::string& v = in.get("PUBLIC_URL").value; !v.empty()) {
+    auto origin = parse_origin(v);
+    if (!origin)
+      return in.bad("PUBLIC_URL",
+                    "an https:// (or http://) origin without a path or query, e.g. https://bridge.example.com");
+    s.public_url = std::move(*origin);
+  }
+
+  str("OPENAI_API_KEY", s.openai_api_key);
+  str("OPENAI_MODEL", s.openai_model);
+  if (const std::string& v = in.get("OPENAI_REALTIME_URL").value; !v.empty()) {
+    const bool ws = starts_with_icase(v, "ws://") || starts_with_icase(v, "wss://");
+    if (!ws || v.size() == v.find("://") + 3) return in.bad("OPENAI_REALTIME_URL", "a ws:// or wss:// URL");
+    s.openai_realtime_url = v;
+  }
+  str("OPENAI_CA_FILE", s.openai_ca_file);
+  str("VOICE", s.voice);
+  str("INSTRUCTIONS", s.instructions);
+  if (const raw_value& file = in.get("INSTRUCTIONS_FILE"); !file.value.empty()) {
+    if (!s.instructions.empty())
+      return in.redact(fmt::format("{} and {} cannot both be set", in.get("INSTRUCTIONS").name, file.name));
+    std::string why;
+    auto text = read_file(file.value, why);
+    if (!text) return in.redact(fmt::format("{} {} cannot be read: {}", file.name, in.quoted(file.value), why));
+    s.instructions = std::move(*text);
+  }
+  str("GREETING", s.greeting);
+  str("TRANSCRIPTION_MODEL", s.transcription_model);
+  if (const std::string& v = in.get("VAD_THRESHOLD").value; !v.empty()) {
+    double d = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+    if (ec != std::errc{} || end != v.data() + v.size() || !std::isfinite(d) || d < 0.0 || d > 1.0)
+      return in.bad("VAD_THRESHOLD", "a number from 0.0 to 1.0");
+    s.vad_threshold = d;
+  }
+  constexpr long long int_max = std::numeric_limits<int>::max();
+  n = s.silence_duration_ms;
+  if (!in.integer("SILENCE_DURATION_MS", 0, int_max, "a number of milliseconds, 0 or more", n, err)) return *err;
+  s.silence_duration_ms = static_cast<int>(n);
+
+  str("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
+  str("SAY_FIRST", s.say_first);
+  str("FALLBACK_SAY", s.fallback_say);
+  if (const std::string& v = in.get("FALLBACK_DIAL").value; !v.empty()) {
+    if (!is_e164(v)) return in.bad("FALLBACK_DIAL", "an E.164 phone number (+ and 8 to 15 digits)");
+    s.fallback_dial = v;
+  }
+  if (const std::string& v = in.get("REALTIME_ENABLED").value; !v.empty()) {
+    const std::string b = lower(v);
+    if (b == "true" || b == "1" || b == "yes")
+      s.realtime_enabled = true;
+    else if (b == "false" || b == "0" || b == "no")
+      s.realtime_enabled = false;
+    else
+      return in.bad("REALTIME_ENABLED", "true or false (or 1/0, yes/no)");
+  }
+
+  n = s.shutdown_grace.count();
+  if (!in.integer("SHUTDOWN_GRACE_SECONDS", 0, int_max, "a number of seconds, 0 or more", n, err)) return *err;
+  s.shutdown_grace = std::chrono::seconds{n};
+  str("TRACE_DIR", s.trace_dir);
+  if (const std::string& v = in.get("LOG_LEVEL").value; !v.empty()) {
+    const std::string l = lower(v);
+    if (l != "debug" && l != "info" && l != "warning" && l != "error")
+      return in.bad("LOG_LEVEL", "one of debug, info, warning, error");
+    s.log_level = l;
+  }
+
+  // 3. The call configuration they make must be valid too.
+  if (auto ok = validate(call_config_from(s)); !ok) return in.redact(ok.error().message);
+  return s;
+}
+
+std::optional<std::string> process_env(std::string_view name) {
+  const char* v = std::getenv(std::string(name).c_str());
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
+
+std::vector<std::string> describe(const settings& s) {
+  const settings d;  // the defaults
+  std::vector<std::string> secrets;
+  for (const std::string* v : {&s.openai_api_key, &s.twilio_auth_token})
+    if (!v->empty()) secrets.push_back(*v);
+
+  // A printable, bounded copy of a free-text value, secrets blanked out
+  // (before cutting, so no part of one can remain).
+  const auto shown = [&](std::string_view v) {
+    std::string full(v);
+    for (const std::string& secret : secrets)
+      for (std::size_t at = full.find(secret); at != std::string::npos; at = full.find(secret, at))
+        full.replace(at, secret.size(), "(secret)");
+    constexpr std::size_t max_chars = 80;
+    std::string out;
+    for (const char c : std::string_view(full).substr(0, max_chars))
+      out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+    if (full.size() > max_chars) out += fmt::format("… ({} chars)", v.size());
+    return out;
+  };
+  std::vector<std::string> lines;
+  const auto line = [&](std::string_view name, const std::string& value, bool is_default, std::string_view unset = {}) {
+    if (value.empty())
+      lines.push_back(fmt::format("{}=({})", name, unset.empty() ? "not set" : unset));
+    else
+      lines.push_back(fmt::format("{}={}{}", name, shown(value), is_default ? " (default)" : ""));
+  };
+  const auto secret = [&](std::string_view name, const std::string& value) {
+    lines.push_back(fmt::format("{}={}", name, value.empty() ? "(not set)" : "(set)"));
+  };
+
+  line("PORT", std::to_string(s.port), s.port == d.port);
+  line("BIND_ADDRESS", s.bind_address, false, "not set: all interfaces");
+  line("THREADS", std::to_string(s.threads), s.threads == d.threads);
+  line("STREAM_PATH", s.stream_path, s.stream_path == d.stream_path);
+  line("PUBLIC_URL", s.public_url, false);
+  secret("OPENAI_API_KEY", s.openai_api_key);
+  line("OPENAI_MODEL", s.openai_model, s.openai_model == d.openai_model);
+  line("OPENAI_REALTIME_URL", s.openai_realtime_url, false, "not set: " + s.effective_openai_url());
+  line("OPENAI_CA_FILE", s.openai_ca_file, false, "not set: system CAs");
+  line("VOICE", s.voice, s.voice == d.voice);
+  line("INSTRUCTIONS", s.instructions, false);
+  line("GREETING", s.greeting, false, "not set: wait for the caller");
+  line("TRANSCRIPTION_MODEL", s.transcription_model, false, "not set: no caller transcripts");
+  line("VAD_THRESHOLD", fmt::format("{}", s.vad_threshold), s.vad_threshold == d.vad_threshold);
+  line("SILENCE_DURATION_MS", std::to_string(s.silence_duration_ms), s.silence_duration_ms == d.silence_duration_ms);
+  secret("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
+  line("SAY_FIRST", s.say_first, false);
+  line("FALLBACK_SAY", s.fallback_say, s.fallback_say == d.fallback_say);
+  line("FALLBACK_DIAL", s.fallback_dial, false);
+  line("REALTIME_ENABLED", s.realtime_enabled ? "true" : "false", s.realtime_enabled == d.realtime_enabled);
+  line("SHUTDOWN_GRACE_SECONDS", std::to_string(s.shutdown_grace.count()), s.shutdown_grace == d.shutdown_grace);
+  line("TRACE_DIR", s.trace_dir, false, "not set: no traces");
+  line("LOG_LEVEL", s.log_level, s.log_level == d.log_level);
+  return lines;
+}
+
+std::string usage() {
+  std::string out =
+      "Usage: realtime-bridge-server [--name value | --name=value]...\n"
+      "\n"
+      "Bridges Twilio Media Streams calls to the OpenAI Realtime API. Twilio's voice\n"
+      "webhook goes to POST /incoming-call; the media stream to STREAM_PATH.\n"
+      "\n"
+      "Every setting is read from the environment variable NAME and can be\n"
+      "overridden by the flag --name (lower case, '-' for '_'). An empty value\n"
+      "counts as not set.\n"
+      "\n";
+  for (const setting_def& def : setting_defs) {
+    out += fmt::format("  {} ({})\n", flag_of(def.env), def.env);
+    // The help text, word-wrapped at 78 columns under a 6-space indent.
+    std::string line = "     ";
+    std::string_view rest = def.help;
+    while (!rest.empty()) {
+      const std::size_t space = rest.find(' ');
+      const std::string_view word = rest.substr(0, space);
+      rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
+      if (line.size() > 6 && line.size() + 1 + word.size() > 78) {
+        out += line + "\n";
+        line = "     ";
+      }
+      line.append(" ").append(word);
+    }
+    out += line + "\n";
+  }
+  out += "  --help, -h\n      Show this text.\n";
+  return out;
+}
+
+call_config call_config_from(const settings& s) {
+  call_config c;
+  openai::session_config& cfg = c.openai.config;
+  cfg.model = s.openai_model;
+  cfg.voice = s.voice;
+  cfg.instructions = s.instructions;
+  openai::server_vad vad;
+  vad.threshold = s.vad_threshold;
+  vad.silence_duration_ms = s.silence_duration_ms;
+  cfg.turn = vad;
+  if (!s.transcription_model.empty()) {
+    openai::transcription t;
+    t.model = s.transcription_model;
+    cfg.input_transcription = std::move(t);
+  }
+  if (!s.greeting.empty()) {
+    // Per-response instructions rather than a fake user message: nothing the
+    // caller did not say enters the conversation (see settings.hpp).
+    c.openai.greeting.how = openai::greeting::style::instructions;
+    c.openai.greeting.text = "Greet the caller by saying: " + s.greeting;
+  }
+  return c;
+}
+
+std::string incoming_call_twiml(const settings& s, const std::vector<std::pair<std::string, std::string>>& parameters) {
+  twilio::fallback f;
+  if (!s.fallback_dial.empty()) {
+    f.what = twilio::fallback::kind::dial;
+    f.number = s.fallback_dial;
+    f.text.clear();
+  } else {
+    f.what = twilio::fallback::kind::say;
+    f.text = s.fallback_say;
+  }
+  if (!s.realtime_enabled) return twilio::render_fallback(f);
+  twilio::connect_stream_twiml t;
+  t.say_first = s.say_first;
+  t.stream_url = s.stream_url();
+  t.parameters = parameters;
+  t.fallback = std::move(f);
+  return twilio::render(t);
+}
+
+}  // namespace rtb::server_app

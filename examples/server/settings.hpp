@@ -19,35 +19,36 @@ namespace rtb::server_app {
 
 struct settings {
   // --- network
-  int port = 5050;                          // PORT
-  std::string bind_address;                 // BIND_ADDRESS ("" = all)
-  int threads = 0;                          // THREADS (0 = one per core)
-  std::string stream_path = "/media-stream";// STREAM_PATH
+  int port = 5050;                            // PORT
+  std::string bind_address;                   // BIND_ADDRESS ("" = all)
+  int threads = 0;                            // THREADS (0 = one per core)
+  std::string stream_path = "/media-stream";  // STREAM_PATH
   /// PUBLIC_URL: the public https origin Twilio reaches, e.g.
   /// https://bridge.example.com (no path). The stream URL in the TwiML, and
   /// the URL signatures are checked against, is its wss:// form + stream_path.
   std::string public_url;
 
   // --- OpenAI
-  std::string openai_api_key;               // OPENAI_API_KEY (secret: never logged or printed)
-  std::string openai_model = "gpt-realtime";// OPENAI_MODEL
+  std::string openai_api_key;                 // OPENAI_API_KEY (secret: never logged or printed)
+  std::string openai_model = "gpt-realtime";  // OPENAI_MODEL
   /// OPENAI_REALTIME_URL: the full WebSocket URL to use instead of OpenAI's
   /// (query included), for proxies and test peers.
   std::string openai_realtime_url;
-  std::string openai_ca_file;               // OPENAI_CA_FILE
-  std::string voice = "marin";              // VOICE
-  std::string instructions;                 // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
-  std::string greeting;                     // GREETING: what the AI says first ("" = wait for the caller)
-  std::string transcription_model;          // TRANSCRIPTION_MODEL ("" = no caller transcripts)
-  double vad_threshold = 0.5;               // VAD_THRESHOLD
-  int silence_duration_ms = 500;            // SILENCE_DURATION_MS
+  std::string openai_ca_file;       // OPENAI_CA_FILE
+  std::string voice = "marin";      // VOICE
+  std::string instructions;         // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
+  std::string greeting;             // GREETING: what the AI says first ("" = wait for the caller)
+  std::string transcription_model;  // TRANSCRIPTION_MODEL ("" = no caller transcripts)
+  double vad_threshold = 0.5;       // VAD_THRESHOLD
+  int silence_duration_ms = 500;    // SILENCE_DURATION_MS
 
   // --- Twilio
-  std::string twilio_auth_token;            // TWILIO_AUTH_TOKEN (secret)
-  std::string say_first;                    // SAY_FIRST: a <Say> before connecting ("" = none)
-  std::string fallback_say = "Sorry, our assistant is not available right now. Please call again later.";  // FALLBACK_SAY
-  std::string fallback_dial;                // FALLBACK_DIAL: dial this number instead of apologising
-  bool realtime_enabled = true;             // REALTIME_ENABLED=false: answer every call with the fallback
+  std::string twilio_auth_token;  // TWILIO_AUTH_TOKEN (secret)
+  std::string say_first;          // SAY_FIRST: a <Say> before connecting ("" = none)
+  std::string fallback_say =
+      "Sorry, our assistant is not available right now. Please call again later.";  // FALLBACK_SAY
+  std::string fallback_dial;     // FALLBACK_DIAL: dial this number instead of apologising
+  bool realtime_enabled = true;  // REALTIME_ENABLED=false: answer every call with the fallback
 
   // --- operations
   std::chrono::seconds shutdown_grace{30};  // SHUTDOWN_GRACE_SECONDS
@@ -62,26 +63,44 @@ struct settings {
 
 /// Reads settings from `env` (a lookup: name → value, nullopt if unset) and
 /// `args` (argv without the program name; --name=value or --name value;
-/// --help is reported as an error with the usage text). A malformed or
-/// contradictory setting is an error naming it, e.g. "PORT must be a number
-/// from 0 to 65535, not 'abc'". Secrets' values never appear in messages.
+/// --help or -h is reported as an error whose message is usage()). A flag
+/// overrides its variable; the last of repeated flags wins; an empty value
+/// (variable or flag) counts as not set, so `--name=` clears a variable.
+/// A malformed or contradictory setting is an error (errc::invalid_config)
+/// naming it as it was given, e.g. "PORT must be a number from 0 to 65535,
+/// not 'abc'" or "--port must be …"; unknown flags are named; stray
+/// arguments are reported by position only (they may be a secret that lost
+/// its flag). Secrets' values never appear in messages: a quoted value that
+/// contains one is replaced by "(a value containing a secret)".
+/// OPENAI_API_KEY is not required here (the server decides, e.g. for a
+/// simulated mode). The resulting call_config_from() passes rtb::validate().
 [[nodiscard]] result<settings> load_settings(const std::function<std::optional<std::string>(std::string_view)>& env,
                                              const std::vector<std::string>& args);
 
 /// The process environment as a lookup for load_settings().
 std::optional<std::string> process_env(std::string_view name);
 
-/// One line per setting with its source and value, secrets shown as "(set)"
-/// or "(not set)", for the startup log.
+/// One line per setting, "NAME=value", for the startup log: " (default)" is
+/// appended when the value is the default (the struct does not record whether
+/// a value came from a variable or a flag), unset ones read "(not set…)",
+/// secrets are only "(set)" or "(not set)", free text is cut at 80 characters
+/// and any secret inside another value is shown as "(secret)".
 std::vector<std::string> describe(const settings& s);
 
 /// The usage text for --help.
 std::string usage();
 
-/// The call configuration these settings describe.
+/// The call configuration these settings describe: model, voice,
+/// instructions, server_vad with VAD_THRESHOLD and SILENCE_DURATION_MS,
+/// transcription with TRANSCRIPTION_MODEL if set; GREETING (if set) as a
+/// greeting of style `instructions` with the text "Greet the caller by saying:
+/// <GREETING>" (a per-response instruction, so no user message the caller
+/// never said enters the conversation). Everything else is left default.
 call_config call_config_from(const settings& s);
 
-/// The TwiML for /incoming-call (with the fallback after <Connect>).
+/// The TwiML for /incoming-call: SAY_FIRST, <Connect><Stream url=stream_url()>
+/// with `parameters`, then the fallback (<Dial>FALLBACK_DIAL if set, else
+/// <Say>FALLBACK_SAY). With REALTIME_ENABLED=false: the fallback alone.
 std::string incoming_call_twiml(const settings& s, const std::vector<std::pair<std::string, std::string>>& parameters);
 
 }  // namespace rtb::server_app

@@ -18,22 +18,29 @@ struct fallback {
 };
 
 struct connect_stream_twiml {
-  std::string say_first;                                       ///< optional <Say> before connecting ("" = none)
-  std::string stream_url;                                      ///< wss://host/media-stream (no query string)
-  std::vector<std::pair<std::string, std::string>> parameters;///< <Parameter name= value=>
+  std::string say_first;                                        ///< optional <Say> before connecting ("" = none)
+  std::string stream_url;                                       ///< wss://host/media-stream (no query string)
+  std::vector<std::pair<std::string, std::string>> parameters;  ///< <Parameter name= value=>
   twilio::fallback fallback;
 };
 
-/// The full TwiML document: `<Response>`, the optional `<Say>`, then
-/// `<Connect><Stream url=…>` with its `<Parameter>`s, then the fallback verb.
+/// The full TwiML document, on one line:
+///   <?xml version="1.0" encoding="UTF-8"?><Response>[<Say>say_first</Say>]
+///   <Connect><Stream url="…"/></Connect>[fallback]</Response>
+/// with `<Stream url="…"><Parameter name="…" value="…"/>…</Stream>` when there
+/// are parameters (in the given order). The fallback verb is `<Say>text</Say>`,
+/// `<Dial>number</Dial>`, or nothing (kind none, or an empty text/number).
 /// All text and attribute values are XML-escaped.
 std::string render(const connect_stream_twiml& t);
 
-/// The fallback alone (`<Response><Say>…</Say></Response>` or `<Dial>`), for when
-/// the realtime bridge is disabled.
+/// The fallback alone (`<Response><Say>…</Say></Response>` or `<Dial>`, after
+/// the same XML declaration; `<Response></Response>` for none), for when the
+/// realtime bridge is disabled.
 std::string render_fallback(const fallback& f);
 
-/// Escapes & < > " ' for use in XML text and attribute values.
+/// Escapes & < > " ' for use in XML text and attribute values. Control
+/// characters XML 1.0 cannot carry at all (below 0x20 except tab, LF, CR) are
+/// dropped; everything else, UTF-8 included, is copied as is.
 void append_xml_escaped(std::string& out, std::string_view text);
 
 }  // namespace rtb::twilio
