@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs what realtime_bridge needs to build and test, from Debian's
 # packages. Safe to run again; skips apt when everything is present.
+#   ./scripts/setup.sh          build and test dependencies
+#   ./scripts/setup.sh --demo   also espeak-ng and sox, for the simulated call's voices
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libsimdjson-dev libfmt-dev catch2     # the core and its tests
-  clang libclang-rt-14-dev              # libFuzzer and sanitizer runtimes
+  libsimdjson-dev libfmt-dev catch2       # the core and its tests
+  libwebsockets-dev libssl-dev openssl    # the adapter, the server, the test peers
+  clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
 )
+if [ "${1:-}" = "--demo" ]; then
+  packages+=(espeak-ng sox)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

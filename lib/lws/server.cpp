@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include "internal.hpp"
@@ -13,10 +14,18 @@ namespace rtb::lws_adapter {
 struct server::impl {
   server_shared shared;
   std::vector<std::unique_ptr<service_thread>> threads;
+  /// One client TLS context for every thread's vhost, owned here: when lws
+  /// creates its own per context, several contexts in one process lose track of
+  /// them at destruction (a process-wide OpenSSL ex_data index is reassigned
+  /// by each), leaking each context's CA store.
+  SSL_CTX* client_tls = nullptr;
   int port = 0;
   bool stopped = false;
 
-  ~impl() { shut_down(); }
+  ~impl() {
+    shut_down();
+    if (client_tls) SSL_CTX_free(client_tls);
+  }
 
   void shut_down() {
     if (stopped) return;
@@ -39,6 +48,23 @@ struct server::impl {
 namespace {
 
 error bad_option(std::string message) { return {errc::invalid_config, std::move(message)}; }
+
+// The client side of wss:// to OpenAI: TLS 1.2 or later, the system's CAs or
+// the configured file. lws turns on peer and hostname verification and SNI for
+// every connection made with it.
+result<SSL_CTX*> make_client_tls(const std::string& ca_file) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return error{errc::invalid_config, "could not create a TLS context"};
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  const bool loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx) == 1
+                                      : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1;
+  if (!loaded) {
+    SSL_CTX_free(ctx);
+    return error{errc::invalid_config, ca_file.empty() ? std::string("could not load the system's CA certificates")
+                                                       : fmt::format("could not load CA file '{}'", ca_file)};
+  }
+  return ctx;
+}
 
 result<void> check(const server_options& o) {
   if (o.port < 0 || o.port > 65535) return bad_option("port must be from 0 to 65535");
@@ -76,6 +102,12 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   s.retry.secs_since_valid_hangup = static_cast<std::uint16_t>(s.options.idle_hangup.count());
 
   lws_set_log_level(LLL_ERR, nullptr);
+  const bool tls = s.openai.tls;
+  if (tls) {
+    auto ctx = make_client_tls(s.options.openai.ca_file);
+    if (!ctx) return ctx.error();
+    p->client_tls = *ctx;
+  }
 
   const int count =
       s.options.threads > 0 ? s.options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -85,21 +117,21 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
 
     lws_context_creation_info ci;
     std::memset(&ci, 0, sizeof ci);
-    ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     ci.user = t.get();
     ci.port = CONTEXT_PORT_NO_LISTEN;
     t->context = lws_create_context(&ci);
     if (!t->context) return error{errc::invalid_config, "could not create an event loop (lws_create_context)"};
 
-    // The vhost serves connections we accept ourselves (see listener.hpp).
-    // Its client TLS context trusts the system's CAs, or the configured file.
+    // The vhost serves connections we accept ourselves (see listener.hpp),
+    // and connects to OpenAI with the shared client TLS context.
     lws_context_creation_info vi;
     std::memset(&vi, 0, sizeof vi);
     vi.vhost_name = "rtb";
     vi.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     vi.protocols = protocol_table();
-    vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    vi.client_ssl_ca_filepath = s.options.openai.ca_file.empty() ? nullptr : s.options.openai.ca_file.c_str();
+    vi.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+    vi.provided_client_ssl_ctx = p->client_tls;
     vi.retry_and_idle_policy = &s.retry;
     vi.timeout_secs = 20;
     t->vhost = lws_create_vhost(t->context, &vi);

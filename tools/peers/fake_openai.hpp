@@ -11,9 +11,10 @@
 //   - session.update: applies it (format, voice, instructions, turn detection,
 //     tools) and answers session.updated with the effective session;
 //     beta-shaped fields give error unknown_parameter;
-//   - input_audio_buffer.append: decodes the µ-law and runs an energy VAD with
-//     the session's server_vad settings (threshold mapped to a dBFS level,
-//     prefix_padding_ms, silence_duration_ms): speech_started (with
+//   - input_audio_buffer.append: decodes the audio (session input format:
+//     µ-law, A-law or PCM) and runs an energy VAD with the session's
+//     server_vad settings (prefix_padding_ms, silence_duration_ms; the level
+//     is options.vad_threshold_dbfs, see below): speech_started (with
 //     audio_start_ms), speech_stopped, committed, conversation.item.added/done
 //     for the user item, an input transcription (scripted text) if configured,
 //     and — with create_response — a response;
@@ -36,6 +37,48 @@
 //   - conversation.item.create: user text or function_call_output →
 //     conversation.item.added/done;
 //   - scripted failures (failure below).
+//
+// Details the tests may rely on:
+//   - connect: `Authorization` must be `Bearer <something>`; without it, or
+//     with a key other than expected_api_key, the session gets error
+//     invalid_api_key and close 3000 "invalid_request_error.invalid_api_key".
+//     An `OpenAI-Beta` header gets error beta_api_shape_disabled and close
+//     4000 "invalid_request_error.beta_api_shape_disabled". Such sessions are
+//     recorded (with an empty session_id). Only the path /v1/realtime
+//     upgrades (others: HTTP 404, not recorded); refuse_upgrade answers 403
+//     (not recorded either: see upgrades_refused()).
+//   - session.update needs `session.type:"realtime"` (else
+//     missing_required_parameter) and rejects any unknown field, including
+//     the beta ones, with unknown_parameter (param e.g.
+//     "session.input_audio_format"); a rejected update changes nothing.
+//     `audio/pcm` needs rate 24000. A voice change after assistant audio:
+//     cannot_update_voice. Output audio is converted to the session's output
+//     format (pcmu, pcma, or 24 kHz PCM before any session.update).
+//   - VAD: a 20 ms frame of appended audio is speech when its level is above
+//     options.vad_threshold_dbfs (the session's `threshold` is echoed but not
+//     used); speech_started after 60 ms of consecutive speech frames with
+//     audio_start_ms = max(0, first speech frame - prefix_padding_ms);
+//     speech_stopped after silence_duration_ms of non-speech with
+//     audio_end_ms = the end of that silence. All ms count the audio appended
+//     in the session (whole 20 ms frames). semantic_vad acts as server_vad
+//     with a silence of 500 ms (low 1000, high 250).
+//   - With transcription enabled, the transcription (one delta, then
+//     completed) follows response.created when the turn creates a response,
+//     else it follows conversation.item.done of the user item.
+//   - Response pacing: response.created at once; after first_audio_delay the
+//     assistant item's added events and its first delta; then one delta every
+//     chunk_ms / speed (speed <= 0: as fast as the service loop runs).
+//     Transcript deltas (one word each, with `obfuscation`) run slightly ahead
+//     of the audio. After the last delta the .done cascade, then response.done
+//     and rate_limits.updated. With output_modalities ["text"] the item has
+//     output_text deltas instead of audio.
+//   - Truncate accounting per assistant item: "generated" = audio of the
+//     deltas the server has emitted (queued) for it, "sent" = of those written
+//     to the socket. audio_end_ms > generated gives error invalid_value
+//     "Audio content of <generated>ms is already shorter than <audio_end_ms>ms";
+//     an accepted truncate shortens the item's generated audio to audio_end_ms.
+//   - Client events are processed in order; every event is recorded (an
+//     unparseable message records an empty type and gets error invalid_json).
 #pragma once
 
 #include <chrono>
@@ -60,8 +103,11 @@ struct scripted_response {
   /// If set, the response also contains a function_call item (after the
   /// spoken one) with this name and these JSON arguments.
   std::optional<std::pair<std::string, std::string>> function_call;
-  /// Two spoken items in one response (like gpt-realtime-2 can produce).
+  /// Two spoken items in one response (like gpt-realtime-2 can produce);
+  /// each carries the whole transcript and audio above.
   bool two_audio_items = false;
+  // A response whose transcript and audio are both empty (audio_ms <= 0) has
+  // no spoken item: with function_call set it is a bare function call.
 };
 
 enum class failure_mode {
@@ -69,7 +115,7 @@ enum class failure_mode {
   refuse_upgrade,            ///< answer the WebSocket upgrade with HTTP 403
   error_then_close_3000,     ///< error invalid_api_key, then close 3000 "invalid_request_error.invalid_api_key"
   error_then_close_4000,     ///< error beta_api_shape_disabled, then close 4000
-  close_mid_response,        ///< during the first response's audio, close 1011
+  close_mid_response,        ///< during the first response's audio (after half its deltas), close 1011
   go_silent,                 ///< accept the socket, never send anything
 };
 
@@ -84,7 +130,7 @@ struct fake_openai_options {
   /// Transcripts of the caller's turns, in order (input transcription events
   /// are sent only when the session enables transcription).
   std::vector<std::string> caller_transcripts{"Hello?"};
-  double speed = 4.0;                 ///< response audio is streamed this many times faster than real time
+  double speed = 4.0;                 ///< response audio is streamed this many times faster than real time (<= 0: no pacing)
   int chunk_ms = 20;                  ///< audio per delta
   std::chrono::milliseconds first_audio_delay{30};  ///< response.created -> first delta
   failure_mode failure = failure_mode::none;
@@ -94,6 +140,7 @@ struct fake_openai_options {
 
 /// What happened in one session, for assertions.
 struct session_record {
+  std::string session_id;             ///< the sess_… id of session.created ("" if the session was refused)
   std::string path;                   ///< request path with query, e.g. /v1/realtime?model=gpt-realtime
   std::string authorization;          ///< the Authorization header as received
   bool beta_header = false;
@@ -129,12 +176,18 @@ class fake_openai {
   fake_openai& operator=(const fake_openai&) = delete;
 
   int port() const noexcept;
-  /// ws://127.0.0.1:<port>/v1/realtime?model=<model> (wss:// in TLS mode).
+  /// True when serving wss:// (cert_file and key_file set).
+  bool tls() const noexcept;
+  /// ws://127.0.0.1:<port>/v1/realtime?model=<model> (wss:// in TLS mode;
+  /// the host is options.bind unless that is empty or 0.0.0.0).
   std::string url(const std::string& model = "gpt-realtime") const;
 
-  /// Snapshots, safe from any thread.
+  /// Snapshots, safe from any thread. One record per accepted WebSocket, in
+  /// the order they were accepted.
   std::vector<session_record> sessions() const;
   std::size_t sessions_opened() const;
+  /// Upgrades answered with HTTP 403 (failure_mode::refuse_upgrade).
+  std::size_t upgrades_refused() const;
   /// Waits until `done(sessions())` holds, polling; false on timeout.
   bool wait_for(const std::function<bool(const std::vector<session_record>&)>& done,
                 std::chrono::milliseconds timeout) const;

@@ -32,47 +32,81 @@
 namespace rtb::peers {
 
 namespace step {
-struct say { mulaw_bytes audio; };                 ///< stream this audio (then silence again)
-struct pause { std::chrono::milliseconds length; };///< silence frames for this long
-struct digit { char key; };                        ///< a dtmf message
+/// Stream this audio (then silence again).
+struct say {
+  mulaw_bytes audio{};
+};
+/// Silence frames for this long.
+struct pause {
+  std::chrono::milliseconds length{};
+};
+/// A dtmf message.
+struct digit {
+  char key{};
+};
 /// Silence until AI audio starts playing (after this step began), then `after`
 /// more; or until `timeout`. Used to interrupt the AI mid-sentence.
-struct wait_for_ai_audio { std::chrono::milliseconds after{0}; std::chrono::milliseconds timeout{10'000}; };
-/// Silence until nothing is queued or playing, or `timeout`.
-struct wait_for_ai_silence { std::chrono::milliseconds timeout{15'000}; };
-struct hang_up {};                                 ///< send stop, then close (code 1000)
-struct drop_connection {};                         ///< close the socket without stop
-struct send_raw { std::string text; };             ///< send this text frame verbatim (bad-input tests)
+struct wait_for_ai_audio {
+  std::chrono::milliseconds after{0};
+  std::chrono::milliseconds timeout{10'000};
+};
+/// Silence until nothing is queued or playing, or `timeout`. Checked at
+/// once: if the AI has not started answering yet, this step ends at once
+/// (put a wait_for_ai_audio before it to wait for a whole answer).
+struct wait_for_ai_silence {
+  std::chrono::milliseconds timeout{15'000};
+};
+/// Send stop, then close (code 1000); the media stops.
+struct hang_up {};
+/// Close the TCP connection: no stop, no close frame.
+struct drop_connection {};
+/// Send this text frame verbatim (bad-input tests).
+struct send_raw {
+  std::string text{};
+};
 }  // namespace step
 
+/// Steps run in order on the 20 ms frame clock: `say`, `pause` and the waits
+/// take frames; `digit` and `send_raw` go out before the frame of the tick
+/// they are reached in. After the last step the caller keeps sending silence
+/// until the bridge closes (or the pool is destroyed).
 using caller_step = std::variant<step::say, step::pause, step::digit, step::wait_for_ai_audio,
-                                 step::wait_for_ai_silence, step::hang_up, step::drop_connection,
-                                 step::send_raw>;
+                                 step::wait_for_ai_silence, step::hang_up, step::drop_connection, step::send_raw>;
 
 struct caller_options {
   /// The bridge's stream endpoint, e.g. ws://127.0.0.1:5050/media-stream.
-  std::string url;
+  std::string url{};
   /// Sent as X-Twilio-Signature on the upgrade when not empty.
-  std::string signature;
+  std::string signature{};
   std::string account_sid = "AC00000000000000000000000000000000";
-  std::string call_sid;    ///< "" = generated, CA + 32 hex digits
-  std::string stream_sid;  ///< "" = generated, MZ + 32 hex digits
-  std::vector<std::pair<std::string, std::string>> parameters;
-  std::vector<caller_step> script;
+  std::string call_sid{};    ///< "" = generated, CA + 32 hex digits
+  std::string stream_sid{};  ///< "" = generated, MZ + 32 hex digits
+  std::vector<std::pair<std::string, std::string>> parameters{};
+  std::vector<caller_step> script{};
   /// Playback starts this long after audio arrives (network + jitter buffer).
   std::chrono::milliseconds playout_delay{0};
-  std::uint64_t first_timestamp = 102;     ///< media.timestamp of the first frame (Twilio's is not 0)
+  std::uint64_t first_timestamp = 102;  ///< media.timestamp of the first frame (Twilio's is not 0)
   std::chrono::milliseconds connect_timeout{5'000};
+  /// wss:// only (needs caller_pool_options::tls): accept a self-signed
+  /// certificate and any host name (for a bridge on loopback with a test
+  /// certificate). Off: the system CAs verify.
+  bool tls_allow_self_signed = false;
+  /// Keep the received audio to build call_result::heard_audio (about 8 KB
+  /// per second of AI speech); turn off for large benchmarks.
+  bool keep_heard_audio = true;
 };
 
 /// Ground truth and observations of one call, for assertions and reports.
 struct call_result {
-  bool connected = false;            ///< the WebSocket upgrade succeeded
-  int refused_status = 0;            ///< HTTP status if the upgrade was refused
-  bool finished = false;             ///< the call is over (either side closed)
-  bool closed_by_bridge = false;
-  int close_code = 0;                ///< from the bridge's close frame, if any
-  std::string close_reason;
+  bool connected = false;         ///< the WebSocket upgrade succeeded
+  int refused_status = 0;         ///< HTTP status if the upgrade was refused
+  bool finished = false;          ///< the call is over (either side closed)
+  bool closed_by_bridge = false;  ///< the bridge closed first (close frame or TCP)
+  /// From the bridge's close frame, if any (1005 when it had no code). Note
+  /// lws 4.1.6 reports codes a peer may not send (1004–1006, 1012–1015,
+  /// 1016–2999, <1000) as 1002.
+  int close_code = 0;
+  std::string close_reason{};
   std::uint64_t frames_sent = 0;     ///< media frames sent
   std::uint64_t media_received = 0;  ///< media messages received
   std::uint64_t audio_bytes_received = 0;
@@ -81,23 +115,47 @@ struct call_result {
   int clears = 0;
   /// For each clear: ms of AI audio played since the previous clear (what the
   /// caller heard of the interrupted answer).
-  std::vector<std::int64_t> heard_at_clears;
-  std::vector<std::string> violations;     ///< messages Twilio would reject
-  mulaw_bytes heard_audio;                 ///< everything actually played, in order (for a WAV)
-  /// Latency: from the end of each scripted `say` to the first AI audio after it.
-  std::vector<std::chrono::milliseconds> response_latencies;
-  std::string call_sid;
-  std::string stream_sid;
+  std::vector<std::int64_t> heard_at_clears{};
+  std::vector<std::string> violations{};  ///< messages Twilio would reject
+  mulaw_bytes heard_audio{};              ///< everything actually played, in order (for a WAV)
+  /// Latency: from the end of each scripted `say` (when its last frame was
+  /// sent) to when the first AI audio received after it starts playing
+  /// (playout_delay included). A `say` with no answer before the next `say`
+  /// ends has no entry.
+  std::vector<std::chrono::milliseconds> response_latencies{};
+  std::string call_sid{};
+  std::string stream_sid{};
+  bool stop_sent = false;  ///< the caller sent `stop` (hang_up, or the pool's destructor)
+  /// Why the call ended without a WebSocket close: the lws connection error
+  /// (e.g. "HS: ws upgrade response not 101", "connect timeout"), "" otherwise.
+  std::string error{};
+};
+
+struct caller_pool_options {
+  /// Initialise OpenSSL in the pool's lws context, so that calls may use
+  /// wss:// (verified against the system CAs). Off by default because lws
+  /// 4.1.6 re-creates its process-global OpenSSL ex_data indexes in every
+  /// context created with LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT, after which
+  /// any *other* such context already alive leaks its client SSL_CTX (with the
+  /// whole system CA store, ~700 KB) when destroyed — LeakSanitizer failures
+  /// in tests that run the bridge, the fake OpenAI and the callers together.
+  /// The pool itself never leaks (it hands lws its own client SSL_CTX).
+  bool tls = false;
 };
 
 class caller_pool {
  public:
-  caller_pool();   ///< starts the service thread
-  ~caller_pool();  ///< closes remaining calls, stops the thread
+  caller_pool();  ///< starts the service thread (ws:// only)
+  explicit caller_pool(caller_pool_options options);
+  /// Calls still open hang up (stop, close 1000); after at most about a
+  /// second the rest are cut off; then the thread stops. Results stay valid
+  /// until the pool is gone.
+  ~caller_pool();
   caller_pool(const caller_pool&) = delete;
   caller_pool& operator=(const caller_pool&) = delete;
 
-  /// Starts a call; returns its id. Thread-safe.
+  /// Starts a call; returns its id (from 1). Thread-safe: the connect happens
+  /// on the service thread. call_sid/stream_sid are known at once (result()).
   int start_call(caller_options options);
   /// Waits until the call has finished (or the timeout); true if finished.
   bool wait(int id, std::chrono::milliseconds timeout);

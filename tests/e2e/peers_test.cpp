@@ -1,2 +1,0 @@
-// placeholder: the fake peers' own tests are being written
-#include <catch2/catch.hpp>
