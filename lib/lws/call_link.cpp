@@ -78,8 +78,7 @@ void call_link::connect_openai() {
   i.address = url.host.c_str();
   i.port = url.port;
   i.path = url.path.c_str();
-  i.host = url.host.c_str();
-  i.origin = url.host.c_str();
+  i.host = shared_.openai_host.c_str();  // no Origin: this is not a browser
   i.ssl_connection = url.tls ? LCCSCF_USE_SSL : 0;
   i.local_protocol_name = "rtb-openai";
   i.opaque_user_data = this;

@@ -59,6 +59,7 @@ struct server_shared {
   server_options options;
   std::shared_ptr<application> app;
   ws_url openai;
+  std::string openai_host;  ///< the Host header for `openai`
   lws_retry_bo_t retry{};
   std::atomic<bool> accepting{true};
   std::atomic<std::uint64_t> next_call_id{1};

@@ -89,7 +89,7 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   if (!app) return bad_option("an application is required");
   if (auto ok = check(options); !ok) return ok.error();
   auto url = parse_ws_url(options.openai.url);
-  if (!url) return url.error();
+  if (!url) return bad_option("the OpenAI URL: " + url.error().message);
   if (!url->tls && !is_loopback_host(url->host))
     return bad_option("the OpenAI URL must use wss:// (plain ws:// is only allowed to a loopback host)");
 
@@ -98,6 +98,7 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   s.options = std::move(options);
   s.app = std::move(app);
   s.openai = std::move(*url);
+  s.openai_host = s.openai.host_header();
   s.retry.secs_since_valid_ping = static_cast<std::uint16_t>(s.options.ping_interval.count());
   s.retry.secs_since_valid_hangup = static_cast<std::uint16_t>(s.options.idle_hangup.count());
 

@@ -1,47 +1,58 @@
 #include "ws_url.hpp"
 
+#include <cctype>
 #include <charconv>
 
 namespace rtb::lws_adapter {
 
 result<ws_url> parse_ws_url(std::string_view url) {
   ws_url u;
-  if (url.starts_with("wss://")) {
+  const auto scheme_is = [url](std::string_view scheme) {
+    if (url.size() < scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i]) return false;
+    return true;
+  };
+  if (scheme_is("wss://")) {
     u.tls = true;
     url.remove_prefix(6);
     u.port = 443;
-  } else if (url.starts_with("ws://")) {
+  } else if (scheme_is("ws://")) {
     url.remove_prefix(5);
     u.port = 80;
   } else {
-    return error{errc::invalid_config, "the OpenAI URL must start with wss:// (or ws:// for a loopback test peer)"};
+    return error{errc::invalid_config, "the URL must start with wss:// or ws://"};
   }
   const auto slash = url.find_first_of("/?");
   std::string_view authority = url.substr(0, slash);
   std::string_view rest = slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
   if (authority.find('@') != std::string_view::npos)
-    return error{errc::invalid_config, "the OpenAI URL must not contain credentials"};
+    return error{errc::invalid_config, "the URL must not contain credentials"};
   std::string_view port_text;
+  bool has_port = false;
   if (authority.starts_with('[')) {  // [IPv6]:port
     const auto close = authority.find(']');
-    if (close == std::string_view::npos)
-      return error{errc::invalid_config, "the OpenAI URL has an unclosed IPv6 address"};
+    if (close == std::string_view::npos) return error{errc::invalid_config, "the URL has an unclosed IPv6 address"};
     u.host = std::string(authority.substr(1, close - 1));
     if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return error{errc::invalid_config, "the OpenAI URL's host is malformed"};
+      if (authority[close + 1] != ':') return error{errc::invalid_config, "the URL's host is malformed"};
       port_text = authority.substr(close + 2);
+      has_port = true;
     }
   } else {
     const auto colon = authority.rfind(':');
     u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      has_port = true;
+    }
   }
-  if (u.host.empty()) return error{errc::invalid_config, "the OpenAI URL has no host"};
-  if (!port_text.empty()) {
+  if (u.host.empty()) return error{errc::invalid_config, "the URL has no host"};
+  if (has_port) {
     int port = 0;
     auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (ec != std::errc{} || p != port_text.data() + port_text.size() || port <= 0 || port > 65535)
-      return error{errc::invalid_config, "the OpenAI URL's port is not a number from 1 to 65535"};
+      return error{errc::invalid_config, "the URL's port is not a number from 1 to 65535"};
     u.port = port;
   }
   if (rest.empty()) rest = "/";
@@ -52,8 +63,29 @@ result<ws_url> parse_ws_url(std::string_view url) {
   return u;
 }
 
+std::string ws_url::host_header() const {
+  std::string h = host.find(':') == std::string::npos ? host : "[" + host + "]";
+  if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
+  return h;
+}
+
 bool is_loopback_host(std::string_view host) noexcept {
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8 as a dotted quad; "127.example.com" is a name anyone can register.
+  if (!host.starts_with("127.")) return false;
+  int parts = 0;
+  while (!host.empty()) {
+    const auto dot = host.find('.');
+    const std::string_view part = host.substr(0, dot);
+    unsigned value = 0;
+    auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (part.empty() || part.size() > 3 || ec != std::errc{} || p != part.data() + part.size() || value > 255)
+      return false;
+    ++parts;
+    host = dot == std::string_view::npos ? std::string_view{} : host.substr(dot + 1);
+    if (dot != std::string_view::npos && host.empty()) return false;  // trailing dot
+  }
+  return parts == 4;
 }
 
 }  // namespace rtb::lws_adapter

@@ -13,9 +13,15 @@ struct ws_url {
   std::string host;  ///< without brackets for IPv6
   int port = 0;
   std::string path;  ///< path and query, at least "/"
+
+  /// The Host header's value: the host (bracketed when IPv6) and the port
+  /// unless it is the scheme's default (RFC 9110 §7.2).
+  [[nodiscard]] std::string host_header() const;
 };
 
-/// Parses ws://host[:port]/path?query or wss://…. The default ports are 80 and 443.
+/// Parses ws://host[:port]/path?query or wss://… (scheme in any case). The
+/// default ports are 80 and 443. Errors describe what is wrong with "the URL";
+/// callers say which URL it was.
 [[nodiscard]] result<ws_url> parse_ws_url(std::string_view url);
 
 /// True for localhost, 127.0.0.0/8 and ::1: the only hosts plain ws:// may reach.

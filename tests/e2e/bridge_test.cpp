@@ -56,6 +56,8 @@ TEST_CASE("a greeting: the AI speaks first once both legs are up, and the caller
   const auto s = only_session(openai);
   CHECK(s.authorization == "Bearer " + std::string(test_api_key));
   CHECK_FALSE(s.beta_header);
+  CHECK(s.host == "127.0.0.1:" + std::to_string(openai.port()));  // not the default port, so it is named
+  CHECK_FALSE(s.origin_header);
   REQUIRE(s.client_event_types.size() >= 2);
   CHECK(s.client_event_types[0] == "session.update");
   CHECK(s.session_update.find(R"("type":"audio/pcmu")") != std::string::npos);

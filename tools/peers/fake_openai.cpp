@@ -9,6 +9,7 @@
 // state shared with other threads is the vector of session_records, behind a
 // mutex. No C++ exception leaves an lws callback.
 #include "peers/fake_openai.hpp"
+#include "peers/json_text.hpp"
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -78,123 +79,8 @@ class id_generator {
 };
 
 // ============================================================================
-// JSON writing
+// Audio formats: G.711 A-law, 24 kHz PCM, level
 // ============================================================================
-
-void append_escaped(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-std::string jstr(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  append_escaped(out, s);
-  return out;
-}
-
-std::string jdouble(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  std::string s(buf);
-  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
-  return s;
-}
-
-/// A JSON object written field by field, in order.
-class jobj {
- public:
-  jobj& str(std::string_view k, std::string_view v) {
-    key(k);
-    append_escaped(s_, v);
-    return *this;
-  }
-  jobj& raw(std::string_view k, std::string_view json) {
-    key(k);
-    s_ += json;
-    return *this;
-  }
-  jobj& num(std::string_view k, std::int64_t v) {
-    key(k);
-    s_ += std::to_string(v);
-    return *this;
-  }
-  jobj& dbl(std::string_view k, double v) {
-    key(k);
-    s_ += jdouble(v);
-    return *this;
-  }
-  jobj& boolean(std::string_view k, bool v) {
-    key(k);
-    s_ += v ? "true" : "false";
-    return *this;
-  }
-  jobj& null(std::string_view k) {
-    key(k);
-    s_ += "null";
-    return *this;
-  }
-  std::string done() {
-    s_.push_back('}');
-    return std::move(s_);
-  }
-
- private:
-  void key(std::string_view k) {
-    if (!first_) s_.push_back(',');
-    first_ = false;
-    append_escaped(s_, k);
-    s_.push_back(':');
-  }
-  std::string s_ = "{";
-  bool first_ = true;
-};
-
-// ============================================================================
-// Audio: G.711, base64, synthetic tone, level
-// ============================================================================
-
-std::int16_t ulaw_to_linear(std::uint8_t u) noexcept {
-  u = static_cast<std::uint8_t>(~u);
-  int t = ((u & 0x0F) << 3) + 0x84;
-  t <<= (u & 0x70) >> 4;
-  return static_cast<std::int16_t>((u & 0x80) ? (0x84 - t) : (t - 0x84));
-}
-
-std::uint8_t linear_to_ulaw(std::int16_t sample) noexcept {
-  constexpr int bias = 0x84;
-  constexpr int clip = 32635;
-  int pcm = sample;
-  int sign = (pcm >> 8) & 0x80;
-  if (sign) pcm = -pcm;
-  if (pcm > clip) pcm = clip;
-  pcm += bias;
-  int exponent = 7;
-  for (int mask = 0x4000; (pcm & mask) == 0 && exponent > 0; mask >>= 1) --exponent;
-  const int mantissa = (pcm >> (exponent + 3)) & 0x0F;
-  return static_cast<std::uint8_t>(~(sign | (exponent << 4) | mantissa));
-}
 
 std::int16_t alaw_to_linear(std::uint8_t a) noexcept {
   a ^= 0x55;
@@ -224,69 +110,6 @@ std::uint8_t linear_to_alaw(std::int16_t sample) noexcept {
   return static_cast<std::uint8_t>(aval ^ mask);
 }
 
-mulaw_bytes make_tone(int ms, double hz = 440.0, double amplitude = 0.3) {
-  constexpr double two_pi = 6.283185307179586;
-  const auto n = static_cast<std::size_t>(std::max(0, ms)) * 8;
-  mulaw_bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const double v = amplitude * 32767.0 * std::sin(two_pi * hz * static_cast<double>(i) / 8000.0);
-    out[i] = linear_to_ulaw(static_cast<std::int16_t>(std::lround(v)));
-  }
-  return out;
-}
-
-constexpr std::string_view k_b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string b64_encode(const std::uint8_t* d, std::size_t n) {
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < n; i += 3) {
-    const std::uint32_t v = (std::uint32_t{d[i]} << 16) | (std::uint32_t{d[i + 1]} << 8) | d[i + 2];
-    out.push_back(k_b64[(v >> 18) & 63]);
-    out.push_back(k_b64[(v >> 12) & 63]);
-    out.push_back(k_b64[(v >> 6) & 63]);
-    out.push_back(k_b64[v & 63]);
-  }
-  if (i < n) {
-    std::uint32_t v = std::uint32_t{d[i]} << 16;
-    if (i + 1 < n) v |= std::uint32_t{d[i + 1]} << 8;
-    out.push_back(k_b64[(v >> 18) & 63]);
-    out.push_back(k_b64[(v >> 12) & 63]);
-    out.push_back(i + 1 < n ? k_b64[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
-/// Lenient standard base64 (padding optional, whitespace skipped).
-bool b64_decode(std::string_view s, std::vector<std::uint8_t>& out) {
-  out.clear();
-  out.reserve(s.size() / 4 * 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char ch : s) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+' || ch == '-') v = 62;
-    else if (ch == '/' || ch == '_') v = 63;
-    else if (ch == '=') { padding = true; continue; }
-    else if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') continue;
-    else return false;
-    if (padding) return false;  // data after padding
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xFF));
-    }
-  }
-  return bits < 6;  // a lone trailing 6-bit group is not valid base64
-}
-
 enum class audio_format { pcmu, pcma, pcm24k };
 
 std::size_t bytes_per_ms(audio_format f) noexcept { return f == audio_format::pcm24k ? 48 : 8; }
@@ -311,7 +134,7 @@ double level_dbfs_of(const std::uint8_t* p, std::size_t n, audio_format f) noexc
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
-      const double s = f == audio_format::pcmu ? ulaw_to_linear(p[i]) : alaw_to_linear(p[i]);
+      const double s = f == audio_format::pcmu ? mulaw_to_linear(p[i]) : alaw_to_linear(p[i]);
       acc += s * s;
       ++count;
     }
@@ -331,13 +154,13 @@ std::vector<std::uint8_t> convert_output(const std::uint8_t* p, std::size_t n, a
       break;
     case audio_format::pcma:
       out.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) out.push_back(linear_to_alaw(ulaw_to_linear(p[i])));
+      for (std::size_t i = 0; i < n; ++i) out.push_back(linear_to_alaw(mulaw_to_linear(p[i])));
       break;
     case audio_format::pcm24k:
       out.reserve(n * 6);
       for (std::size_t i = 0; i < n; ++i) {
-        const int a = ulaw_to_linear(p[i]);
-        const int b = i + 1 < n ? ulaw_to_linear(p[i + 1]) : a;
+        const int a = mulaw_to_linear(p[i]);
+        const int b = i + 1 < n ? mulaw_to_linear(p[i + 1]) : a;
         for (int k = 0; k < 3; ++k) {
           const auto s = static_cast<std::uint16_t>(static_cast<std::int16_t>(a + (b - a) * k / 3));
           out.push_back(static_cast<std::uint8_t>(s & 0xFF));
@@ -616,7 +439,7 @@ class session {
       return;
     }
     st_.update(rec_, [&](session_record& r) { r.session_id = cfg_.id; });
-    send(jobj{}.str("type", "session.created").str("event_id", eid()).raw("session", session_json()).done());
+    send(json_object{}.str("type", "session.created").str("event_id", eid()).raw("session", session_json()).done());
   }
 
   void on_message(std::string_view text) {
@@ -643,7 +466,7 @@ class session {
     if (ended() || silent_) {
       // no answers any more, but what arrives is still counted
       if (type == "input_audio_buffer.append") {
-        if (auto audio = str_field(root, "audio"); audio && b64_decode(*audio, scratch_)) record_append(scratch_.size());
+        if (auto audio = str_field(root, "audio"); audio && from_base64(*audio, scratch_)) record_append(scratch_.size());
       }
       return;
     }
@@ -660,7 +483,7 @@ class session {
       buffer_bytes_ = 0;
       residual_.clear();
       reset_vad();
-      send(jobj{}.str("type", "input_audio_buffer.cleared").str("event_id", eid()).done());
+      send(json_object{}.str("type", "input_audio_buffer.cleared").str("event_id", eid()).done());
     } else if (type == "conversation.item.create") {
       on_item_create(root, event_id);
     } else if (type == "conversation.item.retrieve") {
@@ -751,13 +574,13 @@ class session {
   }
 
   void send_error(const api_error& e, const std::optional<std::string>& client_event_id) {
-    jobj err;
+    json_object err;
     err.str("type", e.type).str("code", e.code).str("message", e.message);
     if (e.param) err.str("param", *e.param);
     else err.null("param");
     if (client_event_id) err.str("event_id", *client_event_id);
     else err.null("event_id");
-    send(jobj{}.str("type", "error").str("event_id", eid()).raw("error", err.done()).done());
+    send(json_object{}.str("type", "error").str("event_id", eid()).raw("error", err.done()).done());
     st_.update(rec_, [&](session_record& r) { r.errors_sent.push_back(e.code); });
   }
 
@@ -787,7 +610,7 @@ class session {
   std::string turn_detection_json() const {
     const auto& td = cfg_.td;
     if (!td.enabled) return "null";
-    jobj o;
+    json_object o;
     o.str("type", td.type);
     if (td.type == "semantic_vad") {
       o.str("eagerness", td.eagerness);
@@ -806,24 +629,24 @@ class session {
     std::string s = "[";
     for (std::size_t i = 0; i < m.size(); ++i) {
       if (i) s += ',';
-      s += jstr(m[i]);
+      s += json_string(m[i]);
     }
     return s + "]";
   }
 
   std::string session_json() const {
-    const std::string input = jobj{}
+    const std::string input = json_object{}
                                   .raw("format", format_json(cfg_.in_format))
                                   .raw("transcription", cfg_.transcription_json)
                                   .raw("noise_reduction", cfg_.noise_reduction_json)
                                   .raw("turn_detection", turn_detection_json())
                                   .done();
-    const std::string output = jobj{}
+    const std::string output = json_object{}
                                    .raw("format", format_json(cfg_.out_format))
                                    .raw("voice", cfg_.voice_json)
                                    .dbl("speed", cfg_.speed)
                                    .done();
-    return jobj{}
+    return json_object{}
         .str("type", "realtime")
         .str("object", "realtime.session")
         .str("id", cfg_.id)
@@ -837,7 +660,7 @@ class session {
         .raw("truncation", cfg_.truncation_json)
         .raw("prompt", cfg_.prompt_json)
         .num("expires_at", cfg_.expires_at)
-        .raw("audio", jobj{}.raw("input", input).raw("output", output).done())
+        .raw("audio", json_object{}.raw("input", input).raw("output", output).done())
         .raw("include", cfg_.include_json)
         .done();
   }
@@ -998,7 +821,7 @@ class session {
               } else if (!dval.is_object()) {
                 return bad_type(dkp, "an object", dval);
               } else {
-                jobj t;
+                json_object t;
                 t.str("model", str_field(dval, "model").value_or("whisper-1"));
                 if (auto l = str_field(dval, "language")) t.str("language", *l);
                 t.str("prompt", str_field(dval, "prompt").value_or(""));
@@ -1055,7 +878,7 @@ class session {
     if (next.in_format != cfg_.in_format) residual_.clear();
     if (!next.td.enabled || next.td.type != cfg_.td.type) reset_vad();
     cfg_ = std::move(next);
-    send(jobj{}.str("type", "session.updated").str("event_id", eid()).raw("session", session_json()).done());
+    send(json_object{}.str("type", "session.updated").str("event_id", eid()).raw("session", session_json()).done());
   }
 
   // ---------------------------------------------------------------- input audio + VAD
@@ -1072,7 +895,7 @@ class session {
       send_error({"missing_required_parameter", "Missing required parameter: 'audio'.", "audio"}, event_id);
       return;
     }
-    if (!b64_decode(*audio, scratch_)) {
+    if (!from_base64(*audio, scratch_)) {
       send_error({"invalid_value", "Invalid 'audio'. Expected base64-encoded audio bytes.", "audio"}, event_id);
       return;
     }
@@ -1116,7 +939,7 @@ class session {
       silence_ms_ = 0;
       pending_user_item_ = st_.ids.make("item_", 21);
       st_.update(rec_, [](session_record& r) { r.speech_started += 1; });
-      send(jobj{}
+      send(json_object{}
                .str("type", "input_audio_buffer.speech_started")
                .str("event_id", eid())
                .num("audio_start_ms", std::max<std::int64_t>(0, speech_run_start_ - td.prefix_padding_ms))
@@ -1133,7 +956,7 @@ class session {
     if (silence_ms_ < td.silence_duration_ms) return;
     reset_vad();
     const std::string item_id = pending_user_item_;
-    send(jobj{}
+    send(json_object{}
              .str("type", "input_audio_buffer.speech_stopped")
              .str("event_id", eid())
              .num("audio_end_ms", end_ms)
@@ -1164,7 +987,7 @@ class session {
 
   void commit_user_audio(const std::string& item_id) {
     const std::string prev = last_item_json();
-    send(jobj{}
+    send(json_object{}
              .str("type", "input_audio_buffer.committed")
              .str("event_id", eid())
              .raw("previous_item_id", prev)
@@ -1174,7 +997,7 @@ class session {
     ci.id = item_id;
     ci.type = "message";
     ci.role = "user";
-    ci.json = jobj{}
+    ci.json = json_object{}
                   .str("id", item_id)
                   .str("type", "message")
                   .str("status", "completed")
@@ -1196,7 +1019,7 @@ class session {
     if (!pending_transcription_) return;
     auto [item_id, text] = std::move(*pending_transcription_);
     pending_transcription_.reset();
-    send(jobj{}
+    send(json_object{}
              .str("type", "conversation.item.input_audio_transcription.delta")
              .str("event_id", eid())
              .str("item_id", item_id)
@@ -1205,13 +1028,13 @@ class session {
              .str("obfuscation", st_.ids.make("", 12))
              .done());
     const auto words = static_cast<std::int64_t>(split_words(text).size());
-    send(jobj{}
+    send(json_object{}
              .str("type", "conversation.item.input_audio_transcription.completed")
              .str("event_id", eid())
              .str("item_id", item_id)
              .num("content_index", 0)
              .str("transcript", text)
-             .raw("usage", jobj{}
+             .raw("usage", json_object{}
                                .str("type", "tokens")
                                .num("total_tokens", 12 + words)
                                .num("input_tokens", 12)
@@ -1229,10 +1052,10 @@ class session {
     return nullptr;
   }
 
-  std::string last_item_json() const { return conv_.empty() ? "null" : jstr(conv_.back().id); }
+  std::string last_item_json() const { return conv_.empty() ? "null" : json_string(conv_.back().id); }
 
   void send_item_event(const char* type, const std::string& prev_json, const std::string& item_json) {
-    send(jobj{}
+    send(json_object{}
              .str("type", type)
              .str("event_id", eid())
              .raw("previous_item_id", prev_json)
@@ -1308,7 +1131,7 @@ class session {
         if (ci.role == "user" && ctype == "input_text") user_texts.emplace_back(*text);
         ++idx;
       }
-      ci.json = jobj{}
+      ci.json = json_object{}
                     .str("id", ci.id)
                     .str("type", "message")
                     .str("status", "completed")
@@ -1326,14 +1149,14 @@ class session {
         return;
       }
       fn_output = {std::string(*call_id), std::string(*output)};
-      ci.json = jobj{}
+      ci.json = json_object{}
                     .str("id", ci.id)
                     .str("type", "function_call_output")
                     .str("call_id", *call_id)
                     .str("output", *output)
                     .done();
     } else if (ci.type == "function_call") {
-      ci.json = jobj{}
+      ci.json = json_object{}
                     .str("id", ci.id)
                     .str("type", "function_call")
                     .str("status", "completed")
@@ -1354,7 +1177,7 @@ class session {
       prev_json = "null";
       conv_.insert(conv_.begin(), ci);
     } else if (previous) {
-      prev_json = jstr(*previous);
+      prev_json = json_string(*previous);
       auto it = std::find_if(conv_.begin(), conv_.end(), [&](const conv_item& c) { return c.id == *previous; });
       conv_.insert(it + 1, ci);
     } else {
@@ -1372,7 +1195,7 @@ class session {
       send_error({"invalid_value", "Item with item_id not found: " + id, "item_id"}, event_id);
       return;
     }
-    send(jobj{}.str("type", "conversation.item.retrieved").str("event_id", eid()).raw("item", ci->json).done());
+    send(json_object{}.str("type", "conversation.item.retrieved").str("event_id", eid()).raw("item", ci->json).done());
   }
 
   void on_item_delete(dom::element root, const std::optional<std::string>& event_id) {
@@ -1384,7 +1207,7 @@ class session {
     }
     conv_.erase(it);
     st_.update(rec_, [&](session_record& r) { r.deleted_items.push_back(id); });
-    send(jobj{}.str("type", "conversation.item.deleted").str("event_id", eid()).str("item_id", id).done());
+    send(json_object{}.str("type", "conversation.item.deleted").str("event_id", eid()).str("item_id", id).done());
   }
 
   void on_truncate(dom::element root, const std::optional<std::string>& event_id) {
@@ -1427,7 +1250,7 @@ class session {
       return;
     }
     ci->audio_bytes = static_cast<std::uint64_t>(tr.audio_end_ms) * 8;
-    send(jobj{}
+    send(json_object{}
              .str("type", "conversation.item.truncated")
              .str("event_id", eid())
              .str("item_id", tr.item_id)
@@ -1470,7 +1293,7 @@ class session {
     if (text_mode) {
       it.chunks_total = std::max<std::size_t>(1, it.pieces.size());
     } else {
-      it.audio = sr.audio.empty() ? make_tone(sr.audio_ms) : sr.audio;
+      it.audio = sr.audio.empty() ? tone(sr.audio_ms) : sr.audio;
       it.chunks_total = (it.audio.size() + it.chunk_bytes - 1) / it.chunk_bytes;
     }
     return it;
@@ -1519,7 +1342,7 @@ class session {
     st_.update(rec_, [](session_record& rec) { rec.responses += 1; });
     active_ = std::move(r);
     response_modalities_ = modalities;
-    send(jobj{}
+    send(json_object{}
              .str("type", "response.created")
              .str("event_id", eid())
              .raw("response", response_json("in_progress", "null", "[]", "null"))
@@ -1530,7 +1353,7 @@ class session {
   std::string response_json(const char* status, const std::string& details, const std::string& output,
                             const std::string& usage) const {
     const auto& r = *active_;
-    return jobj{}
+    return json_object{}
         .str("object", "realtime.response")
         .str("id", r.id)
         .str("status", status)
@@ -1539,8 +1362,8 @@ class session {
         .str("conversation_id", conversation_id_)
         .raw("output_modalities", modalities_json(response_modalities_))
         .raw("max_output_tokens", cfg_.max_output_tokens_json)
-        .raw("audio", jobj{}
-                          .raw("output", jobj{}
+        .raw("audio", json_object{}
+                          .raw("output", json_object{}
                                              .raw("format", format_json(cfg_.out_format))
                                              .raw("voice", cfg_.voice_json)
                                              .done())
@@ -1572,7 +1395,7 @@ class session {
 
   std::string common(const response_state& r, const resp_item& it) const {
     // "response_id":…,"item_id":…,"output_index":…,"content_index":0 (without braces)
-    std::string s = jobj{}
+    std::string s = json_object{}
                         .str("response_id", r.id)
                         .str("item_id", it.id)
                         .num("output_index", it.output_index)
@@ -1612,14 +1435,14 @@ class session {
 
   void emit_item_start(response_state& r, resp_item& it) {
     it.previous_item_id_json = last_item_json();
-    const std::string item_json = jobj{}
+    const std::string item_json = json_object{}
                                       .str("id", it.id)
                                       .str("type", "message")
                                       .str("status", "in_progress")
                                       .str("role", "assistant")
                                       .raw("content", "[]")
                                       .done();
-    send(jobj{}
+    send(json_object{}
              .str("type", "response.output_item.added")
              .str("event_id", eid())
              .str("response_id", r.id)
@@ -1634,7 +1457,7 @@ class session {
     ci.json = item_json;
     conv_.push_back(ci);
     send_item_event("conversation.item.added", it.previous_item_id_json, item_json);
-    send("{\"type\":\"response.content_part.added\",\"event_id\":" + jstr(eid()) + "," + common(r, it) +
+    send("{\"type\":\"response.content_part.added\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
          ",\"part\":" + (r.text_mode ? R"({"type":"text","text":""})" : R"({"type":"audio","transcript":""})") + "}");
     it.started = true;
   }
@@ -1648,12 +1471,12 @@ class session {
       it.text_so_far += piece;
       ++r.text_pieces_out;
       if (r.text_mode) {
-        send("{\"type\":\"response.output_text.delta\",\"event_id\":" + jstr(eid()) + "," + common(r, it) +
-             ",\"delta\":" + jstr(piece) + "}");
+        send("{\"type\":\"response.output_text.delta\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
+             ",\"delta\":" + json_string(piece) + "}");
       } else {
-        send("{\"type\":\"response.output_audio_transcript.delta\",\"event_id\":" + jstr(eid()) + "," +
-             common(r, it) + ",\"delta\":" + jstr(piece) +
-             ",\"obfuscation\":" + jstr(st_.ids.make("", 8 + it.pieces_sent % 7)) + "}");
+        send("{\"type\":\"response.output_audio_transcript.delta\",\"event_id\":" + json_string(eid()) + "," +
+             common(r, it) + ",\"delta\":" + json_string(piece) +
+             ",\"obfuscation\":" + json_string(st_.ids.make("", 8 + it.pieces_sent % 7)) + "}");
       }
     }
     if (it.chunks_total == 0) return;
@@ -1664,8 +1487,8 @@ class session {
       if (conv_item* ci = find_item(it.id)) ci->audio_bytes += n;
       r.audio_bytes_out += n;
       audio_produced_ = true;
-      send("{\"type\":\"response.output_audio.delta\",\"event_id\":" + jstr(eid()) + "," + common(r, it) +
-               ",\"delta\":\"" + b64_encode(bytes.data(), bytes.size()) + "\"}",
+      send("{\"type\":\"response.output_audio.delta\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
+               ",\"delta\":\"" + to_base64(bytes.data(), bytes.size()) + "\"}",
            it.id, n);
     }
     ++it.chunks_sent;
@@ -1675,20 +1498,20 @@ class session {
     const std::string& text = it.text_so_far;
     std::string content;
     if (r.text_mode) {
-      send("{\"type\":\"response.output_text.done\",\"event_id\":" + jstr(eid()) + "," + common(r, it) +
-           ",\"text\":" + jstr(text) + "}");
-      send("{\"type\":\"response.content_part.done\",\"event_id\":" + jstr(eid()) + "," + common(r, it) +
-           ",\"part\":" + jobj{}.str("type", "text").str("text", text).done() + "}");
-      content = "[" + jobj{}.str("type", "output_text").str("text", text).done() + "]";
+      send("{\"type\":\"response.output_text.done\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
+           ",\"text\":" + json_string(text) + "}");
+      send("{\"type\":\"response.content_part.done\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
+           ",\"part\":" + json_object{}.str("type", "text").str("text", text).done() + "}");
+      content = "[" + json_object{}.str("type", "output_text").str("text", text).done() + "]";
     } else {
-      send("{\"type\":\"response.output_audio.done\",\"event_id\":" + jstr(eid()) + "," + common(r, it) + "}");
-      send("{\"type\":\"response.output_audio_transcript.done\",\"event_id\":" + jstr(eid()) + "," +
-           common(r, it) + ",\"transcript\":" + jstr(text) + "}");
-      send("{\"type\":\"response.content_part.done\",\"event_id\":" + jstr(eid()) + "," + common(r, it) +
-           ",\"part\":" + jobj{}.str("type", "audio").str("transcript", text).done() + "}");
-      content = "[" + jobj{}.str("type", "output_audio").str("transcript", text).done() + "]";
+      send("{\"type\":\"response.output_audio.done\",\"event_id\":" + json_string(eid()) + "," + common(r, it) + "}");
+      send("{\"type\":\"response.output_audio_transcript.done\",\"event_id\":" + json_string(eid()) + "," +
+           common(r, it) + ",\"transcript\":" + json_string(text) + "}");
+      send("{\"type\":\"response.content_part.done\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
+           ",\"part\":" + json_object{}.str("type", "audio").str("transcript", text).done() + "}");
+      content = "[" + json_object{}.str("type", "output_audio").str("transcript", text).done() + "]";
     }
-    it.final_json = jobj{}
+    it.final_json = json_object{}
                         .str("id", it.id)
                         .str("type", "message")
                         .str("status", status)
@@ -1696,7 +1519,7 @@ class session {
                         .raw("content", content)
                         .done();
     if (conv_item* ci = find_item(it.id)) ci->json = it.final_json;
-    send(jobj{}
+    send(json_object{}
              .str("type", "response.output_item.done")
              .str("event_id", eid())
              .str("response_id", r.id)
@@ -1710,7 +1533,7 @@ class session {
   void emit_call(response_state& r, resp_item& it) {
     it.previous_item_id_json = last_item_json();
     auto item = [&](const char* status, std::string_view args) {
-      return jobj{}
+      return json_object{}
           .str("id", it.id)
           .str("type", "function_call")
           .str("status", status)
@@ -1720,7 +1543,7 @@ class session {
           .done();
     };
     const std::string added = item("in_progress", "");
-    send(jobj{}
+    send(json_object{}
              .str("type", "response.output_item.added")
              .str("event_id", eid())
              .str("response_id", r.id)
@@ -1740,7 +1563,7 @@ class session {
     while (pos < a.size()) {
       std::size_t end = std::min(a.size(), pos + step);
       while (end < a.size() && (static_cast<unsigned char>(a[end]) & 0xC0) == 0x80) ++end;
-      send(jobj{}
+      send(json_object{}
                .str("type", "response.function_call_arguments.delta")
                .str("event_id", eid())
                .str("response_id", r.id)
@@ -1751,7 +1574,7 @@ class session {
                .done());
       pos = end;
     }
-    send(jobj{}
+    send(json_object{}
              .str("type", "response.function_call_arguments.done")
              .str("event_id", eid())
              .str("response_id", r.id)
@@ -1763,7 +1586,7 @@ class session {
              .done());
     it.final_json = item("completed", a);
     if (conv_item* c = find_item(it.id)) c->json = it.final_json;
-    send(jobj{}
+    send(json_object{}
              .str("type", "response.output_item.done")
              .str("event_id", eid())
              .str("response_id", r.id)
@@ -1794,7 +1617,7 @@ class session {
     output += ']';
     const bool completed = std::strcmp(status, "completed") == 0;
     const std::string details =
-        completed ? "null" : jobj{}.str("type", status).str("reason", reason).done();
+        completed ? "null" : json_object{}.str("type", status).str("reason", reason).done();
     const auto audio_tokens = static_cast<std::int64_t>(r.audio_bytes_out / 8 / 50);
     const auto text_tokens = static_cast<std::int64_t>(r.text_pieces_out);
     const std::int64_t input_text = 420 + 40 * static_cast<std::int64_t>(conv_.size());
@@ -1802,12 +1625,12 @@ class session {
     const std::int64_t input = input_text + input_audio;
     const std::int64_t output_tokens = audio_tokens + text_tokens;
     const std::string usage =
-        jobj{}
+        json_object{}
             .num("total_tokens", input + output_tokens)
             .num("input_tokens", input)
             .num("output_tokens", output_tokens)
             .raw("input_token_details",
-                 jobj{}
+                 json_object{}
                      .num("text_tokens", input_text)
                      .num("audio_tokens", input_audio)
                      .num("image_tokens", 0)
@@ -1815,20 +1638,20 @@ class session {
                      .raw("cached_tokens_details", R"({"text_tokens":0,"audio_tokens":0,"image_tokens":0})")
                      .done())
             .raw("output_token_details",
-                 jobj{}.num("text_tokens", text_tokens).num("audio_tokens", audio_tokens).done())
+                 json_object{}.num("text_tokens", text_tokens).num("audio_tokens", audio_tokens).done())
             .done();
-    send(jobj{}
+    send(json_object{}
              .str("type", "response.done")
              .str("event_id", eid())
              .raw("response", response_json(status, details, output, usage))
              .done());
     st_.rate_limit_remaining = std::max<std::int64_t>(0, st_.rate_limit_remaining - input - output_tokens);
     if (st_.rate_limit_remaining < 1000) st_.rate_limit_remaining = 40000;
-    send(jobj{}
+    send(json_object{}
              .str("type", "rate_limits.updated")
              .str("event_id", eid())
              .raw("rate_limits", "[" +
-                                     jobj{}
+                                     json_object{}
                                          .str("name", "tokens")
                                          .num("limit", 40000)
                                          .num("remaining", st_.rate_limit_remaining)
@@ -1913,6 +1736,8 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
         std::string model;
         rec.path = request_path(wsi, &model);
         rec.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+        rec.host = header(wsi, WSI_TOKEN_HOST);
+        rec.origin_header = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0;
         rec.beta_header = lws_hdr_custom_length(wsi, "openai-beta:", 12) >= 0;
         std::size_t idx = 0;
         {

@@ -143,6 +143,8 @@ struct session_record {
   std::string session_id;             ///< the sess_… id of session.created ("" if the session was refused)
   std::string path;                   ///< request path with query, e.g. /v1/realtime?model=gpt-realtime
   std::string authorization;          ///< the Authorization header as received
+  std::string host;                   ///< the Host header as received
+  bool origin_header = false;         ///< an Origin header came (a server-side client sends none)
   bool beta_header = false;
   std::vector<std::string> client_event_types;   ///< every client event's type, in order (appends included)
   std::uint64_t appended_bytes = 0;   ///< µ-law received in appends

@@ -61,6 +61,8 @@
 #include <string_view>
 #include <thread>
 
+#include "lws/ws_url.hpp"
+#include "peers/json_text.hpp"
 #include "peers/playout_model.hpp"
 #include "realtime_bridge/time.hpp"
 
@@ -79,89 +81,6 @@ constexpr char protocol_name[] = "rtb-fake-twilio";
 std::int64_t us_until(timestamp due, timestamp now) {
   if (due <= now) return 0;
   return std::chrono::duration_cast<std::chrono::microseconds>(due - now).count();
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 15]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-struct parsed_url {
-  bool tls = false;
-  std::string host;  // for connect(), without brackets
-  int port = 0;
-  std::string path;         // with any query, as given
-  std::string host_header;  // Host: value (with the port unless it is the default)
-};
-
-std::optional<parsed_url> parse_url(std::string_view url) {
-  parsed_url u;
-  if (url.starts_with("ws://")) {
-    url.remove_prefix(5);
-    u.port = 80;
-  } else if (url.starts_with("wss://")) {
-    url.remove_prefix(6);
-    u.tls = true;
-    u.port = 443;
-  } else {
-    return std::nullopt;
-  }
-  const std::size_t slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  u.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  std::string_view port_text;
-  bool bracketed = false;
-  if (authority.starts_with('[')) {
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    u.host = std::string(authority.substr(1, close - 1));
-    bracketed = true;
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      port_text = rest.substr(1);
-    }
-  } else {
-    const std::size_t colon = authority.rfind(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (u.host.empty()) return std::nullopt;
-  const int default_port = u.port;
-  if (!port_text.empty() || authority.ends_with(':')) {
-    if (port_text.empty() || port_text.size() > 5) return std::nullopt;
-    int p = 0;
-    for (char c : port_text) {
-      if (c < '0' || c > '9') return std::nullopt;
-      p = p * 10 + (c - '0');
-    }
-    if (p < 1 || p > 65535) return std::nullopt;
-    u.port = p;
-  }
-  u.host_header = bracketed ? "[" + u.host + "]" : u.host;
-  if (u.port != default_port) u.host_header += ":" + std::to_string(u.port);
-  return u;
 }
 
 std::string random_sid(std::mt19937_64& rng, const char* prefix) {
@@ -199,7 +118,8 @@ struct call {
   int id = 0;
   caller_options opt;
   call_result res;  // everything but the played tail of heard_audio, kept current
-  parsed_url url;
+  lws_adapter::ws_url url;
+  std::string host_header;  // kept alive for lws while it connects
   call_state state = call_state::queued;
   lws* wsi = nullptr;
   int http_status = 0;  // seen in ESTABLISHED_CLIENT_HTTP
@@ -487,9 +407,9 @@ call_result pool::snapshot(const call& c) const {
 // ---- connecting ---------------------------------------------------------------
 
 void pool::connect(call& c) {
-  auto u = parse_url(c.opt.url);
+  auto u = lws_adapter::parse_ws_url(c.opt.url);
   if (!u) {
-    fail(c, "bad url (want ws://host[:port]/path or wss://…): " + c.opt.url);
+    fail(c, "bad url " + c.opt.url + ": " + u.error().message);
     return;
   }
   if (u->tls && !tls) {
@@ -497,6 +417,7 @@ void pool::connect(call& c) {
     return;
   }
   c.url = std::move(*u);
+  c.host_header = c.url.host_header();
   c.state = call_state::connecting;
 
   lws_client_connect_info i;
@@ -505,7 +426,7 @@ void pool::connect(call& c) {
   i.address = c.url.host.c_str();
   i.port = c.url.port;
   i.path = c.url.path.c_str();
-  i.host = c.url.host_header.c_str();
+  i.host = c.host_header.c_str();
   i.origin = nullptr;    // Twilio sends no Origin
   i.protocol = nullptr;  // nor a subprotocol
   i.local_protocol_name = protocol_name;

@@ -361,8 +361,14 @@ std::string to_base64(const std::uint8_t* data, std::size_t size) {
 }
 
 std::optional<mulaw_bytes> from_base64(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
   mulaw_bytes out;
+  if (!from_base64(text, out)) return std::nullopt;
+  return out;
+}
+
+bool from_base64(std::string_view text, mulaw_bytes& out) {
+  out.clear();
+  if (text.size() % 4 != 0) return false;
   out.reserve(text.size() / 4 * 3);
   for (std::size_t i = 0; i < text.size(); i += 4) {
     const bool last = i + 4 == text.size();
@@ -373,14 +379,14 @@ std::optional<mulaw_bytes> from_base64(std::string_view text) {
       if (c == '=') {
         // Padding only in the last quantum, only in its last two places, and
         // nothing but padding after it.
-        if (!last || k < 2) return std::nullopt;
+        if (!last || k < 2) return false;
         ++pads;
         v[k] = 0;
         continue;
       }
-      if (pads > 0) return std::nullopt;
+      if (pads > 0) return false;
       v[k] = b64_decode_table[static_cast<unsigned char>(c)];
-      if (v[k] < 0) return std::nullopt;
+      if (v[k] < 0) return false;
     }
     const std::uint32_t n = (static_cast<std::uint32_t>(v[0]) << 18) | (static_cast<std::uint32_t>(v[1]) << 12) |
                             (static_cast<std::uint32_t>(v[2]) << 6) | static_cast<std::uint32_t>(v[3]);
@@ -388,7 +394,7 @@ std::optional<mulaw_bytes> from_base64(std::string_view text) {
     if (pads < 2) out.push_back(static_cast<std::uint8_t>((n >> 8) & 0xFF));
     if (pads < 1) out.push_back(static_cast<std::uint8_t>(n & 0xFF));
   }
-  return out;
+  return true;
 }
 
 }  // namespace rtb::peers

@@ -43,5 +43,8 @@ bool write_wav(const std::string& path, const mulaw_bytes& audio);
 /// Standard base64 of raw bytes / decode (for building and reading payloads).
 std::string to_base64(const std::uint8_t* data, std::size_t size);
 std::optional<mulaw_bytes> from_base64(std::string_view text);
+/// Decodes into `out` (reusing its capacity); false when `text` is not
+/// padded standard base64.
+bool from_base64(std::string_view text, mulaw_bytes& out);
 
 }  // namespace rtb::peers
