@@ -1,16 +1,26 @@
 #include "call_link.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
 
+#include "ws_frame.hpp"
+
 namespace rtb::lws_adapter {
 namespace {
+
+static_assert(LWS_PRE >= max_frame_header, "queued messages keep LWS_PRE bytes for the frame header");
 
 // A leg that stops reading while we keep sending would grow its queue without
 // bound; live audio that old is useless anyway.
 constexpr std::size_t max_queued_bytes = 4 * 1024 * 1024;
+
+// A close frame's payload: the code and at most 123 bytes of reason (RFC 6455 §5.5).
+constexpr std::size_t max_close_payload = 125;
+// How long a peer has to answer our close frame before its connection is dropped.
+constexpr int close_ack_timeout_seconds = 5;
 
 std::string_view leg_name(leg side) { return side == leg::twilio ? "twilio" : "openai"; }
 
@@ -141,6 +151,20 @@ void call_link::enqueue(leg side, std::string_view message) {
     ++s.dropped_after_close;
     return;
   }
+  if (s.connected && s.queue.empty() && !lws_partial_buffered(s.wsi)) {
+    // Nothing is waiting: write now, with no WRITEABLE round trip (which would
+    // cost two epoll_ctl calls and a wake-up). If the socket takes only part
+    // of it, lws keeps the rest and writes it before the next WRITEABLE.
+    std::vector<unsigned char>& scratch = thread_.scratch;
+    scratch.resize(LWS_PRE + message.size());
+    std::memcpy(scratch.data() + LWS_PRE, message.data(), message.size());
+    if (!write_frame(side, ws_opcode::text, scratch.data() + LWS_PRE, message.size())) {
+      log(log_level::warning, fmt::format("write to {} failed; closing it", leg_name(side)));
+      s.connected = false;
+      lws_set_timeout(s.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    return;
+  }
   if (s.queue.bytes() + message.size() > max_queued_bytes) {
     log(log_level::error,
         fmt::format("{} is not reading: {} bytes queued; closing it", leg_name(side), s.queue.bytes()));
@@ -162,35 +186,61 @@ void call_link::request_close(leg side, std::uint16_t code, std::string_view rea
 
 int call_link::on_writeable(leg side) {
   leg_state& s = state(side);
-  if (!s.wsi || !s.connected) return 0;
+  if (!s.wsi || !s.connected || s.close_sent) return 0;
   if (!s.queue.empty()) {
     std::string& buffer = s.queue.front();
     const std::size_t length = s.queue.front_length();
     auto* payload = reinterpret_cast<unsigned char*>(buffer.data()) + LWS_PRE;
-    const int written = lws_write(s.wsi, payload, length, LWS_WRITE_TEXT);
+    const bool written = write_frame(side, ws_opcode::text, payload, length);
     s.queue.pop();
-    if (written < static_cast<int>(length)) {
+    if (!written) {
       log(log_level::warning, fmt::format("write to {} failed; closing it", leg_name(side)));
       return -1;
     }
     if (!s.queue.empty() || s.pending_close) lws_callback_on_writable(s.wsi);
     return 0;
   }
-  if (s.pending_close) {
-    lws_close_reason(s.wsi, static_cast<lws_close_status>(s.pending_close->first),
-                     reinterpret_cast<unsigned char*>(s.pending_close->second.data()), s.pending_close->second.size());
-    return -1;
-  }
+  if (s.pending_close) return send_close(side) ? 0 : -1;
   return 0;
 }
 
-void call_link::on_peer_close(leg side, const void* payload, std::size_t length) {
+bool call_link::send_close(leg side) {
   leg_state& s = state(side);
+  const auto& [code, reason] = *s.pending_close;
+  unsigned char buffer[LWS_PRE + max_close_payload];
+  unsigned char* payload = buffer + LWS_PRE;
+  payload[0] = static_cast<unsigned char>(code >> 8);
+  payload[1] = static_cast<unsigned char>(code & 0xFF);
+  const std::size_t reason_length = std::min(reason.size(), max_close_payload - 2);
+  std::memcpy(payload + 2, reason.data(), reason_length);
+  const bool written = write_frame(side, ws_opcode::close, payload, 2 + reason_length);
+  s.close_sent = true;
+  // The peer answers with its own close (on_peer_close then drops the
+  // connection); one that does not is dropped when this runs out.
+  lws_set_timeout(s.wsi, PENDING_TIMEOUT_CLOSE_ACK, close_ack_timeout_seconds);
+  return written;
+}
+
+bool call_link::write_frame(leg side, ws_opcode opcode, unsigned char* payload, std::size_t length) {
+  // To OpenAI we are the client: its frames are masked (ws_frame.hpp). lws
+  // sends the finished frame as it is, or keeps what the socket did not take
+  // and sends it before anything else.
+  std::optional<std::array<std::uint8_t, 4>> key;
+  if (side == leg::openai) key = thread_.masks.next();
+  const std::size_t header = frame_in_place(opcode, payload, length, key);
+  const std::size_t frame = header + length;
+  return lws_write(state(side).wsi, payload - header, frame, LWS_WRITE_RAW) >= static_cast<int>(frame);
+}
+
+bool call_link::on_peer_close(leg side, const void* payload, std::size_t length) {
+  leg_state& s = state(side);
+  if (s.close_sent) return true;  // the answer to our close: the handshake is complete
   const auto* bytes = static_cast<const unsigned char*>(payload);
   if (length >= 2) {
     s.peer_close_code = static_cast<std::uint16_t>(bytes[0] << 8 | bytes[1]);
     s.peer_close_reason.assign(reinterpret_cast<const char*>(bytes) + 2, length - 2);
   }
+  return false;
 }
 
 void call_link::on_leg_gone(leg side, std::string_view why) {

@@ -10,6 +10,7 @@
 
 #include "internal.hpp"
 #include "outbound_queue.hpp"
+#include "ws_frame.hpp"
 
 namespace rtb::lws_adapter {
 
@@ -29,7 +30,9 @@ class call_link final : public call_control {
   /// Writes one queued message (or the pending close). -1: close this wsi.
   int on_writeable(leg side);
   void on_openai_established();
-  void on_peer_close(leg side, const void* payload, std::size_t length);
+  /// The peer's close frame. True when it answers ours: drop the connection
+  /// without echoing it.
+  bool on_peer_close(leg side, const void* payload, std::size_t length);
   void on_leg_gone(leg side, std::string_view why);
   void append_openai_headers(unsigned char** p, unsigned char* end, bool& failed);
   /// Both legs are gone: the link may be deleted.
@@ -52,6 +55,7 @@ class call_link final : public call_control {
     bool gone = false;       ///< closed, failed, or never created
     outbound_queue queue{LWS_PRE};
     std::optional<std::pair<std::uint16_t, std::string>> pending_close;
+    bool close_sent = false;  ///< our close frame is out; waiting for the peer's
     std::uint16_t peer_close_code = 0;
     std::string peer_close_reason;
     bool oversized = false;
@@ -89,8 +93,17 @@ class call_link final : public call_control {
     call_link* owner;
   };
 
+  /// Sends a message to a leg: at once if nothing is waiting, else queued.
   void enqueue(leg side, std::string_view message);
+  /// Frames a whole message in place (its buffer has LWS_PRE bytes of
+  /// headroom before `payload`) and writes it with one lws_write. False if
+  /// the connection failed.
+  bool write_frame(leg side, ws_opcode opcode, unsigned char* payload, std::size_t length);
   void request_close(leg side, std::uint16_t code, std::string_view reason);
+  /// Writes the pending close frame itself rather than through lws' close
+  /// path (Debian's lws is a debug build whose libuv close path drops the
+  /// frame; docs/design.md). False if the write failed.
+  bool send_close(leg side);
   /// After every call into the driver: re-arm its timer, request writes.
   void after_driver();
   void connect_openai();

@@ -20,8 +20,11 @@
 // it; the OpenAI wsi reaches it through lws' opaque user data. It is freed when
 // the last leg is gone (the raw-proxy plugin's rule).
 //
-// Writes happen only in the WRITEABLE callbacks, one lws_write per callback,
-// from the leg's queue. Cross-thread commands (call_control from another
+// A message is written at once when its leg has nothing queued and lws holds
+// no unsent remainder; otherwise it is queued and written from WRITEABLE, one
+// lws_write per callback. Frames to OpenAI are built here (ws_frame.hpp)
+// with keys from mask_source, not by lws, which reads /dev/urandom per frame.
+// Cross-thread commands (call_control from another
 // thread) go through the thread's inbox and lws_cancel_service().
 #pragma once
 
@@ -37,6 +40,8 @@
 
 #include <libwebsockets.h>
 
+#include "event_loop.hpp"
+#include "mask_source.hpp"
 #include "realtime_bridge/lws/server.hpp"
 #include "ws_url.hpp"
 
@@ -79,6 +84,7 @@ struct service_thread {
 
   server_shared& shared;
   int index;
+  std::unique_ptr<loop_runner> runner;
   lws_context* context = nullptr;
   lws_vhost* vhost = nullptr;
   std::thread thread;
@@ -91,6 +97,10 @@ struct service_thread {
 
   /// Calls living on this thread; touched only by this thread.
   std::unordered_map<std::uint64_t, call_link*> calls;
+  /// Masking keys for frames to OpenAI, and the buffer a message is framed in
+  /// when it is written at once; this thread only.
+  mask_source masks;
+  std::vector<unsigned char> scratch;
 
   void post(posted_command command);
   /// Runs queued commands; on the service thread only.

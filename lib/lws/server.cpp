@@ -20,6 +20,7 @@ struct server::impl {
   /// by each), leaking each context's CA store.
   SSL_CTX* client_tls = nullptr;
   int port = 0;
+  event_loop loop = event_loop::poll;
   bool stopped = false;
 
   ~impl() {
@@ -32,16 +33,13 @@ struct server::impl {
     stopped = true;
     for (auto& t : threads) {
       t->exit = true;
-      if (t->context) lws_cancel_service(t->context);
+      if (t->context) t->runner->wake(t->context);
     }
     for (auto& t : threads)
       if (t->thread.joinable()) t->thread.join();
     // A thread that never ran still owns its context.
     for (auto& t : threads)
-      if (t->context) {
-        lws_context_destroy(t->context);
-        t->context = nullptr;
-      }
+      if (t->context) t->runner->destroy_unrun(t->context);
   }
 };
 
@@ -64,6 +62,19 @@ result<SSL_CTX*> make_client_tls(const std::string& ca_file) {
                                                        : fmt::format("could not load CA file '{}'", ca_file)};
   }
   return ctx;
+}
+
+/// The thread's context on a loop of `kind`; null if lws refuses (for libuv:
+/// its plugin is missing). The thread keeps the runner either way.
+lws_context* create_context(service_thread& t, event_loop kind, bool tls) {
+  t.runner = make_loop_runner(kind);
+  lws_context_creation_info ci;
+  std::memset(&ci, 0, sizeof ci);
+  ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+  ci.user = &t;
+  ci.port = CONTEXT_PORT_NO_LISTEN;
+  t.runner->prepare(ci);
+  return lws_create_context(&ci);
 }
 
 result<void> check(const server_options& o) {
@@ -113,16 +124,19 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   const int count =
       s.options.threads > 0 ? s.options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   int port = s.options.port;
+  p->loop = s.options.loop == event_loop::automatic ? event_loop::libuv : s.options.loop;
   for (int i = 0; i < count; ++i) {
     auto t = std::make_unique<service_thread>(s, i);
-
-    lws_context_creation_info ci;
-    std::memset(&ci, 0, sizeof ci);
-    ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
-    ci.user = t.get();
-    ci.port = CONTEXT_PORT_NO_LISTEN;
-    t->context = lws_create_context(&ci);
-    if (!t->context) return error{errc::invalid_config, "could not create an event loop (lws_create_context)"};
+    t->context = create_context(*t, p->loop, tls);
+    if (!t->context && i == 0 && s.options.loop == event_loop::automatic) {
+      s.log(log_level::warning,
+            "lws' libuv event library is not available (Debian: libwebsockets-evlib-uv); using the poll loop");
+      p->loop = event_loop::poll;
+      t->context = create_context(*t, p->loop, tls);
+    }
+    if (!t->context)
+      return error{errc::invalid_config,
+                   fmt::format("could not create a {} event loop (lws_create_context)", event_loop_name(p->loop))};
 
     // The vhost serves connections we accept ourselves (see listener.hpp),
     // and connects to OpenAI with the shared client TLS context.
@@ -137,22 +151,19 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
     vi.timeout_secs = 20;
     t->vhost = lws_create_vhost(t->context, &vi);
     if (!t->vhost) {
-      lws_context_destroy(t->context);
-      t->context = nullptr;
+      t->runner->destroy_unrun(t->context);
       return error{errc::invalid_config, "could not create the server (lws_create_vhost)"};
     }
     auto listener = open_listener(s.options.bind_address, port, port);
     if (!listener) {
-      lws_context_destroy(t->context);
-      t->context = nullptr;
+      t->runner->destroy_unrun(t->context);
       return listener.error();
     }
     lws_sock_file_fd_type fd;
     fd.filefd = *listener;
     if (!lws_adopt_descriptor_vhost(t->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "rtb-listen", nullptr)) {
       ::close(*listener);
-      lws_context_destroy(t->context);
-      t->context = nullptr;
+      t->runner->destroy_unrun(t->context);
       return error{errc::invalid_config, "could not watch the listening socket (lws_adopt_descriptor_vhost)"};
     }
     p->threads.push_back(std::move(t));
@@ -162,13 +173,15 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
     service_thread* raw = t.get();
     t->thread = std::thread([raw] { raw->run(); });
   }
-  s.log(log_level::info, fmt::format("listening on {}:{} with {} service thread{}; media streams at {}",
+  s.log(log_level::info, fmt::format("listening on {}:{} with {} service thread{} ({} loop); media streams at {}",
                                      s.options.bind_address.empty() ? "*" : s.options.bind_address, port, count,
-                                     count == 1 ? "" : "s", s.options.stream_path));
+                                     count == 1 ? "" : "s", event_loop_name(p->loop), s.options.stream_path));
   return std::unique_ptr<server>(new server(std::move(p)));
 }
 
 int server::port() const noexcept { return impl_->port; }
+
+event_loop server::loop() const noexcept { return impl_->loop; }
 
 void server::stop_accepting() { impl_->shared.accepting = false; }
 

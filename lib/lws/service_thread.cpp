@@ -223,7 +223,7 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       if (pss && pss->link) return pss->link->on_writeable(leg::twilio);
       return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      if (pss && pss->link) pss->link->on_peer_close(leg::twilio, in, len);
+      if (pss && pss->link && pss->link->on_peer_close(leg::twilio, in, len)) return 1;
       return 0;
     case LWS_CALLBACK_CLOSED:
       if (pss && pss->link) {
@@ -259,7 +259,7 @@ int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       if (link) return link->on_writeable(leg::openai);
       return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      if (link) link->on_peer_close(leg::openai, in, len);
+      if (link && link->on_peer_close(leg::openai, in, len)) return 1;
       return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -345,11 +345,7 @@ void service_thread::drain_inbox() {
 
 void service_thread::run() {
   thread_id = std::this_thread::get_id();
-  while (!exit.load()) {
-    if (lws_service(context, 0) < 0) break;
-  }
-  lws_context_destroy(context);
-  context = nullptr;
+  runner->run(context, exit);
 }
 
 }  // namespace rtb::lws_adapter

@@ -1,5 +1,7 @@
 #include "e2e_support.hpp"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 namespace rtb::e2e {
@@ -101,12 +103,21 @@ call_config bridge::default_config() {
   return c;
 }
 
+lws_adapter::event_loop loop_under_test() {
+  const char* name = std::getenv("RTB_TEST_EVENT_LOOP");
+  const std::string_view v = name ? name : "";
+  if (v == "poll") return lws_adapter::event_loop::poll;
+  if (v == "libuv") return lws_adapter::event_loop::libuv;
+  return lws_adapter::event_loop::automatic;
+}
+
 bridge::bridge(peers::fake_openai& openai, std::shared_ptr<lws_adapter::application> app, call_config config,
                std::function<void(lws_adapter::server_options&)> tweak) {
   lws_adapter::server_options o;
   o.bind_address = "127.0.0.1";
   o.port = 0;
   o.threads = 2;
+  o.loop = loop_under_test();
   o.openai.url = openai.url();
   o.openai.api_key = std::string(test_api_key);
   o.call = std::move(config);

@@ -58,6 +58,10 @@ class recording_app final : public lws_adapter::application {
 };
 
 /// The bridge under test, wired to a fake OpenAI.
+/// The event loop the bridges of this run use: RTB_TEST_EVENT_LOOP=poll or
+/// libuv; automatic when unset. ctest runs the end-to-end tests with each.
+lws_adapter::event_loop loop_under_test();
+
 struct bridge {
   explicit bridge(peers::fake_openai& openai, std::shared_ptr<lws_adapter::application> app,
                   call_config config = default_config(), std::function<void(lws_adapter::server_options&)> tweak = {});

@@ -104,10 +104,19 @@ struct openai_endpoint {
   std::string ca_file;
 };
 
+/// How each service thread waits for its sockets (docs/design.md, "The
+/// libwebsockets adapter").
+enum class event_loop {
+  automatic,  ///< libuv when lws' libuv plugin loads, else poll (logged)
+  poll,       ///< lws' built-in poll() loop: scans every socket at every wake-up
+  libuv,      ///< lws' libuv event library (epoll), on a loop the adapter owns; no signal handlers
+};
+
 struct server_options {
   std::string bind_address;  ///< "" = all interfaces
   int port = 5050;           ///< 0 = pick a free port (see server::port())
   int threads = 0;           ///< service threads; 0 = one per core
+  event_loop loop = event_loop::automatic;
   std::string stream_path = "/media-stream";
   openai_endpoint openai;
   call_config call;      ///< the default configuration of every call
@@ -146,6 +155,8 @@ class server {
   /// Closes every remaining call and stops the service threads.
   void stop();
   server_stats stats() const;
+  /// The loop the threads run (never `automatic`).
+  event_loop loop() const noexcept;
 
  private:
   struct impl;
