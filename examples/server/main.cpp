@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
   options.bind_address = s.bind_address;
   options.port = s.port;
   options.threads = s.threads;
+  options.loop = s.event_loop == "poll"    ? lws_adapter::event_loop::poll
+                 : s.event_loop == "libuv" ? lws_adapter::event_loop::libuv
+                                           : lws_adapter::event_loop::automatic;
   options.stream_path = s.stream_path;
   options.openai.url = s.effective_openai_url();
   options.openai.api_key = s.openai_api_key;

@@ -29,6 +29,9 @@ constexpr setting_def setting_defs[] = {
     {"PORT", "TCP port to listen on, 0-65535 (0 = any free port). Default 5050."},
     {"BIND_ADDRESS", "Address to listen on. Default: all interfaces."},
     {"THREADS", "Service threads, 0-256 (0 = one per core). Default 0."},
+    {"EVENT_LOOP",
+     "auto, libuv or poll: how each thread waits for its sockets (auto: libuv if lws' plugin loads). "
+     "Default auto."},
     {"STREAM_PATH", "Path of the media-stream WebSocket; starts with '/', no query. Default /media-stream."},
     {"PUBLIC_URL",
      "Public origin Twilio reaches, e.g. https://bridge.example.com (http:// for local tests; no path). "
@@ -385,6 +388,11 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   if (!in.integer("SHUTDOWN_GRACE_SECONDS", 0, int_max, "a number of seconds, 0 or more", n, err)) return *err;
   s.shutdown_grace = std::chrono::seconds{n};
   str("TRACE_DIR", s.trace_dir);
+  if (const std::string& v = in.get("EVENT_LOOP").value; !v.empty()) {
+    const std::string l = lower(v);
+    if (l != "auto" && l != "libuv" && l != "poll") return in.bad("EVENT_LOOP", "one of auto, libuv, poll");
+    s.event_loop = l;
+  }
   if (const std::string& v = in.get("LOG_LEVEL").value; !v.empty()) {
     const std::string l = lower(v);
     if (l != "debug" && l != "info" && l != "warning" && l != "error")
@@ -437,6 +445,7 @@ std::vector<std::string> describe(const settings& s) {
   line("PORT", std::to_string(s.port), s.port == d.port);
   line("BIND_ADDRESS", s.bind_address, false, "not set: all interfaces");
   line("THREADS", std::to_string(s.threads), s.threads == d.threads);
+  line("EVENT_LOOP", s.event_loop, s.event_loop == d.event_loop);
   line("STREAM_PATH", s.stream_path, s.stream_path == d.stream_path);
   line("PUBLIC_URL", s.public_url, false);
   secret("OPENAI_API_KEY", s.openai_api_key);

@@ -67,6 +67,7 @@ const std::vector<std::string> all_names = {
     "PORT",
     "BIND_ADDRESS",
     "THREADS",
+    "EVENT_LOOP",
     "STREAM_PATH",
     "PUBLIC_URL",
     "OPENAI_API_KEY",
@@ -224,6 +225,8 @@ TEST_CASE("good settings", "[server][settings]") {
       {"SHUTDOWN_GRACE_SECONDS", "0", [](const app::settings& s) { CHECK(s.shutdown_grace.count() == 0); }},
       {"SHUTDOWN_GRACE_SECONDS", "120", [](const app::settings& s) { CHECK(s.shutdown_grace.count() == 120); }},
       {"TRACE_DIR", "/var/tmp/traces", [](const app::settings& s) { CHECK(s.trace_dir == "/var/tmp/traces"); }},
+      {"EVENT_LOOP", "poll", [](const app::settings& s) { CHECK(s.event_loop == "poll"); }},
+      {"EVENT_LOOP", "LibUV", [](const app::settings& s) { CHECK(s.event_loop == "libuv"); }},
       {"LOG_LEVEL", "debug", [](const app::settings& s) { CHECK(s.log_level == "debug"); }},
       {"LOG_LEVEL", "warning", [](const app::settings& s) { CHECK(s.log_level == "warning"); }},
       {"LOG_LEVEL", "ERROR", [](const app::settings& s) { CHECK(s.log_level == "error"); }},
@@ -257,6 +260,7 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
   const std::string silence = "must be a number of milliseconds, 0 or more";
   const std::string enabled = "must be true or false (or 1/0, yes/no)";
   const std::string level = "must be one of debug, info, warning, error";
+  const std::string loop = "must be one of auto, libuv, poll";
   const std::string path = "must be a path starting with '/' without a query string";
   const std::string origin =
       "must be an https:// (or http://) origin without a path or query, e.g. https://bridge.example.com";
@@ -279,6 +283,7 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
       {"SILENCE_DURATION_MS", {{"-5", silence}, {"500ms", silence}}},
       {"REALTIME_ENABLED", {{"maybe", enabled}, {"on", enabled}, {"2", enabled}}},
       {"LOG_LEVEL", {{"verbose", level}, {"warn", level}, {"info ", level}}},
+      {"EVENT_LOOP", {{"epoll", loop}, {"uv", loop}}},
       {"STREAM_PATH", {{"media-stream", path}, {"/media?x=1", path}, {"/a#b", path}}},
       {"PUBLIC_URL",
        {{"bridge.example.com", origin},
@@ -510,6 +515,7 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "PORT=5050 (default)",
       "BIND_ADDRESS=(not set: all interfaces)",
       "THREADS=0 (default)",
+      "EVENT_LOOP=auto (default)",
       "STREAM_PATH=/media-stream (default)",
       "PUBLIC_URL=(not set)",
       "OPENAI_API_KEY=(not set)",
@@ -542,10 +548,10 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
   const auto lines = app::describe(*custom);
   CHECK(lines.size() == defaults.size());
   CHECK(lines[0] == "PORT=8080");
-  CHECK(lines[4] == "PUBLIC_URL=https://bridge.example.com");
-  CHECK(lines[10] == "INSTRUCTIONS=" + std::string(80, 'x') + "… (104 chars)");
-  CHECK(lines[13] == "VAD_THRESHOLD=0.7");
-  CHECK(lines[19] == "REALTIME_ENABLED=false");
+  CHECK(lines[5] == "PUBLIC_URL=https://bridge.example.com");
+  CHECK(lines[11] == "INSTRUCTIONS=" + std::string(80, 'x') + "… (104 chars)");
+  CHECK(lines[14] == "VAD_THRESHOLD=0.7");
+  CHECK(lines[20] == "REALTIME_ENABLED=false");
   for (const auto& l : lines) CHECK(l.find('\n') == std::string::npos);
 }
 
