@@ -10,7 +10,7 @@ namespace {
 class poll_runner final : public loop_runner {
  public:
   event_loop kind() const noexcept override { return event_loop::poll; }
-  void prepare(lws_context_creation_info&) override {}
+  void prepare(lws_context_creation_info&, lws_context**) override {}
   void run(lws_context*& context, const std::atomic<bool>& exit) override {
     while (!exit.load())
       if (lws_service(context, 0) < 0) break;
@@ -37,27 +37,29 @@ class libuv_runner final : public loop_runner {
 
   event_loop kind() const noexcept override { return event_loop::libuv; }
 
-  void prepare(lws_context_creation_info& info) override {
+  void prepare(lws_context_creation_info& info, lws_context** slot) override {
     info.options |= LWS_SERVER_OPTION_LIBUV;
     foreign_[0] = &loop_;
     info.foreign_loops = foreign_;
+    // lws clears this when it has finally freed the context, which on a
+    // foreign loop happens in stages, as its handles finish closing.
+    info.pcontext = slot;
   }
 
   void run(lws_context*& context, const std::atomic<bool>& exit) override {
     context_ = &context;
     exit_ = &exit;
-    // Returns once on_stop has destroyed the context and every handle, lws'
-    // and ours, is closed.
+    // Returns once on_stop has begun destroying the context and the handles
+    // lws keeps referenced are closed.
     uv_run(&loop_, UV_RUN_DEFAULT);
-    finish();
+    finish_destroying(context);
   }
 
   void wake(lws_context*) override { uv_async_send(&stop_); }  // thread-safe by libuv's contract
 
   void destroy_unrun(lws_context*& context) override {
     lws_context_destroy(context);
-    context = nullptr;
-    finish();  // runs the loop until lws' handles are closed
+    finish_destroying(context);
   }
 
  private:
@@ -66,11 +68,24 @@ class libuv_runner final : public loop_runner {
     if (!self->exit_ || !self->exit_->load()) return;
     // On the loop's thread and outside any lws callback: the place lws
     // documents for destroying a context on a foreign loop.
-    if (*self->context_) {
-      lws_context_destroy(*self->context_);
-      *self->context_ = nullptr;
-    }
+    if (*self->context_) lws_context_destroy(*self->context_);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_), nullptr);
+  }
+
+  /// lws 4.1.6 frees a context on a foreign loop only when
+  /// lws_context_destroy() is called again after its handles have closed
+  /// (each call advances one stage); it clears the caller's pointer (the
+  /// pcontext given at creation) once the context is gone.
+  void finish_destroying(lws_context*& context) {
+    for (int stage = 0; context && stage < 4; ++stage) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      lws_context_destroy(context);
+    }
+    if (context) {
+      std::fprintf(stderr, "realtime_bridge: an lws context was not freed at shutdown\n");
+      context = nullptr;
+    }
+    finish();
   }
 
   void finish() {

@@ -25,8 +25,9 @@ class loop_runner {
   virtual ~loop_runner() = default;
 
   virtual event_loop kind() const noexcept = 0;
-  /// Sets what lws_create_context needs for this loop.
-  virtual void prepare(lws_context_creation_info& info) = 0;
+  /// Sets what lws_create_context needs for this loop. `slot` is where the
+  /// caller keeps the context.
+  virtual void prepare(lws_context_creation_info& info, lws_context** slot) = 0;
   /// Runs the loop on the calling thread until `exit` is set and wake() is
   /// called; then destroys `context` (setting it to null) and returns.
   virtual void run(lws_context*& context, const std::atomic<bool>& exit) = 0;

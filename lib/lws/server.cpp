@@ -73,7 +73,7 @@ lws_context* create_context(service_thread& t, event_loop kind, bool tls) {
   ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
   ci.user = &t;
   ci.port = CONTEXT_PORT_NO_LISTEN;
-  t.runner->prepare(ci);
+  t.runner->prepare(ci, &t.context);
   return lws_create_context(&ci);
 }
 
