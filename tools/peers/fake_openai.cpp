@@ -8,7 +8,17 @@
 // audio is paced with a per-session lws_sorted_usec_list_t timer. The only
 // state shared with other threads is the vector of session_records, behind a
 // mutex. No C++ exception leaves an lws callback.
+//
+// Appends as the bridge writes them take a fast path (no JSON parse) that
+// behaves exactly like the general one; the VAD reads levels from a table.
+// With a bench_probe, each append's frame tag is reported (and teaches the
+// session its call), and each audio delta carries a tag whose time is
+// stamped into the queued text just before lws_write. Flood mode replaces
+// the pacing timer by the probe's window; the probe's waker
+// (lws_cancel_service) resumes the sessions from EVENT_WAIT_CANCELLED.
 #include "peers/fake_openai.hpp"
+#include "peers/bench_probe.hpp"
+#include "peers/frame_tag.hpp"
 #include "peers/json_text.hpp"
 
 #include <libwebsockets.h>
@@ -20,6 +30,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -123,7 +134,21 @@ std::string format_json(audio_format f) {
   return R"({"type":"audio/pcm","rate":24000})";
 }
 
+/// Squares of the decoded G.711 codes (the VAD runs on every appended frame).
+struct square_tables {
+  std::array<double, 256> mulaw{}, alaw{};
+  square_tables() {
+    for (int i = 0; i < 256; ++i) {
+      const double u = mulaw_to_linear(static_cast<std::uint8_t>(i));
+      const double a = alaw_to_linear(static_cast<std::uint8_t>(i));
+      mulaw[static_cast<std::size_t>(i)] = u * u;
+      alaw[static_cast<std::size_t>(i)] = a * a;
+    }
+  }
+};
+
 double level_dbfs_of(const std::uint8_t* p, std::size_t n, audio_format f) noexcept {
+  static const square_tables squares;
   double acc = 0;
   std::size_t count = 0;
   if (f == audio_format::pcm24k) {
@@ -133,11 +158,9 @@ double level_dbfs_of(const std::uint8_t* p, std::size_t n, audio_format f) noexc
       ++count;
     }
   } else {
-    for (std::size_t i = 0; i < n; ++i) {
-      const double s = f == audio_format::pcmu ? mulaw_to_linear(p[i]) : alaw_to_linear(p[i]);
-      acc += s * s;
-      ++count;
-    }
+    const auto& table = f == audio_format::pcmu ? squares.mulaw : squares.alaw;
+    for (std::size_t i = 0; i < n; ++i) acc += table[p[i]];
+    count = n;
   }
   if (count == 0) return -100.0;
   const double rms = std::sqrt(acc / double(count)) / 32768.0;
@@ -261,6 +284,9 @@ struct out_msg {
   std::string buf;             // LWS_PRE bytes of headroom, then the payload
   std::string item_id;         // audio deltas: the item they belong to
   std::uint64_t audio_bytes = 0;  // µ-law-equivalent bytes (8 per ms) in this delta
+  // benchmarks: a tagged delta's tag, re-stamped with the time at the write
+  std::optional<frame_tag::tag> tag;
+  std::size_t tag_at = 0;  // offset of the base64 payload in buf
 };
 
 struct conv_item {
@@ -298,6 +324,8 @@ struct resp_item {
 
 struct response_state {
   std::string id;
+  std::uint16_t number = 0;  // in the session, from 0 (frame tags)
+  std::uint32_t deltas = 0;  // audio deltas emitted so far (frame tags)
   std::vector<resp_item> items;
   std::size_t cur = 0;
   bool text_mode = false;
@@ -330,6 +358,7 @@ struct server_state {
   // service thread only
   id_generator ids;
   dom::parser parser;
+  std::vector<session*> live;  // every session (flood mode resumes them when woken)
   std::int64_t rate_limit_remaining = 40000;
 
   template <class F>
@@ -395,6 +424,8 @@ class session {
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
+  server_state& state() { return st_; }
+
   std::string rx;  // reassembly of fragmented messages
 
   void start(const std::string& model, const std::string& authorization, bool beta) {
@@ -443,9 +474,30 @@ class session {
   }
 
   void on_message(std::string_view text) {
+    // The common case first, without a parse: an append as the bridge writes
+    // it (type then audio, no event_id, nothing escaped), handled exactly as
+    // the general path would.
+    static constexpr std::string_view append_head = R"({"type":"input_audio_buffer.append","audio":")";
+    static constexpr std::string_view append_tail = R"("})";
+    if (text.size() > append_head.size() + append_tail.size() && text.starts_with(append_head) &&
+        text.ends_with(append_tail)) {
+      const std::string_view audio =
+          text.substr(append_head.size(), text.size() - append_head.size() - append_tail.size());
+      if (audio.find_first_of("\\\"") == std::string_view::npos) {
+        if (st_.opt.record_client_events)
+          st_.update(rec_, [](session_record& r) { r.client_event_types.emplace_back("input_audio_buffer.append"); });
+        if (ended() || silent_) {
+          if (from_base64(audio, scratch_)) record_append(scratch_.size());
+          return;
+        }
+        on_append_audio(audio, std::nullopt);
+        return;
+      }
+    }
     dom::element root;
     if (st_.parser.parse(text.data(), text.size()).get(root) || !root.is_object()) {
-      st_.update(rec_, [](session_record& r) { r.client_event_types.emplace_back(); });
+      if (st_.opt.record_client_events)
+        st_.update(rec_, [](session_record& r) { r.client_event_types.emplace_back(); });
       if (!ended()) {
         send_error({"invalid_json",
                     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
@@ -459,10 +511,12 @@ class session {
     std::optional<std::string> event_id;
     if (auto e = str_field(root, "event_id")) event_id = std::string(*e);
 
-    st_.update(rec_, [&](session_record& r) {
-      r.client_event_types.push_back(type);
-      if (type == "session.update") r.session_update = std::string(text);
-    });
+    if (st_.opt.record_client_events || type == "session.update") {
+      st_.update(rec_, [&](session_record& r) {
+        if (st_.opt.record_client_events) r.client_event_types.push_back(type);
+        if (type == "session.update") r.session_update = std::string(text);
+      });
+    }
     if (ended() || silent_) {
       // no answers any more, but what arrives is still counted
       if (type == "input_audio_buffer.append") {
@@ -516,10 +570,19 @@ class session {
     if (!out_.empty()) {
       out_msg& m = out_.front();
       const std::size_t len = m.buf.size() - LWS_PRE;
+      if (m.tag) {
+        m.tag->sent_us = frame_tag::now_us();
+        frame_tag::encode_base64(*m.tag, m.buf.data() + m.tag_at);
+      }
       const int n = lws_write(wsi_, reinterpret_cast<unsigned char*>(m.buf.data()) + LWS_PRE, len, LWS_WRITE_TEXT);
       if (n < 0 || static_cast<std::size_t>(n) < len) return -1;
       if (m.audio_bytes > 0) {
         if (conv_item* it = find_item(m.item_id)) it->sent_bytes += m.audio_bytes;
+      }
+      if (m.tag) {
+        delta_written(*m.tag);
+      } else if (m.audio_bytes > 0 && st_.opt.probe) {
+        st_.opt.probe->openai_untagged_delta_written();
       }
       out_.pop_front();
       if (!out_.empty() || close_pending_) lws_callback_on_writable(wsi_);
@@ -549,6 +612,14 @@ class session {
     st_.update(rec_, [](session_record& r) { r.open = false; });
   }
 
+  /// Flood mode: woken because the caller acknowledged deltas.
+  void resume_flood() {
+    if (flood_blocked_ && active_ && !ended()) {
+      flood_blocked_ = false;
+      tick();
+    }
+  }
+
  private:
   struct timer_holder {
     lws_sorted_usec_list_t sul;  // first member: the callback casts back
@@ -561,7 +632,8 @@ class session {
 
   bool ended() const { return close_pending_ || fatal_; }
 
-  void send(std::string payload, const std::string& item_id = {}, std::uint64_t audio_bytes = 0) {
+  void send(std::string payload, const std::string& item_id = {}, std::uint64_t audio_bytes = 0,
+            std::optional<frame_tag::tag> tag = std::nullopt, std::size_t tag_at = 0) {
     if (silent_ || close_pending_) return;
     out_msg m;
     m.buf.reserve(LWS_PRE + payload.size());
@@ -569,8 +641,28 @@ class session {
     m.buf += payload;
     m.item_id = item_id;
     m.audio_bytes = audio_bytes;
+    m.tag = tag;
+    m.tag_at = LWS_PRE + tag_at;
     out_.push_back(std::move(m));
     lws_callback_on_writable(wsi_);
+  }
+
+  void delta_written(const frame_tag::tag& t) {
+    st_.opt.probe->openai_delta_written(t.call, t.response, t.delta);
+    st_.update(rec_, [&](session_record& r) {
+      if (r.response_tallies.size() <= t.response) r.response_tallies.resize(std::size_t{t.response} + 1);
+      auto& tally = r.response_tallies[t.response];
+      tally.deltas_written = std::max<std::uint32_t>(tally.deltas_written, std::uint32_t{t.delta} + 1);
+    });
+  }
+
+  bool flooding() const { return st_.opt.probe && st_.opt.probe->window() > 0; }
+
+  /// Flood mode: once the session is configured and its call known, answer
+  /// without being asked, one response after another.
+  void maybe_flood() {
+    if (!flooding() || call_ < 0 || !configured_ || active_ || ended() || silent_) return;
+    start_response(std::nullopt);
   }
 
   void send_error(const api_error& e, const std::optional<std::string>& client_event_id) {
@@ -879,6 +971,8 @@ class session {
     if (!next.td.enabled || next.td.type != cfg_.td.type) reset_vad();
     cfg_ = std::move(next);
     send(json_object{}.str("type", "session.updated").str("event_id", eid()).raw("session", session_json()).done());
+    configured_ = true;
+    maybe_flood();
   }
 
   // ---------------------------------------------------------------- input audio + VAD
@@ -895,22 +989,44 @@ class session {
       send_error({"missing_required_parameter", "Missing required parameter: 'audio'.", "audio"}, event_id);
       return;
     }
-    if (!from_base64(*audio, scratch_)) {
+    on_append_audio(*audio, event_id);
+  }
+
+  void on_append_audio(std::string_view audio, const std::optional<std::string>& event_id) {
+    if (!from_base64(audio, scratch_)) {
       send_error({"invalid_value", "Invalid 'audio'. Expected base64-encoded audio bytes.", "audio"}, event_id);
       return;
+    }
+    if (auto& probe = st_.opt.probe) {
+      const int before = call_;
+      call_ = probe->openai_append(call_, audio, frame_tag::now_us());
+      if (call_ != before) {
+        st_.update(rec_, [&](session_record& r) { r.call_index = call_; });
+        maybe_flood();
+      }
     }
     const auto n = scratch_.size();
     record_append(n);
     buffer_bytes_ += n;
-    residual_.insert(residual_.end(), scratch_.begin(), scratch_.end());
     const std::size_t frame = 20 * bytes_per_ms(cfg_.in_format);
+    const std::uint8_t* p = scratch_.data();
+    std::size_t size = n;
+    if (!residual_.empty()) {
+      residual_.insert(residual_.end(), scratch_.begin(), scratch_.end());
+      p = residual_.data();
+      size = residual_.size();
+    }
     std::size_t off = 0;
-    while (residual_.size() - off >= frame && !ended()) {
-      const double level = level_dbfs_of(residual_.data() + off, frame, cfg_.in_format);
+    while (size - off >= frame && !ended()) {
+      const double level = level_dbfs_of(p + off, frame, cfg_.in_format);
       off += frame;
       on_frame(level);
     }
-    residual_.erase(residual_.begin(), residual_.begin() + static_cast<std::ptrdiff_t>(off));
+    if (p == scratch_.data()) {
+      residual_.assign(scratch_.begin() + static_cast<std::ptrdiff_t>(off), scratch_.end());
+    } else {
+      residual_.erase(residual_.begin(), residual_.begin() + static_cast<std::ptrdiff_t>(off));
+    }
   }
 
   void record_append(std::size_t n) {
@@ -1307,6 +1423,7 @@ class session {
 
     response_state r;
     r.id = st_.ids.make("resp_", 21);
+    r.number = static_cast<std::uint16_t>(responses_ - 1);
     std::vector<std::string> modalities = cfg_.output_modalities;
     if (params && params->is_object()) {
       if (auto m = field(*params, "metadata")) r.metadata_json = simdjson::minify(*m);
@@ -1339,7 +1456,12 @@ class session {
       fc.call_id = st_.ids.make("call_", 16);
       r.items.push_back(std::move(fc));
     }
-    st_.update(rec_, [](session_record& rec) { rec.responses += 1; });
+    st_.update(rec_, [&](session_record& rec) {
+      rec.responses += 1;
+      if (st_.opt.probe && rec.response_tallies.size() <= r.number)
+        rec.response_tallies.resize(std::size_t{r.number} + 1);
+    });
+    if (st_.opt.probe) st_.opt.probe->openai_response_started(call_, r.number);
     active_ = std::move(r);
     response_modalities_ = modalities;
     send(json_object{}
@@ -1405,7 +1527,28 @@ class session {
   }
 
   void tick() {
-    if (!active_ || ended()) return;
+    if (!flooding()) {
+      step();
+      return;
+    }
+    // Flood: as many steps as the window allows; the next response follows
+    // at once; a full window waits for the caller's acknowledgements.
+    for (;;) {
+      if (!active_ || ended()) return;
+      if (!st_.opt.probe->openai_may_send(call_)) {
+        flood_blocked_ = true;
+        return;
+      }
+      if (!step()) return;
+      if (!active_) maybe_flood();
+    }
+  }
+
+  /// One step of the active response: the next chunk (or call item), and the
+  /// end of the response after the last one. Paced: schedules the next step.
+  /// Returns false when there is nothing more to do now.
+  bool step() {
+    if (!active_ || ended()) return false;
     response_state& r = *active_;
     if (r.cur < r.items.size()) {
       resp_item& it = r.items[r.cur];
@@ -1418,7 +1561,7 @@ class session {
         if (r.close_mid && it.chunks_sent >= std::max<std::size_t>(1, it.chunks_total / 2)) {
           active_.reset();
           start_close(1011, "Internal server error");
-          return;
+          return false;
         }
         if (it.chunks_sent >= it.chunks_total) {
           emit_item_done(r, it, "completed");
@@ -1428,9 +1571,10 @@ class session {
     }
     if (r.cur >= r.items.size()) {
       finish_response("completed", "");
-      return;
+      return true;
     }
-    schedule(chunk_interval_us());
+    if (!flooding()) schedule(chunk_interval_us());
+    return true;
   }
 
   void emit_item_start(response_state& r, resp_item& it) {
@@ -1483,13 +1627,26 @@ class session {
     if (!r.text_mode) {
       const std::size_t off = k * it.chunk_bytes;
       const std::size_t n = std::min(it.chunk_bytes, it.audio.size() - off);
-      const auto bytes = convert_output(it.audio.data() + off, n, cfg_.out_format);
+      auto bytes = convert_output(it.audio.data() + off, n, cfg_.out_format);
       if (conv_item* ci = find_item(it.id)) ci->audio_bytes += n;
       r.audio_bytes_out += n;
       audio_produced_ = true;
-      send("{\"type\":\"response.output_audio.delta\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
-               ",\"delta\":\"" + to_base64(bytes.data(), bytes.size()) + "\"}",
-           it.id, n);
+      std::optional<frame_tag::tag> tag;
+      if (st_.opt.probe && call_ >= 0 && cfg_.out_format == audio_format::pcmu &&
+          bytes.size() >= frame_tag::tag_bytes) {
+        tag = frame_tag::tag{frame_tag::direction::ai,
+                             static_cast<std::uint16_t>(call_),
+                             ai_seq_++,
+                             r.number,
+                             static_cast<std::uint16_t>(r.deltas),
+                             0};
+        frame_tag::encode(*tag, bytes.data());  // the time is stamped at the write
+      }
+      ++r.deltas;
+      std::string head = "{\"type\":\"response.output_audio.delta\",\"event_id\":" + json_string(eid()) + "," +
+                         common(r, it) + ",\"delta\":\"";
+      const std::size_t tag_at = head.size();
+      send(std::move(head) + to_base64(bytes.data(), bytes.size()) + "\"}", it.id, n, tag, tag_at);
     }
     ++it.chunks_sent;
   }
@@ -1660,6 +1817,14 @@ class session {
                                      "]")
              .done());
     if (!completed) st_.update(rec_, [](session_record& rec) { rec.responses_cancelled += 1; });
+    if (st_.opt.probe) {
+      st_.opt.probe->openai_response_finished(call_, r.number, !completed);
+      st_.update(rec_, [&](session_record& rec) {
+        if (rec.response_tallies.size() <= r.number) rec.response_tallies.resize(std::size_t{r.number} + 1);
+        rec.response_tallies[r.number].cancelled = !completed;
+        rec.response_tallies[r.number].finished = true;
+      });
+    }
     active_.reset();
   }
 
@@ -1698,10 +1863,18 @@ class session {
   std::optional<response_state> active_;
   std::vector<std::string> response_modalities_;
   std::size_t responses_ = 0;
+
+  // benchmarks (options.probe)
+  int call_ = -1;               // from the inbound frame tags
+  std::uint32_t ai_seq_ = 0;    // tagged deltas so far
+  bool configured_ = false;     // a session.update was applied
+  bool flood_blocked_ = false;  // flood mode: waiting for the caller's acknowledgements
 };
 
 void destroy_session(pss_t* pss) {
   if (!pss || !pss->s) return;
+  auto& live = pss->s->state().live;
+  live.erase(std::remove(live.begin(), live.end(), pss->s), live.end());
   pss->s->on_closed();
   delete pss->s;
   pss->s = nullptr;
@@ -1747,6 +1920,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
           st->opened += 1;
         }
         pss->s = new session(*st, wsi, idx);
+        st->live.push_back(pss->s);
         pss->s->start(model, rec.authorization, rec.beta_header);
         return 0;
       }
@@ -1775,6 +1949,15 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
         // never got CLOSED.
         destroy_session(pss);
         return 0;
+      case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+        // lws_cancel_service(): the probe's waker (flood mode) or shutdown.
+        server_state* st = static_cast<server_state*>(lws_context_user(lws_get_context(wsi)));
+        if (st && st->opt.probe) {
+          const std::vector<session*> live = st->live;  // resume_flood may close a session
+          for (session* s : live) s->resume_flood();
+        }
+        return 0;
+      }
       default:
         break;
     }
@@ -1859,6 +2042,10 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
     st.client_ssl_ctx = nullptr;
     throw std::runtime_error("fake_openai: no listening port");
   }
+  if (st.opt.probe) {
+    lws_context* ctx = st.ctx;
+    st.opt.probe->set_openai_waker([ctx] { lws_cancel_service(ctx); });
+  }
   server_state* sp = &st;
   st.thread = std::thread([sp] {
     while (!sp->stop.load()) {
@@ -1869,6 +2056,7 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
 
 fake_openai::~fake_openai() {
   server_state& st = impl_->st;
+  if (st.opt.probe) st.opt.probe->set_openai_waker(nullptr);
   st.stop.store(true);
   if (st.ctx) lws_cancel_service(st.ctx);
   if (st.thread.joinable()) st.thread.join();

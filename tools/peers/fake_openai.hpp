@@ -93,6 +93,8 @@
 
 namespace rtb::peers {
 
+class bench_probe;
+
 /// One response the fake model gives, in order: the first response of a
 /// session uses script[0], the next script[1], …, wrapping around.
 struct scripted_response {
@@ -136,6 +138,18 @@ struct fake_openai_options {
   failure_mode failure = failure_mode::none;
   /// Energy VAD: a 20 ms frame counts as speech when louder than this.
   double vad_threshold_dbfs = -40.0;
+  /// Record every client event's type in session_record::client_event_types
+  /// (which grows by one string per append). Off for long runs.
+  bool record_client_events = true;
+  /// Benchmarks: with a probe, every append's frame tag is read and reported
+  /// (latency, order, loss), and every audio delta (µ-law sessions) carries a
+  /// tag: the call learned from the session's inbound tags, the response
+  /// number in the session (from 0), the delta's index in the response, and
+  /// the time just before it is written to the socket. A probe with a window
+  /// (bench_probe::set_window) turns on flood mode: each session that knows
+  /// its call streams one response after another, unpaced, keeping at most
+  /// that many deltas unacknowledged by the caller (VAD responses still run).
+  std::shared_ptr<bench_probe> probe;
 };
 
 /// What happened in one session, for assertions.
@@ -146,7 +160,8 @@ struct session_record {
   std::string host;                   ///< the Host header as received
   bool origin_header = false;         ///< an Origin header came (a server-side client sends none)
   bool beta_header = false;
-  std::vector<std::string> client_event_types;   ///< every client event's type, in order (appends included)
+  std::vector<std::string> client_event_types;  ///< every client event's type, in order (appends included; only with
+                                                ///< options.record_client_events)
   std::uint64_t appended_bytes = 0;   ///< µ-law received in appends
   std::uint64_t appends = 0;
   std::string session_update;         ///< the last session.update, verbatim
@@ -163,6 +178,16 @@ struct session_record {
   std::vector<std::string> user_texts;
   int responses = 0;
   int responses_cancelled = 0;
+  /// With a probe: the call index read from the inbound tags (-1: none yet),
+  /// and per response (in order) the audio deltas written and whether it was
+  /// cancelled (a cancelled response legitimately stops early).
+  int call_index = -1;
+  struct response_tally {
+    std::uint32_t deltas_written = 0;
+    bool cancelled = false;
+    bool finished = false;
+  };
+  std::vector<response_tally> response_tallies;
   int speech_started = 0;
   std::vector<std::string> errors_sent;  ///< codes of error events sent
   bool closed_by_client = false;

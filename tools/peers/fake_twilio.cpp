@@ -38,6 +38,15 @@
 // `sequenceNumber` is assigned when a message is queued; the queue is FIFO, so
 // the numbers go out in order.
 //
+// Benchmarks (caller_pool_options::probe, caller_options::probe_call): each
+// media frame gets a frame tag when it is queued, and its time is stamped
+// into the queued text (the first 40 base64 characters of the payload) just
+// before lws_write; each media received is reported to the probe. In flood
+// mode the frame clock is replaced by the probe's window: media_tick sends
+// while the window has room, and the probe's waker (lws_cancel_service)
+// brings the thread back to EVENT_WAIT_CANCELLED, which resumes every
+// flooding call.
+//
 // Closing: hang_up queues `stop`, and once the queue is empty the next
 // WRITEABLE sets close reason 1000 and returns -1 (lws sends the close frame
 // and waits for the ack). drop_connection returns -1 with no close reason:
@@ -62,6 +71,8 @@
 #include <thread>
 
 #include "lws/ws_url.hpp"
+#include "peers/bench_probe.hpp"
+#include "peers/frame_tag.hpp"
 #include "peers/json_text.hpp"
 #include "peers/playout_model.hpp"
 #include "realtime_bridge/time.hpp"
@@ -111,6 +122,9 @@ enum class call_state { queued, connecting, open, closing, done };
 struct out_message {
   std::string buf;  // LWS_PRE bytes of headroom, then the payload
   bool media = false;
+  // benchmarks: a tagged frame's tag, re-stamped with the time at the write
+  std::optional<frame_tag::tag> tag;
+  std::size_t tag_at = 0;  // offset of the base64 payload in buf
 };
 
 struct call {
@@ -143,6 +157,7 @@ struct call {
   std::size_t say_offset = 0;
   std::int64_t pause_frames_left = 0;
   std::optional<timestamp> ai_audible_at;
+  std::uint32_t tag_seq = 0;  // frames tagged so far (probe_call >= 0)
 
   // inbound
   std::string rx;
@@ -187,6 +202,9 @@ struct pool {
   } wake_timer;
   std::mt19937_64 rng{std::random_device{}()};
   simdjson::dom::parser parser;  // service thread only
+  mulaw_bytes scratch;           // service thread only: decoded media payloads
+  std::shared_ptr<bench_probe> probe;
+  std::vector<call*> flooding;  // flood-mode calls (resumed when the probe wakes us)
   lws_protocols protocols[2]{};
   bool tls = false;
   SSL_CTX* client_ssl_ctx = nullptr;  // ours, handed to lws (see caller_pool_options::tls)
@@ -205,7 +223,9 @@ struct pool {
   void fail(call& c, std::string error);
   void schedule(call_timer& t, sul_cb_t cb, timestamp due, timestamp now);
   void want_write(call& c);
-  void enqueue(call& c, std::string payload, bool media = false);
+  void enqueue(call& c, std::string payload, bool media = false, std::optional<frame_tag::tag> tag = std::nullopt,
+               std::size_t tag_at = 0);
+  bool flood(const call& c) const { return probe && c.opt.probe_call >= 0 && probe->window() > 0; }
   std::string next_seq(call& c) { return std::to_string(++c.seq); }
 
   void on_established(call& c);
@@ -220,6 +240,7 @@ struct pool {
   void on_message(call& c, timestamp now);
   void violation(call& c, std::string what);
   void pump_echoes(call& c, timestamp now);
+  void echo_mark(call& c, std::string_view name);
   int on_writeable(call& c);
   call_result snapshot(const call& c) const;
 
@@ -233,7 +254,7 @@ struct pool {
 
 // ---- construction, the service thread, shutdown ---------------------------
 
-pool::pool(caller_pool_options options) : tls(options.tls) {
+pool::pool(caller_pool_options options) : probe(std::move(options.probe)), tls(options.tls) {
   protocols[0].name = protocol_name;
   protocols[0].callback = &pool::callback;
   protocols[0].per_session_data_size = 0;  // the call pointer is the wsi's opaque user data
@@ -264,10 +285,15 @@ pool::pool(caller_pool_options options) : tls(options.tls) {
     if (client_ssl_ctx != nullptr) SSL_CTX_free(client_ssl_ctx);
     throw std::runtime_error("fake_twilio: lws_create_context failed");
   }
+  if (probe) {
+    lws_context* c = ctx;
+    probe->set_caller_waker([c] { lws_cancel_service(c); });
+  }
   thread = std::thread([this] { run(); });
 }
 
 pool::~pool() {
+  if (probe) probe->set_caller_waker(nullptr);
   {
     std::lock_guard lk(mu);
     stopping = true;
@@ -351,12 +377,14 @@ void pool::want_write(call& c) {
   if (c.wsi != nullptr && !destroying) lws_callback_on_writable(c.wsi);
 }
 
-void pool::enqueue(call& c, std::string payload, bool media) {
+void pool::enqueue(call& c, std::string payload, bool media, std::optional<frame_tag::tag> tag, std::size_t tag_at) {
   out_message m;
   m.buf.reserve(LWS_PRE + payload.size());
   m.buf.assign(LWS_PRE, '\0');
   m.buf += payload;
   m.media = media;
+  m.tag = tag;
+  m.tag_at = LWS_PRE + tag_at;
   c.outq.push_back(std::move(m));
 }
 
@@ -366,6 +394,7 @@ void pool::violation(call& c, std::string what) {
 
 void pool::finish(call& c, timestamp now) {
   if (c.res.finished) return;
+  flooding.erase(std::remove(flooding.begin(), flooding.end(), &c), flooding.end());
   lws_sul_cancel(&c.media_timer.sul);
   lws_sul_cancel(&c.echo_timer.sul);
   lws_sul_cancel(&c.connect_timer.sul);
@@ -496,6 +525,7 @@ void pool::on_established(call& c) {
   // Twilio's first frame carries the first 20 ms of audio, so it goes out 20 ms in.
   c.media_running = true;
   c.next_frame = now + frame_interval;
+  if (flood(c)) flooding.push_back(&c);
   schedule(c.media_timer, &pool::media_cb, c.next_frame, now);
   want_write(c);
 }
@@ -514,11 +544,21 @@ void pool::media_cb(lws_sorted_usec_list_t* sul) {
 void pool::media_tick(call& c) {
   if (c.state != call_state::open || !c.media_running) return;
   const timestamp now = clock::now();
-  while (c.media_running && c.next_frame <= now) {
+  const bool flooding_call = flood(c);
+  // Flood mode: as many frames as the window allows (the probe wakes us when
+  // the fake OpenAI frees room), each on the media clock's next slot so the
+  // script and the timestamps advance as if time ran faster.
+  while (c.media_running && (flooding_call ? probe->caller_may_send(c.opt.probe_call) : c.next_frame <= now)) {
     mulaw_bytes frame(frame_bytes, 0xFF);
     if (!run_script(c, now, frame)) break;
     ++c.chunk;
     const std::uint64_t ts = c.opt.first_timestamp + (c.chunk - 1) * 20;
+    std::optional<frame_tag::tag> tag;
+    if (probe && c.opt.probe_call >= 0) {
+      tag = frame_tag::tag{
+          frame_tag::direction::caller, static_cast<std::uint16_t>(c.opt.probe_call), c.tag_seq++, 0, 0, 0};
+      frame_tag::encode(*tag, frame.data());  // the time is stamped at the write
+    }
     std::string m = R"({"event":"media","sequenceNumber":")";
     m += next_seq(c);
     m += R"(","media":{"track":"inbound","chunk":")";
@@ -526,23 +566,34 @@ void pool::media_tick(call& c) {
     m += R"(","timestamp":")";
     m += std::to_string(ts);
     m += R"(","payload":")";
+    const std::size_t tag_at = m.size();
     m += to_base64(frame.data(), frame.size());
     m += R"("},"streamSid":)";
     append_json_string(m, c.res.stream_sid);
     m += '}';
-    enqueue(c, std::move(m), true);
+    enqueue(c, std::move(m), true, tag, tag_at);
     c.next_frame += frame_interval;
   }
-  if (c.media_running) schedule(c.media_timer, &pool::media_cb, c.next_frame, now);
+  if (c.media_running && !flooding_call) schedule(c.media_timer, &pool::media_cb, c.next_frame, now);
   if (!c.outq.empty() || c.want_close || c.want_drop) want_write(c);
 }
 
 // Fills `frame` (already silence) from the script; runs the steps that take no
 // time. False when the media stops (hang_up, drop_connection).
 bool pool::run_script(call& c, timestamp now, mulaw_bytes& frame) {
+  bool repeated = false;
   for (;;) {
     if (c.step >= c.opt.script.size()) return true;  // script over: silence until the bridge closes
     caller_step& st = c.opt.script[c.step];
+    if (auto* r = std::get_if<step::repeat>(&st)) {
+      // At most one jump per frame: a loop of steps that take no frames
+      // would otherwise never give the frame back.
+      if (repeated) return true;
+      repeated = true;
+      c.step = std::min(r->to, c.opt.script.size());
+      c.step_entered = false;
+      continue;
+    }
     const bool entering = !c.step_entered;
     if (entering) {
       c.step_entered = true;
@@ -761,13 +812,14 @@ void pool::on_message(call& c, timestamp now) {
   }
 
   if (event == "media") {
-    auto audio = from_base64(value);
-    if (!audio) {
+    mulaw_bytes* audio = &scratch;
+    if (!from_base64(value, scratch)) {
       violation(c, "31951: media: payload is not base64");
       return;
     }
     if (audio->size() >= 4 && std::memcmp(audio->data(), "RIFF", 4) == 0)
       violation(c, "media: payload starts with a RIFF/WAV header (plays as noise)");  // still played, like Twilio
+    if (probe && c.opt.probe_call >= 0) probe->caller_media(c.opt.probe_call, value, frame_tag::now_us());
     const auto n = static_cast<std::uint64_t>(audio->size());
     ++c.res.media_received;
     c.res.audio_bytes_received += n;
@@ -785,9 +837,16 @@ void pool::on_message(call& c, timestamp now) {
     c.model.media(n, now);
   } else if (event == "mark") {
     ++c.res.marks_received;
-    c.model.mark(std::string(value), now);
+    if (probe && c.opt.probe_call >= 0) probe->caller_mark_received();
+    if (c.opt.instant_playout) {
+      echo_mark(c, value);
+      want_write(c);
+    } else {
+      c.model.mark(std::string(value), now);
+    }
   } else {  // clear
     ++c.res.clears;
+    if (probe && c.opt.probe_call >= 0) probe->caller_clear();
     if (c.opt.keep_heard_audio) {
       const auto played = std::min<std::uint64_t>(c.model.played_since_clear(now), c.gen_audio.size());
       c.res.heard_audio.insert(c.res.heard_audio.end(), c.gen_audio.begin(),
@@ -811,19 +870,24 @@ void pool::echo_cb(lws_sorted_usec_list_t* sul) {
   }
 }
 
+void pool::echo_mark(call& c, std::string_view name) {
+  std::string m = R"({"event":"mark","sequenceNumber":")";
+  m += next_seq(c);
+  m += R"(","streamSid":)";
+  append_json_string(m, c.res.stream_sid);
+  m += R"(,"mark":{"name":)";
+  append_json_string(m, name);
+  m += "}}";
+  enqueue(c, std::move(m));
+  ++c.res.marks_echoed;
+  if (probe && c.opt.probe_call >= 0) probe->caller_mark_echoed();
+}
+
 void pool::pump_echoes(call& c, timestamp now) {
   if (c.state != call_state::open) return;
   bool queued = false;
   for (auto& name : c.model.take_echoes(now)) {
-    std::string m = R"({"event":"mark","sequenceNumber":")";
-    m += next_seq(c);
-    m += R"(","streamSid":)";
-    append_json_string(m, c.res.stream_sid);
-    m += R"(,"mark":{"name":)";
-    append_json_string(m, name);
-    m += "}}";
-    enqueue(c, std::move(m));
-    ++c.res.marks_echoed;
+    echo_mark(c, name);
     queued = true;
   }
   if (auto due = c.model.next_echo())
@@ -844,6 +908,10 @@ int pool::on_writeable(call& c) {
     out_message m = std::move(c.outq.front());
     c.outq.pop_front();
     const std::size_t len = m.buf.size() - LWS_PRE;
+    if (m.tag) {
+      m.tag->sent_us = frame_tag::now_us();
+      frame_tag::encode_base64(*m.tag, m.buf.data() + m.tag_at);
+    }
     auto* p = reinterpret_cast<unsigned char*>(m.buf.data()) + LWS_PRE;
     const int n = lws_write(c.wsi, p, len, LWS_WRITE_TEXT);
     if (n < 0 || static_cast<std::size_t>(n) < len) {
@@ -851,6 +919,7 @@ int pool::on_writeable(call& c) {
       return -1;
     }
     if (m.media) ++c.res.frames_sent;
+    if (m.tag) probe->caller_frame_written(c.opt.probe_call);
     if (!c.outq.empty() || c.want_close) lws_callback_on_writable(c.wsi);
     return 0;
   }
@@ -881,6 +950,11 @@ int pool::handle(lws* wsi, lws_callback_reasons reason, void* in, std::size_t le
     std::lock_guard lk(mu);
     if (stopping) begin_shutdown();
     drain_inbox();
+    // Flood mode: the fake OpenAI made room in some calls' windows.
+    if (!shutdown_begun) {
+      const std::vector<call*> calls_flooding = flooding;  // media_tick may finish a call
+      for (call* c : calls_flooding) media_tick(*c);
+    }
     return 0;
   }
   switch (reason) {

@@ -31,6 +31,8 @@
 
 namespace rtb::peers {
 
+class bench_probe;
+
 namespace step {
 /// Stream this audio (then silence again).
 struct say {
@@ -64,14 +66,21 @@ struct drop_connection {};
 struct send_raw {
   std::string text{};
 };
+/// Go back to step `to` (0: the first) and run from there again, forever:
+/// a call that keeps taking turns. A loop whose steps take no frames (only
+/// digits or raw messages) runs once per frame, not in a busy loop.
+struct repeat {
+  std::size_t to = 0;
+};
 }  // namespace step
 
 /// Steps run in order on the 20 ms frame clock: `say`, `pause` and the waits
 /// take frames; `digit` and `send_raw` go out before the frame of the tick
 /// they are reached in. After the last step the caller keeps sending silence
 /// until the bridge closes (or the pool is destroyed).
-using caller_step = std::variant<step::say, step::pause, step::digit, step::wait_for_ai_audio,
-                                 step::wait_for_ai_silence, step::hang_up, step::drop_connection, step::send_raw>;
+using caller_step =
+    std::variant<step::say, step::pause, step::digit, step::wait_for_ai_audio, step::wait_for_ai_silence, step::hang_up,
+                 step::drop_connection, step::send_raw, step::repeat>;
 
 struct caller_options {
   /// The bridge's stream endpoint, e.g. ws://127.0.0.1:5050/media-stream.
@@ -92,8 +101,19 @@ struct caller_options {
   /// certificate). Off: the system CAs verify.
   bool tls_allow_self_signed = false;
   /// Keep the received audio to build call_result::heard_audio (about 8 KB
-  /// per second of AI speech); turn off for large benchmarks.
+  /// per second of AI speech); turn off for large benchmarks (then nothing
+  /// grows per frame).
   bool keep_heard_audio = true;
+  /// Benchmarks (with caller_pool_options::probe): this call's index in the
+  /// probe, -1 = none. Every media frame sent then carries a frame tag
+  /// (frame_tag.hpp: this index, a sequence number from 0, the time just
+  /// before the write), and every media received is checked against its tag
+  /// and reported to the probe. With a probe window (flood mode) frames are
+  /// sent unpaced, at most `window` ahead of what the fake OpenAI received.
+  int probe_call = -1;
+  /// Echo each mark as soon as it arrives, as if the audio had played
+  /// (flood mode: audio arrives faster than it could play).
+  bool instant_playout = false;
 };
 
 /// Ground truth and observations of one call, for assertions and reports.
@@ -141,6 +161,9 @@ struct caller_pool_options {
   /// in tests that run the bridge, the fake OpenAI and the callers together.
   /// The pool itself never leaks (it hands lws its own client SSL_CTX).
   bool tls = false;
+  /// Benchmarks: the probe the calls' frame tags are reported to (see
+  /// caller_options::probe_call). The pool registers its waker with it.
+  std::shared_ptr<bench_probe> probe{};
 };
 
 class caller_pool {

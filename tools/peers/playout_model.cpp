@@ -17,9 +17,16 @@ std::uint64_t playout_model::played_of(const std::vector<chunk>& chunks, timesta
 }
 
 void playout_model::media(std::uint64_t bytes, timestamp now) {
-  const timestamp start = busy_until_ > now ? busy_until_ : now + start_delay_;
-  chunks_.push_back({start, bytes});
-  busy_until_ = start + std::chrono::microseconds(bytes * 1000 / audio::mulaw_bytes_per_ms);
+  const bool continues = busy_until_ > now;
+  const timestamp start = continues ? busy_until_ : now + start_delay_;
+  // Audio that plays right after the previous chunk extends it (8 bytes are
+  // exactly 1000 µs, so a merged chunk plays exactly like its parts): a long
+  // answer is one chunk, not one per message.
+  if (continues && !chunks_.empty() && chunks_.back().start + duration_of(chunks_.back().bytes) == start)
+    chunks_.back().bytes += bytes;
+  else
+    chunks_.push_back({start, bytes});
+  busy_until_ = start + duration_of(bytes);
 }
 
 void playout_model::mark(std::string name, timestamp now) {

@@ -51,6 +51,9 @@ class playout_model {
     timestamp due;
   };
   static std::uint64_t played_of(const std::vector<chunk>& chunks, timestamp now);
+  static std::chrono::microseconds duration_of(std::uint64_t bytes) {
+    return std::chrono::microseconds(bytes * 1000 / 8);  // 8 µ-law bytes per ms
+  }
 
   std::chrono::microseconds start_delay_;
   timestamp busy_until_{};
