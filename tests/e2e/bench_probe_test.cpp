@@ -15,25 +15,31 @@ using namespace std::chrono_literals;
 
 namespace {
 
-peers::fake_openai_options probed_options(std::shared_ptr<peers::bench_probe> probe) {
+peers::fake_openai_options probed_options(std::shared_ptr<peers::bench_probe> probe, bool load_generator_io) {
   peers::fake_openai_options o;
   o.expected_api_key = std::string(test_api_key);
   o.script = {peers::scripted_response{"A long answer the caller may interrupt.", {}, 2000, std::nullopt, false}};
   o.speed = 2.0;
   o.record_client_events = false;
   o.probe = std::move(probe);
+  o.libuv = load_generator_io;
+  o.ticker_timers = load_generator_io;
   return o;
 }
 
 }  // namespace
 
 TEST_CASE("tagged calls: every frame is checked both ways and nothing is lost", "[e2e][bench]") {
+  // Both ways the peers can wait: lws' poll loop with its timers, and what
+  // the load generator uses (libuv, the 1 ms ticker).
+  const bool load_generator_io = GENERATE(false, true);
+  INFO("libuv and ticker timers: " << load_generator_io);
   auto probe = std::make_shared<peers::bench_probe>(2);
-  peers::fake_openai openai(probed_options(probe));
+  peers::fake_openai openai(probed_options(probe, load_generator_io));
   auto app = std::make_shared<recording_app>();
   bridge b(openai, app);
 
-  peers::caller_pool callers({.probe = probe});
+  peers::caller_pool callers({.probe = probe, .libuv = load_generator_io, .ticker_timers = load_generator_io});
   probe->set_recording(true);
   std::vector<int> ids;
   for (int i = 0; i < 2; ++i) {
@@ -144,12 +150,12 @@ TEST_CASE("a repeating script keeps taking turns", "[e2e][bench]") {
 TEST_CASE("flood mode: unpaced both ways within the window, nothing lost", "[e2e][bench]") {
   auto probe = std::make_shared<peers::bench_probe>(2);
   probe->set_window(4);
-  auto o = probed_options(probe);
+  auto o = probed_options(probe, true);
   o.script = {peers::scripted_response{"Flood.", {}, 1000, std::nullopt, false}};
   peers::fake_openai openai(o);
   auto app = std::make_shared<recording_app>();
   bridge b(openai, app);
-  peers::caller_pool callers({.probe = probe});
+  peers::caller_pool callers({.probe = probe, .libuv = true, .ticker_timers = true});
   std::vector<int> ids;
   for (int i = 0; i < 2; ++i)
     ids.push_back(callers.start_call(

@@ -20,6 +20,9 @@
 #include "peers/bench_probe.hpp"
 #include "peers/frame_tag.hpp"
 #include "peers/json_text.hpp"
+#include "peers/service_timers.hpp"
+
+#include "lws/event_loop.hpp"
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -345,6 +348,8 @@ struct server_state {
   fake_openai_options opt;
   lws_protocols protocols[2]{};
   lws_context* ctx = nullptr;
+  std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libuv (options.libuv)
+  std::unique_ptr<service_timers> timers;            // options.ticker_timers
   SSL_CTX* client_ssl_ctx = nullptr;  // TLS mode: an unused client SSL_CTX of our own (see the constructor)
   int port = 0;
   std::thread thread;
@@ -419,8 +424,12 @@ std::string request_path(lws* wsi, std::string* model) {
 
 class session {
  public:
-  session(server_state& st, lws* wsi, std::size_t rec) : st_(st), wsi_(wsi), rec_(rec) { timer_.self = this; }
-  ~session() { lws_sul_cancel(&timer_.sul); }
+  session(server_state& st, lws* wsi, std::size_t rec) : st_(st), wsi_(wsi), rec_(rec) {
+    timer_.self = this;
+    tick_timer_.owner = this;
+    tick_timer_.fire = &session::on_tick_timer;
+  }
+  ~session() { cancel_timer(); }
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
@@ -682,7 +691,7 @@ class session {
     close_code_ = code;
     close_reason_ = std::move(reason);
     if (close_reason_.size() > 123) close_reason_.resize(123);
-    lws_sul_cancel(&timer_.sul);
+    cancel_timer();
     lws_callback_on_writable(wsi_);
   }
 
@@ -1496,7 +1505,26 @@ class session {
   }
 
   void schedule(std::int64_t us) {
+    if (st_.timers) {
+      st_.timers->schedule(tick_timer_, clock::now() + std::chrono::microseconds(std::max<std::int64_t>(0, us)));
+      return;
+    }
     lws_sul_schedule(st_.ctx, 0, &timer_.sul, &session::on_timer, std::max<std::int64_t>(0, us));
+  }
+
+  void cancel_timer() {
+    lws_sul_cancel(&timer_.sul);
+    if (st_.timers) st_.timers->cancel(tick_timer_);
+  }
+
+  static void on_tick_timer(service_timers::timer& t) {
+    try {
+      static_cast<session*>(t.owner)->tick();
+    } catch (const std::exception& e) {
+      lwsl_err("fake_openai: tick: %s\n", e.what());
+    } catch (...) {
+      lwsl_err("fake_openai: tick: unknown exception\n");
+    }
   }
 
   static void on_timer(lws_sorted_usec_list_t* sul) {
@@ -1757,7 +1785,7 @@ class session {
 
   void finish_response(const char* status, const char* reason) {
     if (!active_) return;
-    lws_sul_cancel(&timer_.sul);
+    cancel_timer();
     response_state& r = *active_;
     if (r.cur < r.items.size()) {
       resp_item& it = r.items[r.cur];
@@ -1836,6 +1864,7 @@ class session {
   lws* wsi_;
   std::size_t rec_;
   timer_holder timer_{};
+  service_timers::timer tick_timer_{};  // instead of timer_ with options.ticker_timers
   std::deque<out_msg> out_;
   bool silent_ = false;
   bool fatal_ = false;
@@ -1952,6 +1981,7 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
       case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
         // lws_cancel_service(): the probe's waker (flood mode) or shutdown.
         server_state* st = static_cast<server_state*>(lws_context_user(lws_get_context(wsi)));
+        if (st && st->timers) st->timers->run_due(clock::now());
         if (st && st->opt.probe) {
           const std::vector<session*> live = st->live;  // resume_flood may close a session
           for (session* s : live) s->resume_flood();
@@ -2026,6 +2056,9 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
     info.provided_client_ssl_ctx = st.client_ssl_ctx;
   }
 
+  st.runner =
+      lws_adapter::make_loop_runner(st.opt.libuv ? lws_adapter::event_loop::libuv : lws_adapter::event_loop::poll);
+  st.runner->prepare(info, &st.ctx);
   st.ctx = lws_create_context(&info);
   if (!st.ctx) {
     if (st.client_ssl_ctx) SSL_CTX_free(st.client_ssl_ctx);
@@ -2036,32 +2069,29 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
   lws_vhost* vh = lws_get_vhost_by_name(st.ctx, "default");
   st.port = vh ? lws_get_vhost_listen_port(vh) : -1;
   if (st.port <= 0) {
-    lws_context_destroy(st.ctx);
-    st.ctx = nullptr;
+    st.runner->destroy_unrun(st.ctx);
     if (st.client_ssl_ctx) SSL_CTX_free(st.client_ssl_ctx);
     st.client_ssl_ctx = nullptr;
     throw std::runtime_error("fake_openai: no listening port");
   }
+  if (st.opt.ticker_timers) st.timers = std::make_unique<service_timers>(st.ctx);
   if (st.opt.probe) {
     lws_context* ctx = st.ctx;
     st.opt.probe->set_openai_waker([ctx] { lws_cancel_service(ctx); });
   }
   server_state* sp = &st;
-  st.thread = std::thread([sp] {
-    while (!sp->stop.load()) {
-      if (lws_service(sp->ctx, 0) < 0) break;
-    }
-  });
+  // The runner destroys the context on this thread when told to stop
+  // (closing the sessions: their CLOSED callbacks run there).
+  st.thread = std::thread([sp] { sp->runner->run(sp->ctx, sp->stop); });
 }
 
 fake_openai::~fake_openai() {
   server_state& st = impl_->st;
   if (st.opt.probe) st.opt.probe->set_openai_waker(nullptr);
+  if (st.timers) st.timers->stop();  // it wakes the context: stopped before the context goes
   st.stop.store(true);
-  if (st.ctx) lws_cancel_service(st.ctx);
+  if (st.ctx) st.runner->wake(st.ctx);
   if (st.thread.joinable()) st.thread.join();
-  if (st.ctx) lws_context_destroy(st.ctx);  // closes sessions (CLOSED callbacks run here)
-  st.ctx = nullptr;
   if (st.client_ssl_ctx) SSL_CTX_free(st.client_ssl_ctx);
   st.client_ssl_ctx = nullptr;
 }

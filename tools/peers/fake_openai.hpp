@@ -150,6 +150,14 @@ struct fake_openai_options {
   /// its call streams one response after another, unpaced, keeping at most
   /// that many deltas unacknowledged by the caller (VAD responses still run).
   std::shared_ptr<bench_probe> probe;
+  /// Wait for sockets with lws' libuv event library (epoll) instead of its
+  /// poll() loop, which scans every socket at every wake-up: for hundreds
+  /// of sessions (the benchmarks).
+  bool libuv = false;
+  /// Pace the responses with a 1 ms ticker thread (service_timers.hpp)
+  /// instead of lws' timers, around which lws 4.1.6 spins for a millisecond
+  /// each: with hundreds of sessions, all the time.
+  bool ticker_timers = false;
 };
 
 /// What happened in one session, for assertions.

@@ -14,9 +14,11 @@
 // back synchronously from inside lws_client_connect_via_info or
 // lws_context_destroy while a handler holds it), so result() can build a
 // consistent snapshot at any time. The destructor sets `stopping` and wakes
-// the thread, which hangs up the open calls and leaves its loop once they are
-// closed (or after a second); the destructor then joins it and destroys the
-// context on its own thread, so lws is never used by two threads at once.
+// the thread, which hangs up the open calls and, once they are closed (or
+// after a second), stops its timers and leaves its loop, destroying the
+// context on its way out; the destructor then joins it. The loop is lws'
+// poll() loop or, with caller_pool_options::libuv, its libuv event library
+// (the adapter's loop runners, lib/lws/event_loop.hpp).
 //
 // lws 4.1.6 reports the end of a client in three ways, all handled:
 //   CLIENT_CONNECTION_ERROR — connect failed, or the upgrade was answered with
@@ -60,6 +62,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -70,11 +73,13 @@
 #include <string_view>
 #include <thread>
 
+#include "lws/event_loop.hpp"
 #include "lws/ws_url.hpp"
 #include "peers/bench_probe.hpp"
 #include "peers/frame_tag.hpp"
 #include "peers/json_text.hpp"
 #include "peers/playout_model.hpp"
+#include "peers/service_timers.hpp"
 #include "realtime_bridge/time.hpp"
 
 namespace rtb::peers {
@@ -172,6 +177,8 @@ struct call {
   std::optional<timestamp> finished_at;
 
   call_timer media_timer, echo_timer, connect_timer;
+  // the same two clocks on the pool's service_timers (caller_pool_options::ticker_timers)
+  service_timers::timer media_tick_timer, echo_tick_timer;
 
   call(struct pool* p, int i, caller_options o)
       : pool(p),
@@ -179,6 +186,7 @@ struct call {
         opt(std::move(o)),
         model(std::chrono::duration_cast<std::chrono::microseconds>(opt.playout_delay)) {
     media_timer.owner = echo_timer.owner = connect_timer.owner = this;
+    media_tick_timer.owner = echo_tick_timer.owner = this;  // fire: set by the pool
   }
 
   bool audible(timestamp now) const { return audible_from <= now && now < busy_until; }
@@ -188,6 +196,8 @@ struct pool {
   mutable std::recursive_mutex mu;
   std::condition_variable_any cv;
   lws_context* ctx = nullptr;
+  std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libuv (caller_pool_options::libuv)
+  std::atomic<bool> exit{false};                     // the runner returns once this is set and it is woken
   std::thread thread;
   std::map<int, std::unique_ptr<call>> calls;
   std::deque<call*> inbox;
@@ -198,13 +208,15 @@ struct pool {
   bool destroying = false;  // the service thread is gone: schedule nothing
   timestamp shutdown_deadline{};
   struct pool_timer {
-    lws_sorted_usec_list_t sul{};
+    lws_sorted_usec_list_t sul{};  // first member: the callback casts back
+    pool* owner = nullptr;
   } wake_timer;
   std::mt19937_64 rng{std::random_device{}()};
   simdjson::dom::parser parser;  // service thread only
   mulaw_bytes scratch;           // service thread only: decoded media payloads
   std::shared_ptr<bench_probe> probe;
   std::vector<call*> flooding;  // flood-mode calls (resumed when the probe wakes us)
+  std::unique_ptr<service_timers> timers;  // caller_pool_options::ticker_timers
   lws_protocols protocols[2]{};
   bool tls = false;
   SSL_CTX* client_ssl_ctx = nullptr;  // ours, handed to lws (see caller_pool_options::tls)
@@ -222,6 +234,11 @@ struct pool {
   void finish(call& c, timestamp now);
   void fail(call& c, std::string error);
   void schedule(call_timer& t, sul_cb_t cb, timestamp due, timestamp now);
+  // The frame clock and the echo clock: lws suls, or the ticker's timers.
+  void schedule_media(call& c, timestamp due, timestamp now);
+  void schedule_echo(call& c, timestamp due, timestamp now);
+  void cancel_media(call& c);
+  void cancel_echo(call& c);
   void want_write(call& c);
   void enqueue(call& c, std::string payload, bool media = false, std::optional<frame_tag::tag> tag = std::nullopt,
                std::size_t tag_at = 0);
@@ -248,13 +265,19 @@ struct pool {
   int handle(lws* wsi, lws_callback_reasons reason, void* in, std::size_t len);
   static void media_cb(lws_sorted_usec_list_t* sul);
   static void echo_cb(lws_sorted_usec_list_t* sul);
+  static void media_fire(service_timers::timer& t);
+  static void echo_fire(service_timers::timer& t);
   static void connect_timeout_cb(lws_sorted_usec_list_t* sul);
-  static void wake_cb(lws_sorted_usec_list_t*) {}
+  static void wake_cb(lws_sorted_usec_list_t* sul);
+  void check_exit();
 };
 
 // ---- construction, the service thread, shutdown ---------------------------
 
 pool::pool(caller_pool_options options) : probe(std::move(options.probe)), tls(options.tls) {
+  wake_timer.owner = this;
+  runner =
+      lws_adapter::make_loop_runner(options.libuv ? lws_adapter::event_loop::libuv : lws_adapter::event_loop::poll);
   protocols[0].name = protocol_name;
   protocols[0].callback = &pool::callback;
   protocols[0].per_session_data_size = 0;  // the call pointer is the wsi's opaque user data
@@ -280,11 +303,13 @@ pool::pool(caller_pool_options options) : probe(std::move(options.probe)), tls(o
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.provided_client_ssl_ctx = client_ssl_ctx;
   }
+  runner->prepare(info, &ctx);
   ctx = lws_create_context(&info);
   if (ctx == nullptr) {
     if (client_ssl_ctx != nullptr) SSL_CTX_free(client_ssl_ctx);
     throw std::runtime_error("fake_twilio: lws_create_context failed");
   }
+  if (options.ticker_timers) timers = std::make_unique<service_timers>(ctx);
   if (probe) {
     lws_context* c = ctx;
     probe->set_caller_waker([c] { lws_cancel_service(c); });
@@ -294,23 +319,17 @@ pool::pool(caller_pool_options options) : probe(std::move(options.probe)), tls(o
 
 pool::~pool() {
   if (probe) probe->set_caller_waker(nullptr);
+  if (timers) timers->stop();  // it wakes the context: stopped before the context goes
   {
     std::lock_guard lk(mu);
     stopping = true;
   }
-  lws_cancel_service(ctx);
+  lws_cancel_service(ctx);  // the service thread begins the shutdown (EVENT_WAIT_CANCELLED)
+  // It leaves once every call has closed (or after a second), destroying the
+  // context on its way out (check_exit).
   if (thread.joinable()) thread.join();
-  // The service thread is gone: lws is ours alone now.
   std::lock_guard lk(mu);
   destroying = true;
-  lws_sul_cancel(&wake_timer.sul);
-  for (auto& [id, c] : calls) {
-    lws_sul_cancel(&c->media_timer.sul);
-    lws_sul_cancel(&c->echo_timer.sul);
-    lws_sul_cancel(&c->connect_timer.sul);
-  }
-  // Closes what is left: CLIENT_CLOSED / CONNECTION_ERROR arrive here, on this thread.
-  lws_context_destroy(ctx);
   ctx = nullptr;
   if (client_ssl_ctx != nullptr) SSL_CTX_free(client_ssl_ctx);
   client_ssl_ctx = nullptr;
@@ -325,17 +344,39 @@ pool::~pool() {
 }
 
 void pool::run() {
-  for (;;) {
-    {
-      std::lock_guard lk(mu);
-      if (shutdown_begun) {
-        const bool live =
-            std::any_of(calls.begin(), calls.end(), [](const auto& kv) { return kv.second->wsi != nullptr; });
-        if (!live || clock::now() >= shutdown_deadline) break;
-      }
-    }
-    lws_service(ctx, 0);
+  // Until check_exit() sets `exit`; then the runner destroys the context here
+  // (CLIENT_CLOSED / CONNECTION_ERROR for what is left arrive on this thread).
+  runner->run(ctx, exit);
+}
+
+void pool::wake_cb(lws_sorted_usec_list_t* sul) {
+  pool* p = reinterpret_cast<pool_timer*>(sul)->owner;
+  try {
+    std::lock_guard lk(p->mu);
+    p->check_exit();
+  } catch (...) {
   }
+}
+
+// During shutdown, every 20 ms: once no call is open (or the deadline has
+// passed), stop every timer and let the runner leave.
+void pool::check_exit() {
+  if (!shutdown_begun || exit.load()) return;
+  const timestamp now = clock::now();
+  const bool live = std::any_of(calls.begin(), calls.end(), [](const auto& kv) { return kv.second->wsi != nullptr; });
+  if (live && now < shutdown_deadline) {
+    lws_sul_schedule(ctx, 0, &wake_timer.sul, &pool::wake_cb, 20'000);
+    return;
+  }
+  destroying = true;
+  lws_sul_cancel(&wake_timer.sul);
+  for (auto& [id, c] : calls) {
+    cancel_media(*c);
+    cancel_echo(*c);
+    lws_sul_cancel(&c->connect_timer.sul);
+  }
+  exit.store(true);
+  runner->wake(ctx);
 }
 
 void pool::drain_inbox() {
@@ -355,7 +396,7 @@ void pool::begin_shutdown() {
   shutdown_begun = true;
   const timestamp now = clock::now();
   shutdown_deadline = now + 1s;
-  lws_sul_schedule(ctx, 0, &wake_timer.sul, &pool::wake_cb, us_until(shutdown_deadline, now) + 1000);
+  lws_sul_schedule(ctx, 0, &wake_timer.sul, &pool::wake_cb, 20'000);
   drain_inbox();
   // Calls still running hang up like a caller would: stop, then close 1000.
   for (auto& [id, c] : calls) {
@@ -371,6 +412,45 @@ void pool::begin_shutdown() {
 void pool::schedule(call_timer& t, sul_cb_t cb, timestamp due, timestamp now) {
   if (destroying || ctx == nullptr) return;
   lws_sul_schedule(ctx, 0, &t.sul, cb, us_until(due, now));
+}
+
+void pool::schedule_media(call& c, timestamp due, timestamp now) {
+  if (timers) {
+    if (!destroying) timers->schedule(c.media_tick_timer, due);
+  } else {
+    schedule(c.media_timer, &pool::media_cb, due, now);
+  }
+}
+
+void pool::schedule_echo(call& c, timestamp due, timestamp now) {
+  if (timers) {
+    if (!destroying) timers->schedule(c.echo_tick_timer, due);
+  } else {
+    schedule(c.echo_timer, &pool::echo_cb, due, now);
+  }
+}
+
+void pool::cancel_media(call& c) {
+  lws_sul_cancel(&c.media_timer.sul);
+  if (timers) timers->cancel(c.media_tick_timer);
+}
+
+void pool::cancel_echo(call& c) {
+  lws_sul_cancel(&c.echo_timer.sul);
+  if (timers) timers->cancel(c.echo_tick_timer);
+}
+
+void pool::media_fire(service_timers::timer& t) {
+  call* c = static_cast<call*>(t.owner);
+  std::lock_guard lk(c->pool->mu);
+  c->pool->media_tick(*c);
+}
+
+void pool::echo_fire(service_timers::timer& t) {
+  call* c = static_cast<call*>(t.owner);
+  std::lock_guard lk(c->pool->mu);
+  if (c->state != call_state::open) return;
+  c->pool->pump_echoes(*c, clock::now());
 }
 
 void pool::want_write(call& c) {
@@ -395,8 +475,8 @@ void pool::violation(call& c, std::string what) {
 void pool::finish(call& c, timestamp now) {
   if (c.res.finished) return;
   flooding.erase(std::remove(flooding.begin(), flooding.end(), &c), flooding.end());
-  lws_sul_cancel(&c.media_timer.sul);
-  lws_sul_cancel(&c.echo_timer.sul);
+  cancel_media(c);
+  cancel_echo(c);
   lws_sul_cancel(&c.connect_timer.sul);
   c.media_running = false;
   // Freeze what was heard: playback stops with the call.
@@ -526,7 +606,7 @@ void pool::on_established(call& c) {
   c.media_running = true;
   c.next_frame = now + frame_interval;
   if (flood(c)) flooding.push_back(&c);
-  schedule(c.media_timer, &pool::media_cb, c.next_frame, now);
+  schedule_media(c, c.next_frame, now);
   want_write(c);
 }
 
@@ -574,7 +654,7 @@ void pool::media_tick(call& c) {
     enqueue(c, std::move(m), true, tag, tag_at);
     c.next_frame += frame_interval;
   }
-  if (c.media_running && !flooding_call) schedule(c.media_timer, &pool::media_cb, c.next_frame, now);
+  if (c.media_running && !flooding_call) schedule_media(c, c.next_frame, now);
   if (!c.outq.empty() || c.want_close || c.want_drop) want_write(c);
 }
 
@@ -662,7 +742,7 @@ bool pool::run_script(call& c, timestamp now, mulaw_bytes& frame) {
       c.media_running = false;
       c.want_drop = true;
       c.outq.clear();
-      lws_sul_cancel(&c.media_timer.sul);
+      cancel_media(c);
       return false;
     }
     if (auto* raw = std::get_if<step::send_raw>(&st)) {
@@ -688,7 +768,7 @@ void pool::send_stop(call& c) {
   c.res.stop_sent = true;
   c.media_running = false;
   c.want_close = true;
-  lws_sul_cancel(&c.media_timer.sul);
+  cancel_media(c);
 }
 
 // ---- receiving --------------------------------------------------------------------
@@ -891,9 +971,9 @@ void pool::pump_echoes(call& c, timestamp now) {
     queued = true;
   }
   if (auto due = c.model.next_echo())
-    schedule(c.echo_timer, &pool::echo_cb, *due, now);
+    schedule_echo(c, *due, now);
   else
-    lws_sul_cancel(&c.echo_timer.sul);
+    cancel_echo(c);
   if (queued) want_write(c);
 }
 
@@ -950,6 +1030,7 @@ int pool::handle(lws* wsi, lws_callback_reasons reason, void* in, std::size_t le
     std::lock_guard lk(mu);
     if (stopping) begin_shutdown();
     drain_inbox();
+    if (timers) timers->run_due(clock::now());
     // Flood mode: the fake OpenAI made room in some calls' windows.
     if (!shutdown_begun) {
       const std::vector<call*> calls_flooding = flooding;  // media_tick may finish a call
@@ -1017,7 +1098,7 @@ int pool::handle(lws* wsi, lws_callback_reasons reason, void* in, std::size_t le
       }
       c->state = call_state::closing;
       c->media_running = false;
-      lws_sul_cancel(&c->media_timer.sul);
+      cancel_media(*c);
       return 0;  // lws echoes the close frame, then CLIENT_CLOSED
     }
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -1069,6 +1150,8 @@ int caller_pool::start_call(caller_options options) {
     std::lock_guard lk(impl_->mu);
     id = impl_->next_id++;
     auto c = std::make_unique<call>(impl_.get(), id, std::move(options));
+    c->media_tick_timer.fire = &fake_twilio_detail::pool::media_fire;
+    c->echo_tick_timer.fire = &fake_twilio_detail::pool::echo_fire;
     c->res.call_sid = c->opt.call_sid.empty() ? random_sid(impl_->rng, "CA") : c->opt.call_sid;
     c->res.stream_sid = c->opt.stream_sid.empty() ? random_sid(impl_->rng, "MZ") : c->opt.stream_sid;
     impl_->inbox.push_back(c.get());
