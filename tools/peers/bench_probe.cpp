@@ -113,25 +113,25 @@ void bench_probe::caller_frame_written(int call) {
   ++counts_.frames_sent;
 }
 
-void bench_probe::caller_media(int call, std::string_view payload, std::uint32_t now_us) {
+bool bench_probe::caller_media(int call, std::string_view payload, std::uint32_t now_us, bool ack) {
   const auto t = frame_tag::decode_base64(payload);
   std::lock_guard lk(mu_);
   if (!t) {
     ++counts_.media_untagged;
-    return;
+    return false;
   }
   if (t->dir != frame_tag::direction::ai || t->call != call || static_cast<std::size_t>(call) >= calls_) {
     ++counts_.media_misrouted;
-    return;
+    return false;
   }
   ++counts_.media_received;
   if (recording()) latency_out_.push_back(frame_tag::elapsed_us(t->sent_us, now_us));
-  acknowledge(out_window_[t->call], wake_openai_);
+  if (ack) acknowledge(out_window_[t->call], wake_openai_);
   call_state& c = state_[t->call];
   const int response = t->response;
   if (response < c.out_response) {
     ++counts_.outbound_reordered;  // a delta of an earlier response, after a later one began
-    return;
+    return true;
   }
   if (response > c.out_response) {
     c.out_response = response;
@@ -140,12 +140,19 @@ void bench_probe::caller_media(int call, std::string_view payload, std::uint32_t
   const auto verdict = c.outbound.feed(t->delta);
   if (verdict == sequence_checker::verdict::duplicate) {
     ++counts_.outbound_duplicated;
-    return;
+    return true;
   }
   if (verdict == sequence_checker::verdict::late) ++counts_.outbound_reordered;
   response_tally& r = tally(c, t->response);
   ++r.received;
   r.highest_plus1 = std::max<std::uint32_t>(r.highest_plus1, std::uint32_t{t->delta} + 1);
+  return true;
+}
+
+void bench_probe::caller_acknowledge(int call) {
+  if (call < 0 || static_cast<std::size_t>(call) >= calls_) return;
+  std::lock_guard lk(mu_);
+  acknowledge(out_window_[static_cast<std::size_t>(call)], wake_openai_);
 }
 
 void bench_probe::caller_mark_received() {

@@ -118,7 +118,12 @@ class bench_probe {
   /// A tagged frame was written to the socket.
   void caller_frame_written(int call);
   /// A media message arrived at caller `call` with this base64 payload.
-  void caller_media(int call, std::string_view payload, std::uint32_t now_us);
+  /// Returns true if it was a tagged delta of that call. Unless
+  /// `acknowledge` is false, that also frees its place in the flood window.
+  bool caller_media(int call, std::string_view payload, std::uint32_t now_us, bool acknowledge = true);
+  /// Frees a place in caller `call`'s flood window for a delta received
+  /// earlier (caller_media with acknowledge = false).
+  void caller_acknowledge(int call);
   void caller_mark_received();
   void caller_mark_echoed();
   void caller_clear();

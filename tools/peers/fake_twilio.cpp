@@ -163,6 +163,7 @@ struct call {
   std::int64_t pause_frames_left = 0;
   std::optional<timestamp> ai_audible_at;
   std::uint32_t tag_seq = 0;  // frames tagged so far (probe_call >= 0)
+  std::uint32_t acks_owed = 0;  // flood: deltas received but not yet acknowledged to the probe
 
   // inbound
   std::string rx;
@@ -899,7 +900,14 @@ void pool::on_message(call& c, timestamp now) {
     }
     if (audio->size() >= 4 && std::memcmp(audio->data(), "RIFF", 4) == 0)
       violation(c, "media: payload starts with a RIFF/WAV header (plays as noise)");  // still played, like Twilio
-    if (probe && c.opt.probe_call >= 0) probe->caller_media(c.opt.probe_call, value, frame_tag::now_us());
+    if (probe && c.opt.probe_call >= 0) {
+      // Flood: a delta frees its place in the window only once this call's
+      // queue is short, or the mark echoes (one per delta from the bridge)
+      // would pile up without bound and starve our frames.
+      const bool flooding_call = flood(c);
+      const bool ack_now = !flooding_call || c.outq.size() < probe->window();
+      if (probe->caller_media(c.opt.probe_call, value, frame_tag::now_us(), ack_now) && !ack_now) ++c.acks_owed;
+    }
     const auto n = static_cast<std::uint64_t>(audio->size());
     ++c.res.media_received;
     c.res.audio_bytes_received += n;
@@ -1000,6 +1008,8 @@ int pool::on_writeable(call& c) {
     }
     if (m.media) ++c.res.frames_sent;
     if (m.tag) probe->caller_frame_written(c.opt.probe_call);
+    for (; c.acks_owed > 0 && c.outq.size() < probe->window(); --c.acks_owed)
+      probe->caller_acknowledge(c.opt.probe_call);
     if (!c.outq.empty() || c.want_close) lws_callback_on_writable(c.wsi);
     return 0;
   }
