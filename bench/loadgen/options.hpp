@@ -1,0 +1,52 @@
+// The load generator's command line.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rtb::loadgen {
+
+enum class mode { realtime, flood };
+
+/// How the syscalls of the system under test are counted (a separate phase
+/// after the CPU window): perf trace -s (syscall tracepoints: cheap), or
+/// strace -c (ptrace: slows the process a lot).
+enum class syscall_tool { none, perf, strace };
+
+struct options {
+  std::string server;  ///< realtime-bridge-server binary (target "bridge")
+  std::string floor;   ///< floor-relay binary (targets "floor-poll", "floor-uv")
+  std::vector<std::string> targets{"bridge"};
+  int calls = 200;
+  double duration_s = 30;  ///< the measurement window
+  double warmup_s = 5;     ///< after the last call started, before the window
+  double ramp_s = 5;       ///< calls start evenly over this period
+  mode run_mode = mode::realtime;
+  int window = 8;  ///< flood: frames (and deltas) in flight per call
+  int server_cpu = 0;
+  int load_cpu = 1;
+  int server_threads = 1;
+  bool generator_libuv = true;  ///< the peers' lws contexts wait with libuv (epoll) rather than poll()
+  std::vector<std::pair<std::string, std::string>> server_env;  ///< extra settings for the bridge
+  syscall_tool syscalls = syscall_tool::none;
+  double syscalls_s = 5;
+  std::string json_path;                ///< "" = no JSON file
+  std::string out_dir = "loadgen-out";  ///< server logs, syscall profiles
+  // the conversation
+  double ai_speed = 2.0;      ///< the fake model streams its audio this many times faster than real time
+  int ai_response_ms = 3000;  ///< mean length of an answer (answers are 2/3, 1, 4/3 of it)
+  unsigned seed = 1;
+  std::string preset;  ///< "", "quick" or "smoke" (for the report)
+};
+
+/// Parses argv; on error or --help returns nullopt after printing to stderr
+/// (help: to stdout) and sets `exit_code`.
+std::optional<options> parse_options(int argc, char** argv, int& exit_code);
+
+std::string usage();
+const char* to_string(mode m);
+const char* to_string(syscall_tool t);
+
+}  // namespace rtb::loadgen
