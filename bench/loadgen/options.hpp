@@ -11,7 +11,7 @@ namespace rtb::loadgen {
 enum class mode { realtime, flood };
 
 /// How the syscalls of the system under test are counted (a separate phase
-/// after the CPU window): perf trace -s (syscall tracepoints: cheap), or
+/// after the CPU window): perf stat on the syscall tracepoints (cheap), or
 /// strace -c (ptrace: slows the process a lot).
 enum class syscall_tool { none, perf, strace };
 

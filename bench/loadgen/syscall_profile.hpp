@@ -1,6 +1,7 @@
-// Counts the syscalls of a running process for a while, with perf trace -s
-// (the kernel's syscall tracepoints: a small cost per syscall) or strace -c
-// (ptrace: every syscall stops the process twice, a large cost).
+// Counts the syscalls of a running process for a while, with perf stat on the
+// kernel's syscall tracepoints (counting only: about 0.2 µs per syscall; the
+// common syscalls by name, the rest as "other") or strace -c (ptrace: every
+// syscall stops the process twice, a large cost, but every syscall by name).
 #pragma once
 
 #include <sys/types.h>
@@ -22,7 +23,10 @@ struct syscall_profile {
 };
 
 /// Profiles `pid` for `seconds` with `tool`, running the tool on CPU `cpu`
-/// (-1: anywhere); the tool's raw output is kept in `raw_path`.
+/// (-1: anywhere); the tool's raw output is kept in `raw_path`. The counts
+/// cover `seconds` of the call (perf needs a moment to attach before it
+/// starts counting; strace attaches at once), so scale what else is counted
+/// over the call to `seconds`.
 syscall_profile profile_syscalls(pid_t pid, syscall_tool tool, double seconds, int cpu, const std::string& raw_path);
 
 }  // namespace rtb::loadgen

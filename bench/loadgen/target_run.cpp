@@ -223,10 +223,16 @@ target_result run_target(const options& o, const std::string& target) {
     // ---- syscalls (a separate phase: tracing slows the target)
     if (o.syscalls != syscall_tool::none) {
       const auto a = probe->totals();
+      const auto p0 = clock::now();
       r.syscalls = profile_syscalls(pid, o.syscalls, o.syscalls_s, o.load_cpu,
                                     o.out_dir + "/" + target + "-syscalls." + to_string(o.syscalls) + ".txt");
+      const double phase_s = std::chrono::duration<double>(clock::now() - p0).count();
       const auto b = probe->totals();
-      r.syscall_phase_messages = (b.appends_received - a.appends_received) + (b.media_received - a.media_received);
+      // The counts cover syscalls_s of the phase (perf attaches first); the
+      // message rate is steady, so take the phase's rate over that time.
+      const auto messages = (b.appends_received - a.appends_received) + (b.media_received - a.media_received);
+      r.syscall_phase_messages = static_cast<std::uint64_t>(static_cast<double>(messages) *
+                                                            std::min(1.0, o.syscalls_s / std::max(phase_s, 1e-9)));
       say("syscalls counted");
     }
 
