@@ -59,7 +59,7 @@ targets and processes
   --server-cpu N         CPU the target is pinned to (default 0)
   --load-cpu N           CPU this generator is pinned to (default 1)
   --server-threads N     THREADS of the bridge (default 1)
-  --server-env K=V       an extra setting for the bridge (repeatable), e.g. EVENT_LOOP=uv
+  --server-env K=V       an extra setting for the bridge (repeatable), e.g. EVENT_LOOP=poll (default libuv)
   --generator-loop uv|poll  how this process's peers wait for their sockets (default uv:
                          poll() scans every socket at every wake-up, too slow for 200 calls)
 

@@ -108,13 +108,17 @@ target_process start_target(const options& o, const std::string& target, const s
         {"PORT", std::to_string(t.port)},
         {"BIND_ADDRESS", "127.0.0.1"},
         {"THREADS", std::to_string(o.server_threads)},
+        {"EVENT_LOOP", "libuv"},  // measured against the epoll floor; --server-env EVENT_LOOP=poll overrides
         {"OPENAI_API_KEY", "bench"},
         {"OPENAI_REALTIME_URL", openai_url},
         {"PUBLIC_URL", "http://127.0.0.1:" + std::to_string(t.port)},
         {"LOG_LEVEL", "warning"},
         {"SHUTDOWN_GRACE_SECONDS", "1"},
     };
-    for (const auto& kv : o.server_env) spec.env.push_back(kv);
+    for (const auto& kv : o.server_env) {  // replaces a default of the same name (getenv finds the first)
+      std::erase_if(spec.env, [&](const auto& e) { return e.first == kv.first; });
+      spec.env.push_back(kv);
+    }
     spec.unset_env = {"TWILIO_AUTH_TOKEN", "TRACE_DIR",        "GREETING",           "SAY_FIRST",
                       "STREAM_PATH",       "REALTIME_ENABLED", "TRANSCRIPTION_MODEL"};
   } else {

@@ -31,7 +31,7 @@ constexpr setting_def setting_defs[] = {
     {"THREADS", "Service threads, 0-256 (0 = one per core). Default 0."},
     {"EVENT_LOOP",
      "auto, libuv or poll: how each thread waits for its sockets (auto: libuv if lws' plugin loads). "
-     "Default auto."},
+     "Default poll."},
     {"STREAM_PATH", "Path of the media-stream WebSocket; starts with '/', no query. Default /media-stream."},
     {"PUBLIC_URL",
      "Public origin Twilio reaches, e.g. https://bridge.example.com (http:// for local tests; no path). "

@@ -515,7 +515,7 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "PORT=5050 (default)",
       "BIND_ADDRESS=(not set: all interfaces)",
       "THREADS=0 (default)",
-      "EVENT_LOOP=auto (default)",
+      "EVENT_LOOP=poll (default)",
       "STREAM_PATH=/media-stream (default)",
       "PUBLIC_URL=(not set)",
       "OPENAI_API_KEY=(not set)",

@@ -116,7 +116,10 @@ struct server_options {
   std::string bind_address;  ///< "" = all interfaces
   int port = 5050;           ///< 0 = pick a free port (see server::port())
   int threads = 0;           ///< service threads; 0 = one per core
-  event_loop loop = event_loop::automatic;
+  /// poll by default: under libuv, lws 4.1.6 can drop frames that arrive
+  /// together with the peer's FIN (docs/troubleshooting.md); choose libuv for
+  /// hundreds of calls per thread.
+  event_loop loop = event_loop::poll;
   std::string stream_path = "/media-stream";
   openai_endpoint openai;
   call_config call;      ///< the default configuration of every call
