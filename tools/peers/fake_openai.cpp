@@ -1605,6 +1605,23 @@ class session {
     return true;
   }
 
+  /// A new output item of response `r`: response.output_item.added, the item
+  /// joins the conversation (`ci` with its id and JSON filled in here), then
+  /// conversation.item.added.
+  void announce_item(const response_state& r, const resp_item& it, const std::string& item_json, conv_item ci) {
+    send(json_object{}
+             .str("type", "response.output_item.added")
+             .str("event_id", eid())
+             .str("response_id", r.id)
+             .num("output_index", it.output_index)
+             .raw("item", item_json)
+             .done());
+    ci.id = it.id;
+    ci.json = item_json;
+    conv_.push_back(std::move(ci));
+    send_item_event("conversation.item.added", it.previous_item_id_json, item_json);
+  }
+
   void emit_item_start(response_state& r, resp_item& it) {
     it.previous_item_id_json = last_item_json();
     const std::string item_json = json_object{}
@@ -1614,21 +1631,11 @@ class session {
                                       .str("role", "assistant")
                                       .raw("content", "[]")
                                       .done();
-    send(json_object{}
-             .str("type", "response.output_item.added")
-             .str("event_id", eid())
-             .str("response_id", r.id)
-             .num("output_index", it.output_index)
-             .raw("item", item_json)
-             .done());
     conv_item ci;
-    ci.id = it.id;
     ci.type = "message";
     ci.role = "assistant";
     ci.assistant_audio = !r.text_mode;
-    ci.json = item_json;
-    conv_.push_back(ci);
-    send_item_event("conversation.item.added", it.previous_item_id_json, item_json);
+    announce_item(r, it, item_json, std::move(ci));
     send("{\"type\":\"response.content_part.added\",\"event_id\":" + json_string(eid()) + "," + common(r, it) +
          ",\"part\":" + (r.text_mode ? R"({"type":"text","text":""})" : R"({"type":"audio","transcript":""})") + "}");
     it.started = true;
@@ -1728,19 +1735,9 @@ class session {
           .done();
     };
     const std::string added = item("in_progress", "");
-    send(json_object{}
-             .str("type", "response.output_item.added")
-             .str("event_id", eid())
-             .str("response_id", r.id)
-             .num("output_index", it.output_index)
-             .raw("item", added)
-             .done());
     conv_item ci;
-    ci.id = it.id;
     ci.type = "function_call";
-    ci.json = added;
-    conv_.push_back(ci);
-    send_item_event("conversation.item.added", it.previous_item_id_json, added);
+    announce_item(r, it, added, std::move(ci));
     // stream the arguments in about three pieces, never splitting a UTF-8 sequence
     const std::string& a = it.arguments;
     std::size_t pos = 0;

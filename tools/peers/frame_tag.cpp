@@ -1,5 +1,7 @@
 #include "peers/frame_tag.hpp"
 
+#include "peers/mulaw.hpp"
+
 #include <array>
 #include <chrono>
 
@@ -9,16 +11,6 @@ namespace {
 constexpr std::uint8_t magic = 0xB7;
 constexpr std::size_t nibbles = tag_bytes;  // one nibble per byte
 constexpr std::size_t crc_at = nibbles - 2;
-
-constexpr char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-constexpr std::array<std::int8_t, 256> make_b64_table() {
-  std::array<std::int8_t, 256> t{};
-  for (auto& v : t) v = -1;
-  for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(b64_alphabet[i])] = static_cast<std::int8_t>(i);
-  return t;
-}
-constexpr auto b64_table = make_b64_table();
 
 std::uint8_t crc8(const std::uint8_t* nib, std::size_t n) noexcept {
   std::uint8_t crc = 0;
@@ -88,29 +80,14 @@ std::optional<tag> decode(const std::uint8_t* frame, std::size_t size) noexcept 
 void encode_base64(const tag& t, char* out40) noexcept {
   std::uint8_t bytes[tag_bytes];
   encode(t, bytes);
-  for (std::size_t i = 0, o = 0; i < tag_bytes; i += 3, o += 4) {
-    const std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
-    out40[o] = b64_alphabet[(v >> 18) & 63];
-    out40[o + 1] = b64_alphabet[(v >> 12) & 63];
-    out40[o + 2] = b64_alphabet[(v >> 6) & 63];
-    out40[o + 3] = b64_alphabet[v & 63];
-  }
+  base64_encode_groups(bytes, tag_bytes, out40);
 }
 
 std::optional<tag> decode_base64(std::string_view payload) noexcept {
-  if (payload.size() < tag_base64_chars) return std::nullopt;
+  // '=' is refused too: a tagged payload is longer than its tag.
   std::uint8_t bytes[tag_bytes];
-  for (std::size_t i = 0, o = 0; o < tag_bytes; i += 4, o += 3) {
-    std::uint32_t v = 0;
-    for (std::size_t k = 0; k < 4; ++k) {
-      const std::int8_t d = b64_table[static_cast<unsigned char>(payload[i + k])];
-      if (d < 0) return std::nullopt;  // '=' included: a tagged payload is longer than its tag
-      v = (v << 6) | static_cast<std::uint32_t>(d);
-    }
-    bytes[o] = static_cast<std::uint8_t>(v >> 16);
-    bytes[o + 1] = static_cast<std::uint8_t>(v >> 8);
-    bytes[o + 2] = static_cast<std::uint8_t>(v);
-  }
+  if (payload.size() < tag_base64_chars || !base64_decode_groups(payload.substr(0, tag_base64_chars), bytes))
+    return std::nullopt;
   return decode(bytes, tag_bytes);
 }
 

@@ -334,17 +334,37 @@ constexpr auto b64_decode_table = b64_table();
 
 }  // namespace
 
+void base64_encode_groups(const std::uint8_t* data, std::size_t size, char* out) noexcept {
+  for (std::size_t i = 0; i + 3 <= size; i += 3, out += 4) {
+    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
+    out[0] = b64_alphabet[(v >> 18) & 63];
+    out[1] = b64_alphabet[(v >> 12) & 63];
+    out[2] = b64_alphabet[(v >> 6) & 63];
+    out[3] = b64_alphabet[v & 63];
+  }
+}
+
+bool base64_decode_groups(std::string_view text, std::uint8_t* out) noexcept {
+  for (std::size_t i = 0; i + 4 <= text.size(); i += 4, out += 3) {
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      const std::int8_t d = b64_decode_table[static_cast<unsigned char>(text[i + k])];
+      if (d < 0) return false;
+      v = (v << 6) | static_cast<std::uint32_t>(d);
+    }
+    out[0] = static_cast<std::uint8_t>(v >> 16);
+    out[1] = static_cast<std::uint8_t>(v >> 8);
+    out[2] = static_cast<std::uint8_t>(v);
+  }
+  return true;
+}
+
 std::string to_base64(const std::uint8_t* data, std::size_t size) {
   std::string out;
   out.reserve((size + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= size; i += 3) {
-    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
-    out.push_back(b64_alphabet[(v >> 18) & 63]);
-    out.push_back(b64_alphabet[(v >> 12) & 63]);
-    out.push_back(b64_alphabet[(v >> 6) & 63]);
-    out.push_back(b64_alphabet[v & 63]);
-  }
+  const std::size_t i = size / 3 * 3;
+  out.resize(i / 3 * 4);
+  base64_encode_groups(data, i, out.data());
   if (size - i == 1) {
     const std::uint32_t v = std::uint32_t{data[i]} << 16;
     out.push_back(b64_alphabet[(v >> 18) & 63]);
@@ -369,31 +389,30 @@ std::optional<mulaw_bytes> from_base64(std::string_view text) {
 bool from_base64(std::string_view text, mulaw_bytes& out) {
   out.clear();
   if (text.size() % 4 != 0) return false;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    std::int32_t v[4];
-    int pads = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = text[i + static_cast<std::size_t>(k)];
-      if (c == '=') {
-        // Padding only in the last quantum, only in its last two places, and
-        // nothing but padding after it.
-        if (!last || k < 2) return false;
-        ++pads;
-        v[k] = 0;
-        continue;
-      }
+  if (text.empty()) return true;
+  // Every group but the last has no padding.
+  const std::size_t body = text.size() - 4;
+  out.resize(body / 4 * 3);
+  if (!base64_decode_groups(text.substr(0, body), out.data())) return false;
+  // The last: padding only in its last two places, and nothing after it.
+  std::uint32_t v = 0;
+  int pads = 0;
+  for (std::size_t k = 0; k < 4; ++k) {
+    const char c = text[body + k];
+    std::int32_t d = 0;
+    if (c == '=') {
+      if (k < 2) return false;
+      ++pads;
+    } else {
       if (pads > 0) return false;
-      v[k] = b64_decode_table[static_cast<unsigned char>(c)];
-      if (v[k] < 0) return false;
+      d = b64_decode_table[static_cast<unsigned char>(c)];
+      if (d < 0) return false;
     }
-    const std::uint32_t n = (static_cast<std::uint32_t>(v[0]) << 18) | (static_cast<std::uint32_t>(v[1]) << 12) |
-                            (static_cast<std::uint32_t>(v[2]) << 6) | static_cast<std::uint32_t>(v[3]);
-    out.push_back(static_cast<std::uint8_t>((n >> 16) & 0xFF));
-    if (pads < 2) out.push_back(static_cast<std::uint8_t>((n >> 8) & 0xFF));
-    if (pads < 1) out.push_back(static_cast<std::uint8_t>(n & 0xFF));
+    v = (v << 6) | static_cast<std::uint32_t>(d);
   }
+  out.push_back(static_cast<std::uint8_t>((v >> 16) & 0xFF));
+  if (pads < 2) out.push_back(static_cast<std::uint8_t>((v >> 8) & 0xFF));
+  if (pads < 1) out.push_back(static_cast<std::uint8_t>(v & 0xFF));
   return true;
 }
 

@@ -40,6 +40,14 @@ bool espeak_available();
 /// Writes a WAV file (format 7, µ-law, 8 kHz mono) that any player opens.
 bool write_wav(const std::string& path, const mulaw_bytes& audio);
 
+/// Standard base64 of whole 3-byte groups, without allocating: writes
+/// size / 3 * 4 characters at `out`. `size` must be a multiple of 3.
+void base64_encode_groups(const std::uint8_t* data, std::size_t size, char* out) noexcept;
+/// Decodes whole 4-character groups without padding, without allocating:
+/// writes text.size() / 4 * 3 bytes at `out`. False on any character outside
+/// the alphabet ('=' included). `text.size()` must be a multiple of 4.
+bool base64_decode_groups(std::string_view text, std::uint8_t* out) noexcept;
+
 /// Standard base64 of raw bytes / decode (for building and reading payloads).
 std::string to_base64(const std::uint8_t* data, std::size_t size);
 std::optional<mulaw_bytes> from_base64(std::string_view text);
