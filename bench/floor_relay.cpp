@@ -1,7 +1,7 @@
 // floor-relay: the "physical floor" of the performance benchmark.
 //
 //   floor-relay --openai-url ws://127.0.0.1:PORT/v1/realtime?model=x
-//               [--port P] [--bind ADDR] [--event-loop poll|uv] [--lws-log MASK]
+//               [--port P] [--bind ADDR] [--event-loop poll|uv|ev] [--lws-log MASK]
 //
 // The bridge's CPU cost per call is compared with this: a deliberately minimal
 // relay doing the same job (Twilio Media Stream <-> OpenAI Realtime, µ-law
@@ -65,11 +65,25 @@
 // lws_service() in a loop. --event-loop uv is lws' libuv event library
 // (LWS_SERVER_OPTION_LIBUV; Debian's lws loads the plugin
 // libwebsockets-evlib_uv.so), with lws creating its own loop: lws_service()
-// runs uv_run() and returns only when the loop ends. Signals: in poll mode a
-// handler sets a flag and wakes the loop with lws_cancel_service(); with
-// libuv, lws has libuv catch SIGINT and SIGTERM itself (overriding ours), and
-// they reach `signal_cb` on the loop, which exits. Either way the process
-// ends with exit(0) from normal context, so LeakSanitizer still checks it.
+// runs uv_run() and returns only when the loop ends. --event-loop ev is lws'
+// libev event library (LWS_SERVER_OPTION_LIBEV, plugin
+// libwebsockets-evlib_ev.so) the way the bridge uses it: on an epoll loop
+// created here (ev_loop_new(EVBACKEND_EPOLL)) and given to lws as a foreign
+// loop, run by ev_run() here. (A loop lws creates for itself would watch
+// SIGINT only, not SIGTERM, the signal the benchmark stops its targets with.)
+// Signals: in poll mode a handler sets a flag and wakes the loop with
+// lws_cancel_service(); with libuv, lws has libuv catch SIGINT and SIGTERM
+// itself (overriding ours), and they reach `signal_cb` on the loop, which
+// exits; with libev, two ev_signal watchers on the loop (libev's handlers
+// replace ours) break it. In every mode the process ends with exit(0), or a
+// return from main(), from normal context, so LeakSanitizer still checks it.
+// One libev caveat: lws 4.1.6 keeps one ev_timer for its timers and re-arms
+// it with ev_timer_set() and ev_timer_start(), which libev ignores while that
+// timer is running, so a timer due before the armed one runs only at the
+// first socket event after it is due (lws runs due timers after every event)
+// or when the armed one fires. The relay's only timers are lws_set_timeout()'s:
+// the async kill is due at once and runs after the event that set it; the
+// 5 s close-ack wait may run late on a quiet loop.
 //
 // What the floor costs in system calls (strace -f -c, one 10 s call: 485
 // caller frames and 401 messages to the caller relayed), per relayed message:
@@ -79,11 +93,26 @@
 //     round trip;
 //   - uv: the same plus 4.1 epoll_ctl: lws changes the socket's event mask
 //     twice per message (POLLOUT on, off) and libuv's uv_poll_start()
-//     re-registers the fd each time (EPOLL_CTL_DEL, then ADD).
+//     re-registers the fd each time (EPOLL_CTL_DEL, then ADD);
+//   - ev: 3.0 epoll_wait, 2.0 epoll_ctl, 1.0 recvfrom, 1.0 sendto and the
+//     0.61 mask read (7.6 in all; loadgen --calls 1 --syscalls=strace, 822
+//     messages in 10 s, which gives the poll and uv figures above too). A
+//     blocking epoll_wait wakes for the readable socket; asking for WRITEABLE
+//     starts lws' write watcher on the fd, which libev applies before its next
+//     epoll_wait as one EPOLL_CTL_MOD (IN|OUT), and stopping it after the
+//     write is one more MOD (IN): half of uv's epoll_ctl, as libev modifies
+//     the registration instead of deleting and re-adding it. lws starts an
+//     ev_idle watcher after every socket event, and libev polls with timeout
+//     0 while an idle watcher is pending, so the WRITEABLE round trip costs two
+//     non-blocking epoll_waits on top of the blocking one. At 200 calls
+//     (loadgen --syscalls, perf) the wake-ups are shared between sockets:
+//     0.59 epoll_wait, 1.99 epoll_ctl, 1.03 recvfrom, 1.00 sendto, 0.67 read,
+//     5.3 in all per message.
 //
 // Every lws callback is noexcept: an exception (only std::bad_alloc is
 // possible) closes that connection. Logging is lws' errors and warnings only
 // (--lws-log sets another lws log mask); nothing is printed per message.
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include <algorithm>
@@ -100,10 +129,12 @@ namespace {
 
 // ---------------------------------------------------------------- settings
 
+enum class event_loop { poll, uv, ev };
+
 struct settings {
   int port = 0;
   std::string bind = "127.0.0.1";
-  bool libuv = false;
+  event_loop loop = event_loop::poll;
   int log_mask = LLL_ERR | LLL_WARN;
   // --openai-url, split for lws_client_connect_info.
   std::string openai_address;  // connect address (no brackets)
@@ -455,16 +486,40 @@ extern "C" void on_signal(int) {
 // libuv mode: lws' uv signal watchers call this on the loop, not in the handler.
 void on_uv_signal(void*, int) { std::exit(0); }
 
+// libev mode: the loop (ours, handed to lws) and its SIGTERM and SIGINT
+// watchers, which run on the loop, not in the handler. Installing them
+// replaces on_signal; a signal that came before that has set g_stop.
+struct ev_loop* g_ev_loop = nullptr;
+ev_signal g_ev_sigterm;
+ev_signal g_ev_sigint;
+
+void on_ev_signal(struct ev_loop* loop, ev_signal*, int) {
+  g_stop = 1;
+  ev_break(loop, EVBREAK_ALL);
+}
+
+/// Creates the epoll loop and starts the signal watchers on it.
+bool start_ev_loop() {
+  g_ev_loop = ev_loop_new(EVBACKEND_EPOLL);
+  if (!g_ev_loop) return false;
+  ev_signal_init(&g_ev_sigterm, &on_ev_signal, SIGTERM);
+  ev_signal_start(g_ev_loop, &g_ev_sigterm);
+  ev_signal_init(&g_ev_sigint, &on_ev_signal, SIGINT);
+  ev_signal_start(g_ev_loop, &g_ev_sigint);
+  return true;
+}
+
 // ---------------------------------------------------------------- command line
 
 void usage(std::FILE* to) {
   std::fputs(
       "usage: floor-relay --openai-url ws://127.0.0.1:PORT/v1/realtime?model=x\n"
-      "                   [--port P] [--bind ADDR] [--event-loop poll|uv] [--lws-log MASK]\n"
+      "                   [--port P] [--bind ADDR] [--event-loop poll|uv|ev] [--lws-log MASK]\n"
       "  --port P          listen here (default 0: a free port; the port is printed)\n"
       "  --bind ADDR       listen address (default 127.0.0.1)\n"
       "  --openai-url URL  the OpenAI Realtime endpoint: plain ws://, loopback only\n"
-      "  --event-loop L    poll (lws' own loop, default) or uv (lws' libuv event library)\n"
+      "  --event-loop L    poll (lws' own loop, default), uv (lws' libuv event library)\n"
+      "                    or ev (lws' libev event library, on an epoll loop)\n"
       "  --lws-log MASK    lws log levels (default 3: errors and warnings)\n",
       to);
 }
@@ -569,11 +624,13 @@ int main(int argc, char** argv) {
       have_url = parse_openai_url(v, s, problem);
     } else if (a == "--event-loop") {
       if (std::string_view(v) == "poll")
-        s.libuv = false;
+        s.loop = event_loop::poll;
       else if (std::string_view(v) == "uv")
-        s.libuv = true;
+        s.loop = event_loop::uv;
+      else if (std::string_view(v) == "ev")
+        s.loop = event_loop::ev;
       else
-        problem = "must be poll or uv";
+        problem = "must be poll, uv or ev";
     } else if (a == "--lws-log") {
       if (!parse_int(v, 0, 0xffff, s.log_mask)) problem = "bad mask";
     } else {
@@ -606,16 +663,29 @@ int main(int argc, char** argv) {
   info.iface = s.bind.empty() ? nullptr : s.bind.c_str();
   info.protocols = protocols;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-  if (s.libuv) {
+  void* foreign_loops[1] = {nullptr};
+  if (s.loop == event_loop::uv) {
     // lws creates the loop itself; libuv takes over SIGINT and SIGTERM (and,
     // without UV_NO_SIGSEGV_SIGFPE_SPIN, SIGSEGV/SIGFPE/SIGHUP too).
     info.options |= LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
     info.signal_cb = &on_uv_signal;
+  } else if (s.loop == event_loop::ev) {
+    // Our loop, so lws installs no signal watcher of its own (it would take
+    // SIGINT only).
+    if (!start_ev_loop()) {
+      std::fprintf(stderr, "floor-relay: cannot create a libev epoll loop\n");
+      return 1;
+    }
+    info.options |= LWS_SERVER_OPTION_LIBEV;
+    foreign_loops[0] = g_ev_loop;
+    info.foreign_loops = foreign_loops;
   }
   lws_context* ctx = lws_create_context(&info);
   if (!ctx) {
     std::fprintf(stderr, "floor-relay: cannot create the lws context (listen on %s:%d%s)\n", s.bind.c_str(), s.port,
-                 s.libuv ? ", libuv event library" : "");
+                 s.loop == event_loop::uv   ? ", libuv event library"
+                 : s.loop == event_loop::ev ? ", libev event library"
+                                            : "");
     return 1;
   }
   g_context = ctx;
@@ -628,7 +698,15 @@ int main(int argc, char** argv) {
   std::printf("floor-relay listening on port %d\n", port);
   std::fflush(stdout);
 
-  if (s.libuv) {
+  if (s.loop == event_loop::ev) {
+    // Runs until on_ev_signal() breaks it. Nothing is closed or freed: the
+    // calls stay reachable through g_context, the loop through g_ev_loop.
+    if (!g_stop) ev_run(g_ev_loop, 0);
+    if (g_stop) return 0;
+    std::fprintf(stderr, "floor-relay: the libev loop ended\n");
+    return 1;
+  }
+  if (s.loop == event_loop::uv) {
     // lws_service() runs the loop; it ends only by on_uv_signal() exiting.
     if (!g_stop) lws_service(ctx, 0);
     if (g_stop) return 0;  // the signal came before libuv took it over

@@ -1,12 +1,12 @@
 // Checks the floor relay (bench/floor_relay.cpp) end to end, as a process:
 //
-//   floor_relay_test FLOOR_RELAY_BINARY poll|uv
+//   floor_relay_test FLOOR_RELAY_BINARY poll|uv|ev
 //
 // For each scenario it starts the relay binary with the given event loop and
 // --port 0, reads its "listening on port N" line, runs scripted calls with the
 // test peers (fake Twilio caller -> relay -> fake OpenAI), checks what both
-// peers saw, then sends SIGTERM and checks that the relay exits with status 0
-// promptly. Scenarios:
+// peers saw, then sends SIGTERM (SIGINT in the last scenario) and checks that
+// the relay exits with status 0 promptly. Scenarios:
 //   - a call: the caller speaks, hears the AI, interrupts it, hangs up; every
 //     caller frame reached OpenAI as one append, the caller got audio and a
 //     clear, the session.update was accepted (Twilio closes first);
@@ -120,11 +120,11 @@ class relay_process {
   int port() const { return port_; }
   std::string stream_url() const { return fmt::format("ws://127.0.0.1:{}/media-stream", port_); }
 
-  /// SIGTERM, then waits for the exit; the exit status, or nullopt if it did
-  /// not exit normally in time (then it is killed).
-  std::optional<int> terminate() {
+  /// `sig` (SIGTERM or SIGINT), then waits for the exit; the exit status, or
+  /// nullopt if it did not exit normally in time (then it is killed).
+  std::optional<int> terminate(int sig) {
     if (pid_ <= 0 || reaped_) return std::nullopt;
-    kill(pid_, SIGTERM);
+    kill(pid_, sig);
     const auto deadline = std::chrono::steady_clock::now() + (wrapped_ ? 60s : 5s);
     int status = 0;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -137,7 +137,7 @@ class relay_process {
       }
       std::this_thread::sleep_for(5ms);
     }
-    fmt::print("  relay did not exit within the deadline after SIGTERM\n");
+    fmt::print("  relay did not exit within the deadline after {}\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     return std::nullopt;
   }
 
@@ -198,13 +198,14 @@ bool all_closed(const std::vector<session_record>& sessions) {
   return std::none_of(sessions.begin(), sessions.end(), [](const session_record& s) { return s.open; });
 }
 
-void check_relay_exit(relay_process& relay, std::chrono::milliseconds slack) {
+void check_relay_exit(relay_process& relay, std::chrono::milliseconds slack, int sig = SIGTERM) {
   // Let the last closes finish first, so that a leak checker running the
   // relay sees every call gone.
   std::this_thread::sleep_for(200ms + slack / 10);
-  const auto status = relay.terminate();
+  const auto status = relay.terminate(sig);
   check(status.has_value() && *status == 0,
-        fmt::format("the relay exits with status 0 on SIGTERM (got {})", status ? std::to_string(*status) : "none"));
+        fmt::format("the relay exits with status 0 on {} (got {})", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                    status ? std::to_string(*status) : "none"));
 }
 
 struct context {
@@ -288,7 +289,8 @@ void scenario_openai_closes(context& cx) {
   check_relay_exit(relay, cx.slack);
 }
 
-// OpenAI is never reached: an HTTP 403 on the upgrade, or a refused TCP connect.
+// OpenAI is never reached: an HTTP 403 on the upgrade, or a refused TCP connect
+// (this one ends the relay with SIGINT rather than SIGTERM).
 void scenario_openai_unreachable(context& cx, bool refuse_upgrade) {
   fmt::print("scenario: {} ({})\n", refuse_upgrade ? "OpenAI refuses the upgrade" : "nothing listens for OpenAI",
              cx.loop);
@@ -317,14 +319,15 @@ void scenario_openai_unreachable(context& cx, bool refuse_upgrade) {
     check(r.close_code == 1000, fmt::format("with 1000 (got {})", r.close_code));
   }
   if (openai) check(openai->upgrades_refused() == 2, "both upgrades were refused");
-  check_relay_exit(relay, cx.slack);
+  check_relay_exit(relay, cx.slack, refuse_upgrade ? SIGTERM : SIGINT);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 || (std::string_view(argv[2]) != "poll" && std::string_view(argv[2]) != "uv")) {
-    fmt::print(stderr, "usage: floor_relay_test FLOOR_RELAY_BINARY poll|uv\n");
+  const std::string_view loop = argc == 3 ? argv[2] : "";
+  if (loop != "poll" && loop != "uv" && loop != "ev") {
+    fmt::print(stderr, "usage: floor_relay_test FLOOR_RELAY_BINARY poll|uv|ev\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);

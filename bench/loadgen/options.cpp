@@ -33,6 +33,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 }  // namespace
 
+const char* floor_event_loop(std::string_view target) {
+  if (target == "floor-poll") return "poll";
+  if (target == "floor-uv") return "uv";
+  if (target == "floor-ev") return "ev";
+  return nullptr;
+}
+
 const char* to_string(mode m) { return m == mode::flood ? "flood" : "realtime"; }
 
 const char* to_string(syscall_tool t) {
@@ -53,14 +60,14 @@ from /proc during a steady window.
 
 targets and processes
   --server PATH          realtime-bridge-server (target "bridge")
-  --floor PATH           floor-relay (targets "floor-poll", "floor-uv")
-  --targets LIST         comma-separated: bridge,floor-poll,floor-uv (default: bridge,
-                         plus both floors when --floor is given)
+  --floor PATH           floor-relay (targets "floor-poll", "floor-uv", "floor-ev")
+  --targets LIST         comma-separated: bridge,floor-poll,floor-uv,floor-ev (default:
+                         bridge, plus all three floors when --floor is given)
   --server-cpu N         CPU the target is pinned to (default 0)
   --load-cpu N           CPU this generator is pinned to (default 1)
   --server-threads N     THREADS of the bridge (default 1)
-  --server-env K=V       an extra setting for the bridge (repeatable), e.g. EVENT_LOOP=poll (default libuv)
-  --generator-loop uv|poll  how this process's peers wait for their sockets (default uv:
+  --server-env K=V       an extra setting for the bridge (repeatable), e.g. EVENT_LOOP=poll
+  --generator-loop ev|poll  how this process's peers wait for their sockets (default ev, libev:
                          poll() scans every socket at every wake-up, too slow for 200 calls)
 
 the run
@@ -136,7 +143,7 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
       o.targets = split(v, ',');
       targets_given = true;
       for (const auto& t : o.targets)
-        if (t != "bridge" && t != "floor-poll" && t != "floor-uv") return fail("unknown target '" + t + "'");
+        if (t != "bridge" && !floor_event_loop(t)) return fail("unknown target '" + t + "'");
     } else if (a == "--calls") {
       if (!int_arg(o.calls, 1) || o.calls > 65535) return fail("--calls needs a number from 1 to 65535");
     } else if (a == "--duration") {
@@ -157,8 +164,8 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
     } else if (a == "--server-threads") {
       if (!int_arg(o.server_threads, 0)) return fail("--server-threads needs a number");
     } else if (a == "--generator-loop") {
-      if (!need() || (v != "uv" && v != "poll")) return fail("--generator-loop is uv or poll");
-      o.generator_libuv = v == "uv";
+      if (!need() || (v != "ev" && v != "poll")) return fail("--generator-loop is ev or poll");
+      o.generator_epoll = v == "ev";
     } else if (a == "--server-env") {
       if (!need() || v.find('=') == std::string::npos || v.front() == '=') return fail("--server-env needs K=V");
       o.server_env.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
@@ -209,8 +216,7 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
     o.targets.clear();
     if (!o.server.empty()) o.targets.push_back("bridge");
     if (!o.floor.empty()) {
-      o.targets.push_back("floor-poll");
-      o.targets.push_back("floor-uv");
+      for (const char* f : floor_targets) o.targets.push_back(f);
     }
     if (o.targets.empty()) return fail("give --server PATH and/or --floor PATH");
   }

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,7 +18,7 @@ enum class syscall_tool { none, perf, strace };
 
 struct options {
   std::string server;  ///< realtime-bridge-server binary (target "bridge")
-  std::string floor;   ///< floor-relay binary (targets "floor-poll", "floor-uv")
+  std::string floor;   ///< floor-relay binary (targets "floor-poll", "floor-uv", "floor-ev")
   std::vector<std::string> targets{"bridge"};
   int calls = 200;
   double duration_s = 30;  ///< the measurement window
@@ -28,7 +29,7 @@ struct options {
   int server_cpu = 0;
   int load_cpu = 1;
   int server_threads = 1;
-  bool generator_libuv = true;  ///< the peers' lws contexts wait with libuv (epoll) rather than poll()
+  bool generator_epoll = true;  ///< the peers' lws contexts wait with libev (epoll) rather than poll()
   std::vector<std::pair<std::string, std::string>> server_env;  ///< extra settings for the bridge
   syscall_tool syscalls = syscall_tool::none;
   double syscalls_s = 5;
@@ -44,6 +45,14 @@ struct options {
 /// Parses argv; on error or --help returns nullopt after printing to stderr
 /// (help: to stdout) and sets `exit_code`.
 std::optional<options> parse_options(int argc, char** argv, int& exit_code);
+
+/// The floor targets, in the order they run by default: floor-relay with
+/// --event-loop poll, uv (lws' libuv event library) and ev (lws' libev event
+/// library, like the bridge).
+inline constexpr const char* floor_targets[] = {"floor-poll", "floor-uv", "floor-ev"};
+
+/// The floor-relay --event-loop value of a floor target; nullptr for any other name.
+const char* floor_event_loop(std::string_view target);
 
 std::string usage();
 const char* to_string(mode m);

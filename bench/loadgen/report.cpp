@@ -264,7 +264,7 @@ std::string human_summary(const options& o, const std::vector<target_result>& rs
 
   // Ratios to the floors.
   if (const auto* b = find(rs, "bridge")) {
-    for (const char* f : {"floor-poll", "floor-uv"}) {
+    for (const char* f : floor_targets) {
       if (const auto* fl = find(rs, f))
         s += fmt::format("\nbridge / {}: CPU per call-second ×{:.2f}, CPU per relayed message ×{:.2f}", f,
                          ratio(b->cpu_us_per_call_second(), fl->cpu_us_per_call_second()),
@@ -334,7 +334,7 @@ std::string json_report(const options& o, const std::vector<target_result>& rs) 
       .num("server_cpu", o.server_cpu)
       .num("load_cpu", o.load_cpu)
       .num("server_threads", o.server_threads)
-      .str("generator_loop", o.generator_libuv ? "uv" : "poll")
+      .str("generator_loop", o.generator_epoll ? "ev" : "poll")
       .str("syscalls", to_string(o.syscalls))
       .dbl("ai_speed", o.ai_speed)
       .num("ai_response_ms", o.ai_response_ms)
@@ -350,7 +350,7 @@ std::string json_report(const options& o, const std::vector<target_result>& rs) 
 
   json_object ratios;
   if (const auto* b = find(rs, "bridge")) {
-    for (const char* f : {"floor-poll", "floor-uv"}) {
+    for (const char* f : floor_targets) {
       if (const auto* fl = find(rs, f))
         ratios.raw(std::string("bridge/") + f,
                    json_object{}

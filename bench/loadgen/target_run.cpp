@@ -108,7 +108,6 @@ target_process start_target(const options& o, const std::string& target, const s
         {"PORT", std::to_string(t.port)},
         {"BIND_ADDRESS", "127.0.0.1"},
         {"THREADS", std::to_string(o.server_threads)},
-        {"EVENT_LOOP", "libuv"},  // measured against the epoll floor; --server-env EVENT_LOOP=poll overrides
         {"OPENAI_API_KEY", "bench"},
         {"OPENAI_REALTIME_URL", openai_url},
         {"PUBLIC_URL", "http://127.0.0.1:" + std::to_string(t.port)},
@@ -123,8 +122,9 @@ target_process start_target(const options& o, const std::string& target, const s
                       "STREAM_PATH",       "REALTIME_ENABLED", "TRANSCRIPTION_MODEL"};
   } else {
     spec.path = o.floor;
-    spec.args = {"--port",   std::to_string(t.port), "--openai-url",
-                 openai_url, "--event-loop",         target == "floor-uv" ? "uv" : "poll"};
+    const char* loop = floor_event_loop(target);
+    if (!loop) throw std::runtime_error("unknown target " + target);
+    spec.args = {"--port", std::to_string(t.port), "--openai-url", openai_url, "--event-loop", loop};
   }
   t.child = std::make_unique<child_process>(spec);
   const bool ready = wait_until(
@@ -155,7 +155,7 @@ target_result run_target(const options& o, const std::string& target) {
     if (flood) probe->set_window(static_cast<std::uint32_t>(o.window));
     auto model = model_options(o);
     model.probe = probe;
-    model.libuv = o.generator_libuv;
+    model.epoll = o.generator_epoll;
     model.ticker_timers = true;
     auto openai = std::make_unique<peers::fake_openai>(model);
 
@@ -167,7 +167,7 @@ target_result run_target(const options& o, const std::string& target) {
 
     peers::caller_pool_options pool_options;
     pool_options.probe = probe;
-    pool_options.libuv = o.generator_libuv;
+    pool_options.epoll = o.generator_epoll;
     pool_options.ticker_timers = true;
     auto pool = std::make_unique<peers::caller_pool>(pool_options);
     std::vector<int> ids;

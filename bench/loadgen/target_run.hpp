@@ -15,7 +15,7 @@
 namespace rtb::loadgen {
 
 struct target_result {
-  std::string name;  ///< bridge, floor-poll, floor-uv
+  std::string name;  ///< bridge, floor-poll, floor-uv, floor-ev
   bool ok = false;   ///< the run was carried out (figures are meaningful)
   std::string error;
   std::string exit;  ///< how the target process ended
@@ -78,7 +78,7 @@ struct target_result {
   }
 };
 
-/// Runs `target` ("bridge", "floor-poll", "floor-uv") with the options.
+/// Runs `target` ("bridge", "floor-poll", "floor-uv", "floor-ev") with the options.
 /// Never throws: problems end up in `error` (and ok = false).
 target_result run_target(const options& o, const std::string& target);
 

@@ -2,6 +2,8 @@
 // A drop-in for Twilio's sample: the same routes (/incoming-call,
 // /media-stream) and environment (OPENAI_API_KEY, PORT). See
 // docs/server.md for every setting.
+#include <sys/resource.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -24,6 +26,17 @@ rtb::lws_adapter::log_level level_of(const std::string& name) {
   if (name == "warning") return rtb::lws_adapter::log_level::warning;
   if (name == "error") return rtb::lws_adapter::log_level::error;
   return rtb::lws_adapter::log_level::info;
+}
+
+/// Each call holds two sockets, and the usual soft limit of 1024 open files
+/// would stop this process near 500 calls: take what the hard limit allows
+/// (the library logs the room it leaves).
+void raise_open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 }  // namespace
@@ -67,7 +80,7 @@ int main(int argc, char** argv) {
   options.port = s.port;
   options.threads = s.threads;
   options.loop = s.event_loop == "poll"    ? lws_adapter::event_loop::poll
-                 : s.event_loop == "libuv" ? lws_adapter::event_loop::libuv
+                 : s.event_loop == "libev" ? lws_adapter::event_loop::libev
                                            : lws_adapter::event_loop::automatic;
   options.stream_path = s.stream_path;
   options.openai.url = s.effective_openai_url();
@@ -77,6 +90,7 @@ int main(int argc, char** argv) {
   options.log = log;
 
   auto app = std::make_shared<server_app::bridge_app>(s);
+  raise_open_files_limit();
   auto started = lws_adapter::server::start(std::move(options), app);
   if (!started) {
     std::fprintf(stderr, "realtime-bridge-server: %s\n", started.error().message.c_str());

@@ -30,8 +30,8 @@ constexpr setting_def setting_defs[] = {
     {"BIND_ADDRESS", "Address to listen on. Default: all interfaces."},
     {"THREADS", "Service threads, 0-256 (0 = one per core). Default 0."},
     {"EVENT_LOOP",
-     "auto, libuv or poll: how each thread waits for its sockets (auto: libuv if lws' plugin loads). "
-     "Default poll."},
+     "auto, libev or poll: how each thread waits for its sockets (auto: libev, epoll, if lws' plugin "
+     "loads; else poll). Default auto."},
     {"STREAM_PATH", "Path of the media-stream WebSocket; starts with '/', no query. Default /media-stream."},
     {"PUBLIC_URL",
      "Public origin Twilio reaches, e.g. https://bridge.example.com (http:// for local tests; no path). "
@@ -390,7 +390,7 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   str("TRACE_DIR", s.trace_dir);
   if (const std::string& v = in.get("EVENT_LOOP").value; !v.empty()) {
     const std::string l = lower(v);
-    if (l != "auto" && l != "libuv" && l != "poll") return in.bad("EVENT_LOOP", "one of auto, libuv, poll");
+    if (l != "auto" && l != "libev" && l != "poll") return in.bad("EVENT_LOOP", "one of auto, libev, poll");
     s.event_loop = l;
   }
   if (const std::string& v = in.get("LOG_LEVEL").value; !v.empty()) {

@@ -22,7 +22,7 @@ struct settings {
   int port = 5050;                            // PORT
   std::string bind_address;                   // BIND_ADDRESS ("" = all)
   int threads = 0;                            // THREADS (0 = one per core)
-  std::string event_loop = "poll";            // EVENT_LOOP: poll, libuv or auto
+  std::string event_loop = "auto";            // EVENT_LOOP: auto, libev or poll
   std::string stream_path = "/media-stream";  // STREAM_PATH
   /// PUBLIC_URL: the public https origin Twilio reaches, e.g.
   /// https://bridge.example.com (no path). The stream URL in the TwiML, and

@@ -31,6 +31,7 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
   state(leg::twilio).wsi = twilio_wsi;
   state(leg::twilio).connected = true;
   timer_.owner = this;
+  timer_.fire = &call_link::on_timer;
   label_ = fmt::format("call {}", id_);
   thread_.calls[id_] = this;
   ++shared_.calls_started;
@@ -38,7 +39,7 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
 }
 
 call_link::~call_link() {
-  lws_sul_cancel(&timer_.sul);
+  thread_.runner->cancel(timer_);
   thread_.calls.erase(id_);
   --shared_.calls_active;
   ++shared_.calls_ended;
@@ -265,21 +266,20 @@ void call_link::after_driver() {
     if (s.wsi && s.connected && (!s.queue.empty() || s.pending_close)) lws_callback_on_writable(s.wsi);
   }
   if (!driver_ || driver_->finished()) {
-    lws_sul_cancel(&timer_.sul);
+    thread_.runner->cancel(timer_);
     return;
   }
   const auto next = driver_->next_timeout();
   if (!next) {
-    lws_sul_cancel(&timer_.sul);
+    thread_.runner->cancel(timer_);
     return;
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(*next - clock::now()).count();
-  lws_sul_schedule(thread_.context, 0, &timer_.sul, &call_link::on_timer, us > 0 ? us : 0);
+  thread_.runner->schedule(thread_.context, timer_, us > 0 ? us : 0);
 }
 
-void call_link::on_timer(lws_sorted_usec_list_t* sul) {
-  auto* hook = reinterpret_cast<timer_hook*>(sul);
-  call_link& self = *hook->owner;
+void call_link::on_timer(loop_timer& timer) {
+  call_link& self = *static_cast<call_link*>(timer.owner);
   try {
     if (self.driver_) self.driver_->on_timer();
     self.after_driver();

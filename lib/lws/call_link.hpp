@@ -88,11 +88,6 @@ class call_link final : public call_control {
     call_link& link;
   };
 
-  struct timer_hook {
-    lws_sorted_usec_list_t sul;  // first member: the callback gets its address
-    call_link* owner;
-  };
-
   /// Sends a message to a leg: at once if nothing is waiting, else queued.
   void enqueue(leg side, std::string_view message);
   /// Frames a whole message in place (its buffer has LWS_PRE bytes of
@@ -107,7 +102,7 @@ class call_link final : public call_control {
   /// After every call into the driver: re-arm its timer, request writes.
   void after_driver();
   void connect_openai();
-  static void on_timer(lws_sorted_usec_list_t* sul);
+  static void on_timer(loop_timer& timer);
   leg_state& state(leg side) noexcept { return legs_[side == leg::twilio ? 0 : 1]; }
   bool on_own_thread() const noexcept;
 
@@ -122,7 +117,7 @@ class call_link final : public call_control {
   std::unique_ptr<call_observer> app_observer_;
   std::unique_ptr<trace_sink> trace_;
   std::unique_ptr<call_driver> driver_;
-  timer_hook timer_{};
+  loop_timer timer_{};
   bool connecting_ = false;  ///< inside lws_client_connect_via_info()
   std::string label_;        ///< "call 12 CA…/MZ…" for log lines
 };

@@ -1,8 +1,6 @@
 #include "event_loop.hpp"
 
-#include <uv.h>
-
-#include <cstdio>
+#include <ev.h>
 
 namespace rtb::lws_adapter {
 namespace {
@@ -10,7 +8,7 @@ namespace {
 class poll_runner final : public loop_runner {
  public:
   event_loop kind() const noexcept override { return event_loop::poll; }
-  void prepare(lws_context_creation_info&, lws_context**) override {}
+  bool prepare(lws_context_creation_info&) override { return true; }
   void run(lws_context*& context, const std::atomic<bool>& exit) override {
     while (!exit.load())
       if (lws_service(context, 0) < 0) break;
@@ -24,92 +22,97 @@ class poll_runner final : public loop_runner {
     lws_context_destroy(context);
     context = nullptr;
   }
+  void schedule(lws_context* context, loop_timer& timer, lws_usec_t delay_us) override {
+    // lws' poll loop computes each wait from its timer list: lws timers are exact here.
+    lws_sul_schedule(context, 0, &timer.sul, &poll_runner::on_sul, delay_us);
+  }
+  void cancel(loop_timer& timer) override { lws_sul_cancel(&timer.sul); }
+
+ private:
+  static void on_sul(lws_sorted_usec_list_t* sul) {
+    auto* timer = reinterpret_cast<loop_timer*>(sul);
+    timer->fire(*timer);
+  }
 };
 
-class libuv_runner final : public loop_runner {
+/// lws' libev event library on an epoll loop the adapter owns.
+class libev_runner final : public loop_runner {
  public:
-  libuv_runner() {
-    uv_loop_init(&loop_);
-    uv_async_init(&loop_, &stop_, &libuv_runner::on_stop);
+  libev_runner() : loop_(ev_loop_new(EVBACKEND_EPOLL)) {
+    if (!loop_) return;
+    ev_async_init(&stop_, &libev_runner::on_stop);
     stop_.data = this;
+    ev_async_start(loop_, &stop_);
   }
-  ~libuv_runner() override { finish(); }
+  ~libev_runner() override {
+    if (loop_) ev_loop_destroy(loop_);
+  }
 
-  event_loop kind() const noexcept override { return event_loop::libuv; }
+  event_loop kind() const noexcept override { return event_loop::libev; }
 
-  void prepare(lws_context_creation_info& info, lws_context** slot) override {
-    info.options |= LWS_SERVER_OPTION_LIBUV;
-    foreign_[0] = &loop_;
+  bool prepare(lws_context_creation_info& info) override {
+    // Without a loop of ours lws would create its own, with a SIGINT watcher.
+    if (!loop_) return false;
+    info.options |= LWS_SERVER_OPTION_LIBEV;
+    foreign_[0] = loop_;
     info.foreign_loops = foreign_;
-    // lws clears this when it has finally freed the context, which on a
-    // foreign loop happens in stages, as its handles finish closing.
-    info.pcontext = slot;
+    return true;
   }
 
   void run(lws_context*& context, const std::atomic<bool>& exit) override {
-    context_ = &context;
     exit_ = &exit;
-    // Returns once on_stop has begun destroying the context and the handles
-    // lws keeps referenced are closed.
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    finish_destroying(context);
+    // lws' own timers (timeouts, pings) run late under its libev glue (see
+    // loop_timer); a periodic nudge through its event pipe makes it look at
+    // them at least this often.
+    nudge_.data = context;
+    ev_timer_init(&nudge_, &libev_runner::on_nudge, lws_timer_nudge_s, lws_timer_nudge_s);
+    ev_timer_start(loop_, &nudge_);
+    ev_run(loop_, 0);  // until on_stop breaks it
+    ev_timer_stop(loop_, &nudge_);
+    destroy_unrun(context);
   }
 
-  void wake(lws_context*) override { uv_async_send(&stop_); }  // thread-safe by libuv's contract
+  void wake(lws_context*) override { ev_async_send(loop_, &stop_); }  // thread-safe by libev's contract
 
   void destroy_unrun(lws_context*& context) override {
     lws_context_destroy(context);
-    finish_destroying(context);
+    context = nullptr;
+    ev_async_stop(loop_, &stop_);
   }
+
+  void schedule(lws_context*, loop_timer& timer, lws_usec_t delay_us) override {
+    ev_timer_stop(loop_, &timer.ev);
+    ev_timer_init(&timer.ev, &libev_runner::on_timer, static_cast<ev_tstamp>(delay_us) / 1e6, 0.);
+    timer.ev.data = &timer;
+    ev_timer_start(loop_, &timer.ev);
+  }
+  void cancel(loop_timer& timer) override { ev_timer_stop(loop_, &timer.ev); }
 
  private:
-  static void on_stop(uv_async_t* handle) {
-    auto* self = static_cast<libuv_runner*>(handle->data);
-    if (!self->exit_ || !self->exit_->load()) return;
-    // On the loop's thread and outside any lws callback: the place lws
-    // documents for destroying a context on a foreign loop.
-    if (*self->context_) lws_context_destroy(*self->context_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_), nullptr);
+  static constexpr ev_tstamp lws_timer_nudge_s = 0.1;
+
+  static void on_timer(struct ev_loop*, ev_timer* w, int) {
+    auto* timer = static_cast<loop_timer*>(w->data);
+    timer->fire(*timer);
+  }
+  static void on_nudge(struct ev_loop*, ev_timer* w, int) { lws_cancel_service(static_cast<lws_context*>(w->data)); }
+
+  static void on_stop(struct ev_loop* loop, ev_async* handle, int) {
+    auto* self = static_cast<libev_runner*>(handle->data);
+    if (self->exit_ && self->exit_->load()) ev_break(loop, EVBREAK_ALL);
   }
 
-  /// lws 4.1.6 frees a context on a foreign loop only when
-  /// lws_context_destroy() is called again after its handles have closed
-  /// (each call advances one stage); it clears the caller's pointer (the
-  /// pcontext given at creation) once the context is gone.
-  void finish_destroying(lws_context*& context) {
-    for (int stage = 0; context && stage < 4; ++stage) {
-      uv_run(&loop_, UV_RUN_NOWAIT);
-      lws_context_destroy(context);
-    }
-    if (context) {
-      std::fprintf(stderr, "realtime_bridge: an lws context was not freed at shutdown\n");
-      context = nullptr;
-    }
-    finish();
-  }
-
-  void finish() {
-    if (closed_) return;
-    closed_ = true;
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&stop_)))
-      uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop_) != 0)
-      std::fprintf(stderr, "realtime_bridge: a libuv loop still had handles at shutdown\n");
-  }
-
-  uv_loop_t loop_{};
-  uv_async_t stop_{};
+  struct ev_loop* loop_;
+  ev_async stop_{};
+  ev_timer nudge_{};
   void* foreign_[1] = {nullptr};
-  lws_context** context_ = nullptr;
   const std::atomic<bool>* exit_ = nullptr;
-  bool closed_ = false;
 };
 
 }  // namespace
 
 std::unique_ptr<loop_runner> make_loop_runner(event_loop kind) {
-  if (kind == event_loop::libuv) return std::make_unique<libuv_runner>();
+  if (kind == event_loop::libev) return std::make_unique<libev_runner>();
   return std::make_unique<poll_runner>();
 }
 
@@ -117,7 +120,7 @@ const char* event_loop_name(event_loop kind) noexcept {
   switch (kind) {
     case event_loop::automatic: return "automatic";
     case event_loop::poll: return "poll";
-    case event_loop::libuv: return "libuv";
+    case event_loop::libev: return "libev";
   }
   return "?";
 }

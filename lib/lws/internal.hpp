@@ -72,6 +72,7 @@ struct server_shared {
   std::atomic<std::uint64_t> calls_active{0};
   std::atomic<std::uint64_t> calls_ended{0};
   std::atomic<std::uint64_t> streams_refused{0};
+  std::atomic<std::uint64_t> accept_pauses{0};
   std::atomic<std::uint64_t> http_requests{0};
 
   void log(log_level level, std::string_view line) const {
@@ -101,6 +102,12 @@ struct service_thread {
   /// when it is written at once; this thread only.
   mask_source masks;
   std::vector<unsigned char> scratch;
+
+  /// Out of descriptors: stop watching the listening socket (its queued
+  /// connections wait in the kernel's backlog) and watch it again after
+  /// accept_pause. On the service thread only.
+  void pause_accepting(struct lws* listener, int error_number);
+  loop_timer accept_resume{};
 
   void post(posted_command command);
   /// Runs queued commands; on the service thread only.

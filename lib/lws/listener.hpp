@@ -17,10 +17,20 @@ namespace rtb::lws_adapter {
 /// Returns the descriptor; `bound_port` receives the actual port.
 [[nodiscard]] result<int> open_listener(const std::string& bind_address, int port, int& bound_port);
 
+/// Why accept_all returned.
+enum class accept_outcome {
+  drained,  ///< no connection is waiting
+  /// The process (EMFILE) or the system (ENFILE, ENOBUFS, ENOMEM) is out of
+  /// descriptors or memory. The connections stay queued and the socket stays
+  /// readable: the caller must stop watching it for a while, or it spins.
+  out_of_descriptors,
+};
+
 /// Accepts every pending connection on `listen_fd` (non-blocking, CLOEXEC),
-/// calling `adopt(fd)` for each. Returns when none is left.
+/// calling `adopt(fd)` for each, until none is left or descriptors run out
+/// (then `error_number` holds the errno).
 template <class Adopt>
-void accept_all(int listen_fd, Adopt&& adopt);
+accept_outcome accept_all(int listen_fd, Adopt&& adopt, int& error_number);
 
 }  // namespace rtb::lws_adapter
 
@@ -32,12 +42,24 @@ void accept_all(int listen_fd, Adopt&& adopt);
 namespace rtb::lws_adapter {
 
 template <class Adopt>
-void accept_all(int listen_fd, Adopt&& adopt) {
+accept_outcome accept_all(int listen_fd, Adopt&& adopt, int& error_number) {
   for (;;) {
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR) continue;
-      return;  // EAGAIN: nothing left; other errors (EMFILE…): try again on the next wakeup
+      error_number = errno;
+      switch (errno) {
+        case EINTR:
+        case ECONNABORTED:  // that connection is gone; the next may be fine
+        case EPROTO:
+          continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          return accept_outcome::out_of_descriptors;
+        default:
+          return accept_outcome::drained;  // EAGAIN: nothing left
+      }
     }
     // lws sets TCP_NODELAY only on sockets it accepts itself. Without it a
     // mark waits behind the ACK of the media before it (Nagle), which added

@@ -1,3 +1,6 @@
+#include <fcntl.h>
+#include <sys/resource.h>
+
 #include <cstring>
 #include <thread>
 
@@ -20,7 +23,7 @@ struct server::impl {
   /// by each), leaking each context's CA store.
   SSL_CTX* client_tls = nullptr;
   int port = 0;
-  event_loop loop = event_loop::poll;
+  event_loop loop = event_loop::libev;
   bool stopped = false;
 
   ~impl() {
@@ -64,7 +67,7 @@ result<SSL_CTX*> make_client_tls(const std::string& ca_file) {
   return ctx;
 }
 
-/// The thread's context on a loop of `kind`; null if lws refuses (for libuv:
+/// The thread's context on a loop of `kind`; null if lws refuses (for libev:
 /// its plugin is missing). The thread keeps the runner either way.
 lws_context* create_context(service_thread& t, event_loop kind, bool tls) {
   t.runner = make_loop_runner(kind);
@@ -73,8 +76,23 @@ lws_context* create_context(service_thread& t, event_loop kind, bool tls) {
   ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
   ci.user = &t;
   ci.port = CONTEXT_PORT_NO_LISTEN;
-  t.runner->prepare(ci, &t.context);
+  if (!t.runner->prepare(ci)) return nullptr;
   return lws_create_context(&ci);
+}
+
+/// Each call holds two sockets; a process out of descriptors stops
+/// accepting (service_thread::pause_accepting), so say up front how many
+/// calls the open-files limit leaves room for.
+void log_call_capacity(const server_shared& s) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  long open = 0;
+  for (long fd = 0; fd < static_cast<long>(limit.rlim_cur) && fd < 65536; ++fd)
+    if (::fcntl(static_cast<int>(fd), F_GETFD) != -1) ++open;
+  const long room = (static_cast<long>(limit.rlim_cur) - open) / 2;
+  s.log(room < 1000 ? log_level::warning : log_level::info,
+        fmt::format("open-files limit {} ({} open): room for about {} concurrent calls{}", limit.rlim_cur, open,
+                    room, room < 1000 ? "; raise it (ulimit -n, or LimitNOFILE= in a systemd unit)" : ""));
 }
 
 result<void> check(const server_options& o) {
@@ -124,13 +142,13 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   const int count =
       s.options.threads > 0 ? s.options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   int port = s.options.port;
-  p->loop = s.options.loop == event_loop::automatic ? event_loop::libuv : s.options.loop;
+  p->loop = s.options.loop == event_loop::automatic ? event_loop::libev : s.options.loop;
   for (int i = 0; i < count; ++i) {
     auto t = std::make_unique<service_thread>(s, i);
     t->context = create_context(*t, p->loop, tls);
     if (!t->context && i == 0 && s.options.loop == event_loop::automatic) {
       s.log(log_level::warning,
-            "lws' libuv event library is not available (Debian: libwebsockets-evlib-uv); using the poll loop");
+            "lws' libev event library is not available (Debian: libwebsockets-evlib-ev); using the poll loop");
       p->loop = event_loop::poll;
       t->context = create_context(*t, p->loop, tls);
     }
@@ -176,6 +194,7 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   s.log(log_level::info, fmt::format("listening on {}:{} with {} service thread{} ({} loop); media streams at {}",
                                      s.options.bind_address.empty() ? "*" : s.options.bind_address, port, count,
                                      count == 1 ? "" : "s", event_loop_name(p->loop), s.options.stream_path));
+  log_call_capacity(s);
   return std::unique_ptr<server>(new server(std::move(p)));
 }
 
@@ -208,8 +227,8 @@ void server::stop() {
 
 server_stats server::stats() const {
   const server_shared& s = impl_->shared;
-  return {s.calls_started.load(), s.calls_active.load(), s.calls_ended.load(), s.streams_refused.load(),
-          s.http_requests.load()};
+  return {s.calls_started.load(),   s.calls_active.load(),  s.calls_ended.load(),
+          s.streams_refused.load(), s.accept_pauses.load(), s.http_requests.load()};
 }
 
 }  // namespace rtb::lws_adapter

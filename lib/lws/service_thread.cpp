@@ -14,6 +14,8 @@ namespace rtb::lws_adapter {
 namespace {
 
 constexpr std::size_t rx_buffer_bytes = 64 * 1024;
+/// How long the listening socket is left alone once descriptors run out.
+constexpr lws_usec_t accept_pause = 250 * LWS_US_PER_MS;
 
 /// Per-session data of protocol 0. lws zero-allocates and free()s it: plain
 /// pointers only.
@@ -283,10 +285,15 @@ int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
 int listen_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
   if (reason == LWS_CALLBACK_RAW_RX_FILE) {
     struct lws_vhost* vhost = lws_get_vhost(wsi);
-    accept_all(lws_get_socket_fd(wsi), [&](int fd) {
-      if (!lws_adopt_socket_vhost(vhost, fd))  // closes fd on failure
-        thread_of(wsi).shared.log(log_level::error, "could not adopt an accepted connection");
-    });
+    int error_number = 0;
+    const accept_outcome outcome = accept_all(
+        lws_get_socket_fd(wsi),
+        [&](int fd) {
+          if (!lws_adopt_socket_vhost(vhost, fd))  // closes fd on failure
+            thread_of(wsi).shared.log(log_level::error, "could not adopt an accepted connection");
+        },
+        error_number);
+    if (outcome == accept_outcome::out_of_descriptors) thread_of(wsi).pause_accepting(wsi, error_number);
     return 0;
   }
   return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -317,6 +324,18 @@ const lws_protocols protocols[] = {
 }  // namespace
 
 const lws_protocols* protocol_table() { return protocols; }
+
+void service_thread::pause_accepting(struct lws* listener, int error_number) {
+  ++shared.accept_pauses;
+  shared.log(log_level::error,
+             fmt::format("thread {}: cannot accept connections: {}; not accepting for {} ms ({} calls on this thread; "
+                         "raise the open-files limit, ulimit -n)",
+                         index, std::strerror(error_number), accept_pause / LWS_US_PER_MS, calls.size()));
+  lws_rx_flow_control(listener, 0);
+  accept_resume.owner = listener;
+  accept_resume.fire = [](loop_timer& t) { lws_rx_flow_control(static_cast<struct lws*>(t.owner), 1); };
+  runner->schedule(context, accept_resume, accept_pause);
+}
 
 void service_thread::post(posted_command command) {
   {

@@ -22,7 +22,7 @@ peers::fake_openai_options probed_options(std::shared_ptr<peers::bench_probe> pr
   o.speed = 2.0;
   o.record_client_events = false;
   o.probe = std::move(probe);
-  o.libuv = load_generator_io;
+  o.epoll = load_generator_io;
   o.ticker_timers = load_generator_io;
   return o;
 }
@@ -31,15 +31,15 @@ peers::fake_openai_options probed_options(std::shared_ptr<peers::bench_probe> pr
 
 TEST_CASE("tagged calls: every frame is checked both ways and nothing is lost", "[e2e][bench]") {
   // Both ways the peers can wait: lws' poll loop with its timers, and what
-  // the load generator uses (libuv, the 1 ms ticker).
+  // the load generator uses (libev, the 1 ms ticker).
   const bool load_generator_io = GENERATE(false, true);
-  INFO("libuv and ticker timers: " << load_generator_io);
+  INFO("libev and ticker timers: " << load_generator_io);
   auto probe = std::make_shared<peers::bench_probe>(2);
   peers::fake_openai openai(probed_options(probe, load_generator_io));
   auto app = std::make_shared<recording_app>();
   bridge b(openai, app);
 
-  peers::caller_pool callers({.probe = probe, .libuv = load_generator_io, .ticker_timers = load_generator_io});
+  peers::caller_pool callers({.probe = probe, .epoll = load_generator_io, .ticker_timers = load_generator_io});
   probe->set_recording(true);
   std::vector<int> ids;
   for (int i = 0; i < 2; ++i) {
@@ -155,7 +155,7 @@ TEST_CASE("flood mode: unpaced both ways within the window, nothing lost", "[e2e
   peers::fake_openai openai(o);
   auto app = std::make_shared<recording_app>();
   bridge b(openai, app);
-  peers::caller_pool callers({.probe = probe, .libuv = true, .ticker_timers = true});
+  peers::caller_pool callers({.probe = probe, .epoll = true, .ticker_timers = true});
   std::vector<int> ids;
   for (int i = 0; i < 2; ++i)
     ids.push_back(callers.start_call(

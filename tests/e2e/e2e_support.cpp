@@ -106,8 +106,8 @@ call_config bridge::default_config() {
 lws_adapter::event_loop loop_under_test() {
   const char* name = std::getenv("RTB_TEST_EVENT_LOOP");
   const std::string_view v = name ? name : "";
-  if (v == "libuv") return lws_adapter::event_loop::libuv;
-  return lws_adapter::event_loop::poll;  // the adapter's default
+  if (v == "poll") return lws_adapter::event_loop::poll;
+  return lws_adapter::event_loop::automatic;  // the adapter's default
 }
 
 bridge::bridge(peers::fake_openai& openai, std::shared_ptr<lws_adapter::application> app, call_config config,

@@ -58,8 +58,8 @@ class recording_app final : public lws_adapter::application {
 };
 
 /// The bridge under test, wired to a fake OpenAI.
-/// The event loop the bridges of this run use: RTB_TEST_EVENT_LOOP=libuv, or
-/// poll (the default) when unset. ctest runs the end-to-end tests with each.
+/// The event loop the bridges of this run use: RTB_TEST_EVENT_LOOP=poll, or
+/// the default (libev) when unset. ctest runs the end-to-end tests with each.
 lws_adapter::event_loop loop_under_test();
 
 struct bridge {

@@ -226,7 +226,7 @@ TEST_CASE("good settings", "[server][settings]") {
       {"SHUTDOWN_GRACE_SECONDS", "120", [](const app::settings& s) { CHECK(s.shutdown_grace.count() == 120); }},
       {"TRACE_DIR", "/var/tmp/traces", [](const app::settings& s) { CHECK(s.trace_dir == "/var/tmp/traces"); }},
       {"EVENT_LOOP", "poll", [](const app::settings& s) { CHECK(s.event_loop == "poll"); }},
-      {"EVENT_LOOP", "LibUV", [](const app::settings& s) { CHECK(s.event_loop == "libuv"); }},
+      {"EVENT_LOOP", "LibEV", [](const app::settings& s) { CHECK(s.event_loop == "libev"); }},
       {"LOG_LEVEL", "debug", [](const app::settings& s) { CHECK(s.log_level == "debug"); }},
       {"LOG_LEVEL", "warning", [](const app::settings& s) { CHECK(s.log_level == "warning"); }},
       {"LOG_LEVEL", "ERROR", [](const app::settings& s) { CHECK(s.log_level == "error"); }},
@@ -260,7 +260,7 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
   const std::string silence = "must be a number of milliseconds, 0 or more";
   const std::string enabled = "must be true or false (or 1/0, yes/no)";
   const std::string level = "must be one of debug, info, warning, error";
-  const std::string loop = "must be one of auto, libuv, poll";
+  const std::string loop = "must be one of auto, libev, poll";
   const std::string path = "must be a path starting with '/' without a query string";
   const std::string origin =
       "must be an https:// (or http://) origin without a path or query, e.g. https://bridge.example.com";
@@ -515,7 +515,7 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "PORT=5050 (default)",
       "BIND_ADDRESS=(not set: all interfaces)",
       "THREADS=0 (default)",
-      "EVENT_LOOP=poll (default)",
+      "EVENT_LOOP=auto (default)",
       "STREAM_PATH=/media-stream (default)",
       "PUBLIC_URL=(not set)",
       "OPENAI_API_KEY=(not set)",

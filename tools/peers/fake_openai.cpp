@@ -348,7 +348,7 @@ struct server_state {
   fake_openai_options opt;
   lws_protocols protocols[2]{};
   lws_context* ctx = nullptr;
-  std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libuv (options.libuv)
+  std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libev (options.epoll)
   std::unique_ptr<service_timers> timers;            // options.ticker_timers
   SSL_CTX* client_ssl_ctx = nullptr;  // TLS mode: an unused client SSL_CTX of our own (see the constructor)
   int port = 0;
@@ -519,6 +519,10 @@ class session {
     const std::string type(str_field(root, "type").value_or(""));
     std::optional<std::string> event_id;
     if (auto e = str_field(root, "event_id")) event_id = std::string(*e);
+    if (st_.opt.failure == failure_mode::error_then_reset && !ended()) {
+      fatal("invalid_api_key", "Incorrect API key provided.", 3000);
+      return;
+    }
 
     if (st_.opt.record_client_events || type == "session.update") {
       st_.update(rec_, [&](session_record& r) {
@@ -597,12 +601,31 @@ class session {
       if (!out_.empty() || close_pending_) lws_callback_on_writable(wsi_);
       return 0;
     }
+    if (close_pending_ && st_.opt.failure == failure_mode::error_then_reset) return reset_after_close();
     if (close_pending_) {
       lws_close_reason(wsi_, static_cast<lws_close_status>(close_code_),
                        reinterpret_cast<unsigned char*>(close_reason_.data()), close_reason_.size());
       return -1;
     }
     return 0;
+  }
+
+  /// Writes the close frame itself, then resets the connection: connect()
+  /// with AF_UNSPEC disconnects a TCP socket with an RST and leaves the
+  /// descriptor to lws, which closes it.
+  int reset_after_close() {
+    std::string frame(LWS_PRE, '\0');
+    frame.push_back(static_cast<char>(0x88));  // FIN, close
+    frame.push_back(static_cast<char>(2 + close_reason_.size()));
+    frame.push_back(static_cast<char>(close_code_ >> 8));
+    frame.push_back(static_cast<char>(close_code_ & 0xFF));
+    frame += close_reason_;
+    const std::size_t len = frame.size() - LWS_PRE;
+    lws_write(wsi_, reinterpret_cast<unsigned char*>(frame.data()) + LWS_PRE, len, LWS_WRITE_RAW);
+    sockaddr unspecified{};
+    unspecified.sa_family = AF_UNSPEC;
+    ::connect(lws_get_socket_fd(wsi_), &unspecified, sizeof unspecified);
+    return -1;
   }
 
   void on_peer_close(const void* in, std::size_t len) {
@@ -2054,9 +2077,8 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
   }
 
   st.runner =
-      lws_adapter::make_loop_runner(st.opt.libuv ? lws_adapter::event_loop::libuv : lws_adapter::event_loop::poll);
-  st.runner->prepare(info, &st.ctx);
-  st.ctx = lws_create_context(&info);
+      lws_adapter::make_loop_runner(st.opt.epoll ? lws_adapter::event_loop::libev : lws_adapter::event_loop::poll);
+  st.ctx = st.runner->prepare(info) ? lws_create_context(&info) : nullptr;
   if (!st.ctx) {
     if (st.client_ssl_ctx) SSL_CTX_free(st.client_ssl_ctx);
     st.client_ssl_ctx = nullptr;

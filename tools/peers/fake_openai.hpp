@@ -119,6 +119,10 @@ enum class failure_mode {
   error_then_close_4000,     ///< error beta_api_shape_disabled, then close 4000
   close_mid_response,        ///< during the first response's audio (after half its deltas), close 1011
   go_silent,                 ///< accept the socket, never send anything
+  /// At the first client event: error invalid_api_key and close 3000, then a
+  /// TCP reset straight after them (no waiting for the answer), so the client
+  /// sees the frames and the RST together.
+  error_then_reset,
 };
 
 struct fake_openai_options {
@@ -150,10 +154,10 @@ struct fake_openai_options {
   /// its call streams one response after another, unpaced, keeping at most
   /// that many deltas unacknowledged by the caller (VAD responses still run).
   std::shared_ptr<bench_probe> probe;
-  /// Wait for sockets with lws' libuv event library (epoll) instead of its
+  /// Wait for sockets with lws' libev event library (epoll) instead of its
   /// poll() loop, which scans every socket at every wake-up: for hundreds
   /// of sessions (the benchmarks).
-  bool libuv = false;
+  bool epoll = false;
   /// Pace the responses with a 1 ms ticker thread (service_timers.hpp)
   /// instead of lws' timers, around which lws 4.1.6 spins for a millisecond
   /// each: with hundreds of sessions, all the time.

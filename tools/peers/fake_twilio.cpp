@@ -17,7 +17,7 @@
 // the thread, which hangs up the open calls and, once they are closed (or
 // after a second), stops its timers and leaves its loop, destroying the
 // context on its way out; the destructor then joins it. The loop is lws'
-// poll() loop or, with caller_pool_options::libuv, its libuv event library
+// poll() loop or, with caller_pool_options::epoll, its libev event library
 // (the adapter's loop runners, lib/lws/event_loop.hpp).
 //
 // lws 4.1.6 reports the end of a client in three ways, all handled:
@@ -197,7 +197,7 @@ struct pool {
   mutable std::recursive_mutex mu;
   std::condition_variable_any cv;
   lws_context* ctx = nullptr;
-  std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libuv (caller_pool_options::libuv)
+  std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libev (caller_pool_options::epoll)
   std::atomic<bool> exit{false};                     // the runner returns once this is set and it is woken
   std::thread thread;
   std::map<int, std::unique_ptr<call>> calls;
@@ -278,7 +278,7 @@ struct pool {
 pool::pool(caller_pool_options options) : probe(std::move(options.probe)), tls(options.tls) {
   wake_timer.owner = this;
   runner =
-      lws_adapter::make_loop_runner(options.libuv ? lws_adapter::event_loop::libuv : lws_adapter::event_loop::poll);
+      lws_adapter::make_loop_runner(options.epoll ? lws_adapter::event_loop::libev : lws_adapter::event_loop::poll);
   protocols[0].name = protocol_name;
   protocols[0].callback = &pool::callback;
   protocols[0].per_session_data_size = 0;  // the call pointer is the wsi's opaque user data
@@ -304,8 +304,7 @@ pool::pool(caller_pool_options options) : probe(std::move(options.probe)), tls(o
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.provided_client_ssl_ctx = client_ssl_ctx;
   }
-  runner->prepare(info, &ctx);
-  ctx = lws_create_context(&info);
+  ctx = runner->prepare(info) ? lws_create_context(&info) : nullptr;
   if (ctx == nullptr) {
     if (client_ssl_ctx != nullptr) SSL_CTX_free(client_ssl_ctx);
     throw std::runtime_error("fake_twilio: lws_create_context failed");

@@ -164,10 +164,10 @@ struct caller_pool_options {
   /// Benchmarks: the probe the calls' frame tags are reported to (see
   /// caller_options::probe_call). The pool registers its waker with it.
   std::shared_ptr<bench_probe> probe{};
-  /// Wait for sockets with lws' libuv event library (epoll) instead of its
+  /// Wait for sockets with lws' libev event library (epoll) instead of its
   /// poll() loop, which scans every socket at every wake-up: for hundreds
   /// of calls (the benchmarks).
-  bool libuv = false;
+  bool epoll = false;
   /// Run the calls' frame clocks and mark echoes on a 1 ms ticker thread
   /// (service_timers.hpp) instead of lws' timers, around which lws 4.1.6
   /// spins for a millisecond each: with hundreds of calls, all the time.

@@ -107,19 +107,16 @@ struct openai_endpoint {
 /// How each service thread waits for its sockets (docs/design.md, "The
 /// libwebsockets adapter").
 enum class event_loop {
-  automatic,  ///< libuv when lws' libuv plugin loads, else poll (logged)
+  automatic,  ///< libev when lws' libev plugin loads, else poll (logged)
   poll,       ///< lws' built-in poll() loop: scans every socket at every wake-up
-  libuv,      ///< lws' libuv event library (epoll), on a loop the adapter owns; no signal handlers
+  libev,      ///< lws' libev event library (epoll), on a loop the adapter owns; no signal handlers
 };
 
 struct server_options {
   std::string bind_address;  ///< "" = all interfaces
   int port = 5050;           ///< 0 = pick a free port (see server::port())
   int threads = 0;           ///< service threads; 0 = one per core
-  /// poll by default: under libuv, lws 4.1.6 can drop frames that arrive
-  /// together with the peer's FIN (docs/troubleshooting.md); choose libuv for
-  /// hundreds of calls per thread.
-  event_loop loop = event_loop::poll;
+  event_loop loop = event_loop::automatic;
   std::string stream_path = "/media-stream";
   openai_endpoint openai;
   call_config call;      ///< the default configuration of every call
@@ -136,6 +133,9 @@ struct server_stats {
   std::uint64_t calls_active = 0;
   std::uint64_t calls_ended = 0;
   std::uint64_t streams_refused = 0;  ///< upgrades the application refused
+  /// Times a thread stopped accepting for a while because the process ran
+  /// out of descriptors (logged as errors; raise the open-files limit).
+  std::uint64_t accept_pauses = 0;
   std::uint64_t http_requests = 0;
 };
 
