@@ -39,6 +39,8 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
 }
 
 call_link::~call_link() {
+  for (leg side : {leg::twilio, leg::openai})
+    if (thread_.batch(side).owner == this) thread_.batch(side).owner = nullptr;
   thread_.runner->cancel(timer_);
   thread_.calls.erase(id_);
   --shared_.calls_active;
@@ -153,17 +155,16 @@ void call_link::enqueue(leg side, std::string_view message) {
     return;
   }
   if (s.connected && s.queue.empty() && !lws_partial_buffered(s.wsi)) {
-    // Nothing is waiting: write now, with no WRITEABLE round trip (which would
-    // cost two epoll_ctl calls and a wake-up). If the socket takes only part
-    // of it, lws keeps the rest and writes it before the next WRITEABLE.
-    std::vector<unsigned char>& scratch = thread_.scratch;
-    scratch.resize(LWS_PRE + message.size());
-    std::memcpy(scratch.data() + LWS_PRE, message.data(), message.size());
-    if (!write_frame(side, ws_opcode::text, scratch.data() + LWS_PRE, message.size())) {
-      log(log_level::warning, fmt::format("write to {} failed; closing it", leg_name(side)));
-      s.connected = false;
-      lws_set_timeout(s.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    // Nothing is waiting: frame it into the batch that leaves when the driver
+    // returns (flush_writes), with no WRITEABLE round trip (which would cost
+    // two epoll_ctl calls and a wake-up).
+    service_thread::write_batch& batch = thread_.batch(side);
+    if (batch.owner != this) {
+      if (batch.owner) batch.owner->flush_writes();  // left by a driver call that threw
+      batch.owner = this;
+      batch.bytes.resize(LWS_PRE);
     }
+    append_frame(batch.bytes, ws_opcode::text, message, mask_for(side));
     return;
   }
   if (s.queue.bytes() + message.size() > max_queued_bytes) {
@@ -173,6 +174,29 @@ void call_link::enqueue(leg side, std::string_view message) {
     return;
   }
   s.queue.push(message);
+}
+
+void call_link::flush_writes() {
+  for (leg side : {leg::twilio, leg::openai}) {
+    service_thread::write_batch& batch = thread_.batch(side);
+    if (batch.owner != this) continue;
+    batch.owner = nullptr;
+    const std::size_t length = batch.bytes.size() - LWS_PRE;
+    leg_state& s = state(side);
+    if (length == 0 || !s.connected) continue;
+    // If the socket takes only part, lws keeps the rest and writes it before
+    // the next WRITEABLE (and enqueue() queues until then).
+    if (lws_write(s.wsi, batch.bytes.data() + LWS_PRE, length, LWS_WRITE_RAW) < static_cast<int>(length)) {
+      log(log_level::warning, fmt::format("write to {} failed; closing it", leg_name(side)));
+      s.connected = false;
+      lws_set_timeout(s.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+  }
+}
+
+std::optional<std::array<std::uint8_t, 4>> call_link::mask_for(leg side) {
+  if (side == leg::openai) return thread_.masks.next();
+  return std::nullopt;
 }
 
 void call_link::request_close(leg side, std::uint16_t code, std::string_view reason) {
@@ -223,12 +247,9 @@ bool call_link::send_close(leg side) {
 }
 
 bool call_link::write_frame(leg side, ws_opcode opcode, unsigned char* payload, std::size_t length) {
-  // To OpenAI we are the client: its frames are masked (ws_frame.hpp). lws
-  // sends the finished frame as it is, or keeps what the socket did not take
-  // and sends it before anything else.
-  std::optional<std::array<std::uint8_t, 4>> key;
-  if (side == leg::openai) key = thread_.masks.next();
-  const std::size_t header = frame_in_place(opcode, payload, length, key);
+  // lws sends the finished frame as it is, or keeps what the socket did not
+  // take and sends it before anything else.
+  const std::size_t header = frame_in_place(opcode, payload, length, mask_for(side));
   const std::size_t frame = header + length;
   return lws_write(state(side).wsi, payload - header, frame, LWS_WRITE_RAW) >= static_cast<int>(frame);
 }
@@ -261,6 +282,7 @@ void call_link::on_leg_gone(leg side, std::string_view why) {
 }
 
 void call_link::after_driver() {
+  flush_writes();
   for (leg side : {leg::twilio, leg::openai}) {
     leg_state& s = state(side);
     if (s.wsi && s.connected && (!s.queue.empty() || s.pending_close)) lws_callback_on_writable(s.wsi);

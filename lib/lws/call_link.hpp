@@ -88,8 +88,13 @@ class call_link final : public call_control {
     call_link& link;
   };
 
-  /// Sends a message to a leg: at once if nothing is waiting, else queued.
+  /// Sends a message to a leg: in this driver call's batch if nothing is
+  /// waiting, else queued.
   void enqueue(leg side, std::string_view message);
+  /// Writes the batches enqueue() built, one lws_write per leg.
+  void flush_writes();
+  /// A client's frames (to OpenAI) are masked with a fresh key; a server's are not.
+  std::optional<std::array<std::uint8_t, 4>> mask_for(leg side);
   /// Frames a whole message in place (its buffer has LWS_PRE bytes of
   /// headroom before `payload`) and writes it with one lws_write. False if
   /// the connection failed.

@@ -98,10 +98,19 @@ struct service_thread {
 
   /// Calls living on this thread; touched only by this thread.
   std::unordered_map<std::uint64_t, call_link*> calls;
-  /// Masking keys for frames to OpenAI, and the buffer a message is framed in
-  /// when it is written at once; this thread only.
+  /// Masking keys for frames to OpenAI; this thread only.
   mask_source masks;
-  std::vector<unsigned char> scratch;
+
+  /// The frames one call into a driver writes at once to a leg
+  /// (call_link::enqueue), sent together when the driver returns
+  /// (call_link::flush_writes): a media message and its mark leave in one
+  /// send, one TCP segment. Unowned between calls into drivers.
+  struct write_batch {
+    call_link* owner = nullptr;
+    std::vector<unsigned char> bytes;  ///< LWS_PRE bytes of headroom, then whole frames
+  };
+  write_batch batches[2];  ///< [0] Twilio, [1] OpenAI
+  write_batch& batch(leg side) noexcept { return batches[side == leg::twilio ? 0 : 1]; }
 
   /// Out of descriptors: stop watching the listening socket (its queued
   /// connections wait in the kernel's backlog) and watch it again after

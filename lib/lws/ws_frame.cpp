@@ -24,6 +24,21 @@ void mask(unsigned char* p, std::size_t length, std::array<std::uint8_t, 4> key)
 
 }  // namespace
 
+std::size_t frame_header_size(std::size_t length, bool masked) noexcept {
+  const std::size_t extended = length < 126 ? 0 : length <= 0xFFFF ? 2 : 8;
+  return 2 + extended + (masked ? 4 : 0);
+}
+
+void append_frame(std::vector<unsigned char>& out, ws_opcode opcode, std::string_view payload,
+                  std::optional<std::array<std::uint8_t, 4>> key) {
+  const std::size_t start = out.size();
+  const std::size_t header = frame_header_size(payload.size(), key.has_value());
+  out.resize(start + header + payload.size());
+  unsigned char* body = out.data() + start + header;
+  std::memcpy(body, payload.data(), payload.size());
+  frame_in_place(opcode, body, payload.size(), key);
+}
+
 std::size_t frame_in_place(ws_opcode opcode, unsigned char* payload, std::size_t length,
                            std::optional<std::array<std::uint8_t, 4>> key) noexcept {
   unsigned char header[max_frame_header];

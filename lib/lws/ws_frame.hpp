@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 namespace rtb::lws_adapter {
 
@@ -26,5 +28,13 @@ enum class ws_opcode : unsigned char { text = 0x1, close = 0x8 };
 /// minus that.
 std::size_t frame_in_place(ws_opcode opcode, unsigned char* payload, std::size_t length,
                            std::optional<std::array<std::uint8_t, 4>> key) noexcept;
+
+/// The header frame_in_place writes for a payload of `length` bytes.
+std::size_t frame_header_size(std::size_t length, bool masked) noexcept;
+
+/// Appends `payload` to `out` as one final frame (masked given a key), right
+/// after what `out` holds: several frames in one buffer leave in one send.
+void append_frame(std::vector<unsigned char>& out, ws_opcode opcode, std::string_view payload,
+                  std::optional<std::array<std::uint8_t, 4>> key);
 
 }  // namespace rtb::lws_adapter

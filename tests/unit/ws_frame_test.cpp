@@ -9,6 +9,8 @@
 #include "lws/mask_source.hpp"
 #include "lws/ws_frame.hpp"
 
+using rtb::lws_adapter::append_frame;
+using rtb::lws_adapter::frame_header_size;
 using rtb::lws_adapter::frame_in_place;
 using rtb::lws_adapter::mask_source;
 using rtb::lws_adapter::max_frame_header;
@@ -80,6 +82,23 @@ TEST_CASE("a typical append survives masking byte for byte", "[ws_frame]") {
   const auto f = frame(append, mask_key{0xde, 0xad, 0xbe, 0xef});
   CHECK(f[0] == 0x81);
   CHECK(unmask(f, 4 + 4) == append);
+}
+
+TEST_CASE("frames appended to one buffer are each the frame built in place, back to back", "[ws_frame]") {
+  // A media message and its mark leave in one send this way.
+  const std::vector<std::string> texts{std::string(200, 'm'), "mark", std::string(70000, 'x'), ""};
+  for (const bool masked : {false, true}) {
+    const std::optional<mask_key> key = masked ? std::optional<mask_key>(mask_key{5, 6, 7, 8}) : std::nullopt;
+    std::vector<unsigned char> batch{0xAA};  // what was in the buffer before stays
+    std::vector<unsigned char> expected{0xAA};
+    for (const auto& t : texts) {
+      append_frame(batch, ws_opcode::text, t, key);
+      const auto alone = frame(t, key);
+      CHECK(alone.size() == frame_header_size(t.size(), masked) + t.size());
+      expected.insert(expected.end(), alone.begin(), alone.end());
+    }
+    CHECK(batch == expected);
+  }
 }
 
 TEST_CASE("a close frame carries the code and reason, masked", "[ws_frame]") {
