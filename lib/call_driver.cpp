@@ -37,7 +37,7 @@ constexpr std::size_t max_unknown_fields_reported = 32;
 
 struct call_driver::impl {
   impl(call_config config, transport& tw, transport& oa, call_observer& obs, driver_limits lim, clock_function clk,
-       trace_sink* tr)
+       trace_sink* tr, shared_parser* parser)
       : twilio(tw),
         openai(oa),
         observer(obs),
@@ -47,8 +47,8 @@ struct call_driver::impl {
         t0(now_source()),
         last_now(t0),
         the_call(std::move(config), t0),
-        twilio_decoder(lim.max_twilio_message_bytes),
-        openai_decoder(lim.max_openai_message_bytes) {
+        twilio_decoder(lim.max_twilio_message_bytes, parser),
+        openai_decoder(lim.max_openai_message_bytes, parser) {
     out.reserve(1024);
     if (trace) {
       line.assign(R"({"rtb_trace":1,"config":)");
@@ -278,9 +278,9 @@ struct call_driver::impl {
 };
 
 call_driver::call_driver(call_config config, transport& twilio, transport& openai, call_observer& observer,
-                         driver_limits limits, clock_function now_source, trace_sink* trace)
-    : impl_(std::make_unique<impl>(std::move(config), twilio, openai, observer, limits, std::move(now_source), trace)) {
-}
+                         driver_limits limits, clock_function now_source, trace_sink* trace, shared_parser* parser)
+    : impl_(std::make_unique<impl>(std::move(config), twilio, openai, observer, limits, std::move(now_source), trace,
+                                   parser)) {}
 
 call_driver::~call_driver() = default;
 

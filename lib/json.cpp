@@ -98,9 +98,10 @@ rtb::error decode_error(simdjson::error_code e) {
   return {errc::malformed_json, std::string("not valid JSON: ") + simdjson::error_message(e)};
 }
 
-std::optional<rtb::error> open_message(simdjson::ondemand::parser& parser, const padded_buffer& message,
-                                       simdjson::ondemand::document& doc, simdjson::ondemand::object& obj) {
-  if (message.size() > parser.max_capacity()) return rtb::error{errc::too_large, "message exceeds the size limit"};
+std::optional<rtb::error> open_message(simdjson::ondemand::parser& parser, std::size_t max_bytes,
+                                       const padded_buffer& message, simdjson::ondemand::document& doc,
+                                       simdjson::ondemand::object& obj) {
+  if (message.size() > max_bytes) return rtb::error{errc::too_large, "message exceeds the size limit"};
   if (auto e = parser.iterate(message.data(), message.size(), message.readable()).get(doc)) return decode_error(e);
   if (auto e = doc.get_object().get(obj)) {
     if (e == simdjson::INCORRECT_TYPE) return rtb::error{errc::malformed_json, "not a JSON object"};

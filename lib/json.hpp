@@ -10,6 +10,15 @@
 
 #include "realtime_bridge/padded_buffer.hpp"
 #include "realtime_bridge/result.hpp"
+#include "realtime_bridge/shared_parser.hpp"
+
+namespace rtb {
+
+struct shared_parser::impl {
+  simdjson::ondemand::parser parser;  // no limit of its own: each decoder checks its own
+};
+
+}  // namespace rtb
 
 namespace rtb::json {
 
@@ -19,10 +28,11 @@ static_assert(padded_buffer::padding >= simdjson::SIMDJSON_PADDING);
 /// malformed_json otherwise.
 rtb::error decode_error(simdjson::error_code e);
 
-/// Starts decoding one message: checks it against the parser's size limit,
-/// iterates it into `doc` and opens its top-level object into `obj`.
-std::optional<rtb::error> open_message(simdjson::ondemand::parser& parser, const padded_buffer& message,
-                                       simdjson::ondemand::document& doc, simdjson::ondemand::object& obj);
+/// Starts decoding one message: checks it against `max_bytes`, iterates it
+/// into `doc` and opens its top-level object into `obj`.
+std::optional<rtb::error> open_message(simdjson::ondemand::parser& parser, std::size_t max_bytes,
+                                       const padded_buffer& message, simdjson::ondemand::document& doc,
+                                       simdjson::ondemand::object& obj);
 
 /// True when something follows the (fully consumed) top-level value.
 inline bool has_trailing_content(simdjson::ondemand::document& doc) { return !doc.current_location().error(); }

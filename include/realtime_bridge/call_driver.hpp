@@ -13,6 +13,7 @@
 
 #include "realtime_bridge/call.hpp"
 #include "realtime_bridge/padded_buffer.hpp"
+#include "realtime_bridge/shared_parser.hpp"
 #include "realtime_bridge/time.hpp"
 #include "realtime_bridge/transport.hpp"
 
@@ -30,8 +31,11 @@ class call_driver {
   /// Reads the clock once to start the call. `config` must pass validate().
   /// `twilio`, `openai`, `observer` and `trace` (optional) must outlive the
   /// driver. With a trace sink, the trace header and every input are recorded.
+  /// With `parser`, both legs decode in that shared parser (shared_parser.hpp):
+  /// give every driver on a thread the same one to save tens of KiB per call.
   call_driver(call_config config, transport& twilio, transport& openai, call_observer& observer,
-              driver_limits limits = {}, clock_function now_source = &clock::now, trace_sink* trace = nullptr);
+              driver_limits limits = {}, clock_function now_source = &clock::now, trace_sink* trace = nullptr,
+              shared_parser* parser = nullptr);
   ~call_driver();
   call_driver(const call_driver&) = delete;
   call_driver& operator=(const call_driver&) = delete;

@@ -75,7 +75,7 @@ bool call_link::start() {
     return false;
   }
   driver_ = std::make_unique<call_driver>(std::move(config), twilio_transport_, openai_transport_, logger_,
-                                          shared_.options.limits, &clock::now, trace_.get());
+                                          shared_.options.limits, &clock::now, trace_.get(), &thread_.parser);
   log(log_level::info, fmt::format("media stream connected from {}", request_.peer));
   connect_openai();
   after_driver();

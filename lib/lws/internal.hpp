@@ -43,6 +43,7 @@
 #include "event_loop.hpp"
 #include "mask_source.hpp"
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/shared_parser.hpp"
 #include "ws_url.hpp"
 
 namespace rtb::lws_adapter {
@@ -100,6 +101,9 @@ struct service_thread {
   std::unordered_map<std::uint64_t, call_link*> calls;
   /// Masking keys for frames to OpenAI; this thread only.
   mask_source masks;
+  /// The JSON parser every call on this thread decodes in, one message at a
+  /// time (shared_parser.hpp): tens of KiB per call otherwise.
+  shared_parser parser;
 
   /// The frames one call into a driver writes at once to a leg
   /// (call_link::enqueue), sent together when the driver returns

@@ -33,9 +33,14 @@ constexpr std::string_view a_counter = "a number or a string of digits";
 }  // namespace
 
 struct decoder::impl {
-  explicit impl(std::size_t max) : parser(max) {}
+  impl(std::size_t max, shared_parser* shared)
+      : max_bytes(max),
+        own(shared ? nullptr : std::make_unique<shared_parser>()),
+        parser(shared ? shared->get().parser : own->get().parser) {}
+  std::size_t max_bytes;
+  std::unique_ptr<shared_parser> own;  // unless a shared one was given
 
-  simdjson::ondemand::parser parser;
+  simdjson::ondemand::parser& parser;
   std::vector<std::string_view> tracks;
   std::vector<custom_parameter> parameters;
   std::vector<unknown_field> unknown;
@@ -193,7 +198,8 @@ std::optional<error> decoder::impl::parse_stop(value v, stop& s) {
   });
 }
 
-decoder::decoder(std::size_t max_message_bytes) : impl_(std::make_unique<impl>(max_message_bytes)) {}
+decoder::decoder(std::size_t max_message_bytes, shared_parser* parser)
+    : impl_(std::make_unique<impl>(max_message_bytes, parser)) {}
 decoder::~decoder() = default;
 decoder::decoder(decoder&&) noexcept = default;
 decoder& decoder::operator=(decoder&&) noexcept = default;
@@ -207,7 +213,7 @@ result<event> decoder::decode(const padded_buffer& message) {
   d.unknown.clear();
   simdjson::ondemand::document doc;
   object obj;
-  if (auto err = json::open_message(d.parser, message, doc, obj)) return std::move(*err);
+  if (auto err = json::open_message(d.parser, d.max_bytes, message, doc, obj)) return std::move(*err);
 
   // One pass in whatever order the fields come. Each payload object is parsed
   // into its own struct by its key; `event` decides which one is used.

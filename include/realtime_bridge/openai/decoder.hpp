@@ -7,6 +7,7 @@
 #include "realtime_bridge/openai/events.hpp"
 #include "realtime_bridge/padded_buffer.hpp"
 #include "realtime_bridge/result.hpp"
+#include "realtime_bridge/shared_parser.hpp"
 
 namespace rtb::openai {
 
@@ -19,13 +20,15 @@ namespace rtb::openai {
 /// Unknown types and unknown fields are not.
 class decoder {
  public:
-  explicit decoder(std::size_t max_message_bytes = 4 * 1024 * 1024);
+  /// With `parser`, decodes in that shared parser (shared_parser.hpp).
+  explicit decoder(std::size_t max_message_bytes = 4 * 1024 * 1024, shared_parser* parser = nullptr);
   ~decoder();
   decoder(decoder&&) noexcept;
   decoder& operator=(decoder&&) noexcept;
 
-  /// The returned event's views point into this decoder and `message`; both
-  /// must stay unchanged until the event is no longer used.
+  /// The returned event's views point into this decoder (or its shared
+  /// parser) and `message`; both must stay unchanged until the event is no
+  /// longer used.
   [[nodiscard]] result<event> decode(const padded_buffer& message);
 
  private:

@@ -7,6 +7,7 @@
 
 #include "realtime_bridge/padded_buffer.hpp"
 #include "realtime_bridge/result.hpp"
+#include "realtime_bridge/shared_parser.hpp"
 #include "realtime_bridge/twilio/events.hpp"
 
 namespace rtb::twilio {
@@ -24,13 +25,15 @@ namespace rtb::twilio {
 ///   that is not base64 is an error whose message names the field.
 class decoder {
  public:
-  explicit decoder(std::size_t max_message_bytes = 64 * 1024);
+  /// With `parser`, decodes in that shared parser (shared_parser.hpp).
+  explicit decoder(std::size_t max_message_bytes = 64 * 1024, shared_parser* parser = nullptr);
   ~decoder();
   decoder(decoder&&) noexcept;
   decoder& operator=(decoder&&) noexcept;
 
-  /// The returned event's views point into this decoder and `message`; both
-  /// must stay unchanged until the event is no longer used.
+  /// The returned event's views point into this decoder (or its shared
+  /// parser) and `message`; both must stay unchanged until the event is no
+  /// longer used.
   [[nodiscard]] result<event> decode(const padded_buffer& message);
 
   /// Fields the last decode() skipped because it did not know them.
