@@ -13,7 +13,10 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
+#include <stdexcept>
 
+#include "openai_tls.hpp"
 #include "options.hpp"
 #include "peers/frame_tag.hpp"
 #include "report.hpp"
@@ -25,6 +28,17 @@ int main(int argc, char** argv) {
   const auto parsed = parse_options(argc, argv, code);
   if (!parsed) return code;
   const options& o = *parsed;
+
+  std::optional<openai_tls_files> tls;
+  if (o.openai_tls) {
+    try {
+      tls = make_openai_tls_files(o.out_dir);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "loadgen: %s\n", e.what());
+      return 1;
+    }
+    std::fprintf(stderr, "loadgen: OpenAI leg over wss://: CA and certificate for 127.0.0.1 in %s\n", tls->dir.c_str());
+  }
 
   ::signal(SIGPIPE, SIG_IGN);
   lws_set_log_level(LLL_ERR | LLL_WARN, nullptr);
@@ -49,7 +63,7 @@ int main(int argc, char** argv) {
   std::vector<target_result> results;
   for (const auto& t : o.targets) {
     std::fprintf(stderr, "loadgen: %s: %d calls, %s mode ...\n", t.c_str(), o.calls, to_string(o.run_mode));
-    results.push_back(run_target(o, t));
+    results.push_back(run_target(o, t, tls ? &*tls : nullptr));
     if (!results.back().ok) std::fprintf(stderr, "loadgen: %s: %s\n", t.c_str(), results.back().error.c_str());
   }
 

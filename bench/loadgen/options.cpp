@@ -67,6 +67,12 @@ targets and processes
   --load-cpu N           CPU this generator is pinned to (default 1)
   --server-threads N     THREADS of the bridge (default 1)
   --server-env K=V       an extra setting for the bridge (repeatable), e.g. EVENT_LOOP=poll
+  --openai-tls           the bridge reaches the fake OpenAI over wss:// (TLS), as it reaches
+                         the real one: a throwaway CA and a certificate for 127.0.0.1 are
+                         made with the openssl tool in --out-dir/openai-tls, the bridge gets
+                         OPENAI_REALTIME_URL=wss://127.0.0.1:<port>/... and OPENAI_CA_FILE.
+                         Bridge target only (floor-relay speaks plain ws://); without it
+                         the OpenAI leg is plain ws://
   --generator-loop ev|poll  how this process's peers wait for their sockets (default ev, libev:
                          poll() scans every socket at every wake-up, too slow for 200 calls)
 
@@ -169,6 +175,9 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
     } else if (a == "--server-env") {
       if (!need() || v.find('=') == std::string::npos || v.front() == '=') return fail("--server-env needs K=V");
       o.server_env.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
+    } else if (a == "--openai-tls") {
+      if (has_value) return fail("--openai-tls takes no value");
+      o.openai_tls = true;
     } else if (a == "--syscalls") {
       o.syscalls = syscall_tool::perf;
       if (has_value) {
@@ -223,6 +232,13 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
   for (const auto& t : o.targets) {
     if (t == "bridge" && o.server.empty()) return fail("target bridge needs --server PATH");
     if (t != "bridge" && o.floor.empty()) return fail("target " + t + " needs --floor PATH");
+  }
+  if (o.openai_tls) {
+    for (const auto& t : o.targets)
+      if (t != "bridge")
+        return fail("--openai-tls measures the bridge only: floor-relay speaks plain ws:// to OpenAI, so target " + t +
+                    " cannot run with a TLS OpenAI leg (and a ratio against a plain floor would mix the two); "
+                    "use --targets bridge, and run the floors in a separate run without --openai-tls");
   }
   exit_code = 0;
   return o;

@@ -31,6 +31,9 @@ struct options {
   int server_threads = 1;
   bool generator_epoll = true;  ///< the peers' lws contexts wait with libev (epoll) rather than poll()
   std::vector<std::pair<std::string, std::string>> server_env;  ///< extra settings for the bridge
+  /// The bridge's OpenAI leg over wss:// (a TLS fake OpenAI, a throwaway CA in
+  /// out_dir as OPENAI_CA_FILE); bridge target only. false: plain ws://.
+  bool openai_tls = false;
   syscall_tool syscalls = syscall_tool::none;
   double syscalls_s = 5;
   std::string json_path;                ///< "" = no JSON file

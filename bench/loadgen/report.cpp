@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "openai_tls.hpp"
 #include "peers/json_text.hpp"
 
 namespace rtb::loadgen {
@@ -116,6 +117,7 @@ std::string syscalls_json(const target_result& r) {
 std::string target_json(const options& o, const target_result& r) {
   json_object t;
   t.str("name", r.name).boolean("ok", r.ok).str("error", r.error).str("exit", r.exit).str("log", r.log_path);
+  t.str("openai_leg", r.openai_leg).str("openai_url", r.openai_url);
   t.raw("calls", json_object{}
                      .num("started", r.calls_started)
                      .num("connected", r.calls_connected)
@@ -184,6 +186,13 @@ std::string human_summary(const options& o, const std::vector<target_result>& rs
       "loadgen: {} mode, {} calls, window {:g} s after a {:g} s ramp and {:g} s warm-up; target on CPU {}, "
       "generator on CPU {}\n",
       to_string(o.run_mode), o.calls, o.duration_s, o.ramp_s, o.warmup_s, o.server_cpu, o.load_cpu);
+  if (o.openai_tls)
+    s += fmt::format(
+        "OpenAI leg: wss (TLS): the fake OpenAI serves an {} certificate for 127.0.0.1 from a throwaway CA "
+        "({}), which the bridge verifies (OPENAI_CA_FILE)\n",
+        openai_tls_key_type, openai_tls_dir(o.out_dir));
+  else
+    s += "OpenAI leg: ws (plain, no TLS)\n";
   if (o.run_mode == mode::flood) s += fmt::format("flood window: {} messages in flight per call each way\n", o.window);
   s += fmt::format("\n{:<34}", "");
   for (const auto& r : rs) s += fmt::format("{:>18}", r.name);
@@ -339,7 +348,8 @@ std::string json_report(const options& o, const std::vector<target_result>& rs) 
       .dbl("ai_speed", o.ai_speed)
       .num("ai_response_ms", o.ai_response_ms)
       .num("seed", o.seed)
-      .str("preset", o.preset);
+      .str("preset", o.preset)
+      .boolean("openai_tls", o.openai_tls);
   json_object env;
   for (const auto& [k, v] : o.server_env) env.str(k, v);
   opts.raw("server_env", env.done());
@@ -388,6 +398,13 @@ std::string json_report(const options& o, const std::vector<target_result>& rs) 
   return json_object{}
              .str("tool", "loadgen")
              .num("version", 1)
+             .str("openai_leg", o.openai_tls ? "wss" : "ws")
+             .raw("openai_tls", o.openai_tls ? json_object{}
+                                                   .str("ca_file", openai_tls_dir(o.out_dir) + "/ca.pem")
+                                                   .str("key_type", openai_tls_key_type)
+                                                   .str("verified_name", "127.0.0.1 (IP subjectAltName)")
+                                                   .done()
+                                             : std::string("null"))
              .raw("options", opts.done())
              .raw("targets", targets)
              .raw("ratios", ratios.done())

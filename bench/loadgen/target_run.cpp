@@ -95,7 +95,7 @@ struct target_process {
 };
 
 target_process start_target(const options& o, const std::string& target, const std::string& openai_url,
-                            const std::string& log_path) {
+                            const openai_tls_files* tls, const std::string& log_path) {
   target_process t;
   child_spec spec;
   spec.cpu = o.server_cpu;
@@ -114,6 +114,7 @@ target_process start_target(const options& o, const std::string& target, const s
         {"LOG_LEVEL", "warning"},
         {"SHUTDOWN_GRACE_SECONDS", "1"},
     };
+    if (tls) spec.env.emplace_back("OPENAI_CA_FILE", tls->ca_file);  // trust the throwaway CA (wss://)
     for (const auto& kv : o.server_env) {  // replaces a default of the same name (getenv finds the first)
       std::erase_if(spec.env, [&](const auto& e) { return e.first == kv.first; });
       spec.env.push_back(kv);
@@ -121,6 +122,7 @@ target_process start_target(const options& o, const std::string& target, const s
     spec.unset_env = {"TWILIO_AUTH_TOKEN", "TRACE_DIR",        "GREETING",           "SAY_FIRST",
                       "STREAM_PATH",       "REALTIME_ENABLED", "TRANSCRIPTION_MODEL"};
   } else {
+    if (tls) throw std::runtime_error(target + " speaks plain ws:// only: no TLS OpenAI leg");
     spec.path = o.floor;
     const char* loop = floor_event_loop(target);
     if (!loop) throw std::runtime_error("unknown target " + target);
@@ -143,7 +145,7 @@ target_process start_target(const options& o, const std::string& target, const s
 
 }  // namespace
 
-target_result run_target(const options& o, const std::string& target) {
+target_result run_target(const options& o, const std::string& target, const openai_tls_files* tls) {
   target_result r;
   r.name = target;
   ::mkdir(o.out_dir.c_str(), 0755);
@@ -157,9 +159,15 @@ target_result run_target(const options& o, const std::string& target) {
     model.probe = probe;
     model.epoll = o.generator_epoll;
     model.ticker_timers = true;
+    if (tls) {
+      model.cert_file = tls->cert_file;
+      model.key_file = tls->key_file;
+    }
     auto openai = std::make_unique<peers::fake_openai>(model);
+    r.openai_url = openai->url("bench");  // wss://127.0.0.1:<port>/... in TLS mode: the certificate has IP:127.0.0.1
+    r.openai_leg = openai->tls() ? "wss" : "ws";
 
-    target_process proc = start_target(o, target, openai->url("bench"), r.log_path);
+    target_process proc = start_target(o, target, r.openai_url, tls, r.log_path);
     const pid_t pid = proc.child->pid();
     say("ready (pid " + std::to_string(pid) + ", port " + std::to_string(proc.port) + ")");
     std::this_thread::sleep_for(300ms);

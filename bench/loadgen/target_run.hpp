@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "latency_stats.hpp"
+#include "openai_tls.hpp"
 #include "options.hpp"
 #include "peers/bench_probe.hpp"
 #include "proc_stats.hpp"
@@ -20,6 +21,8 @@ struct target_result {
   std::string error;
   std::string exit;  ///< how the target process ended
   std::string log_path;
+  std::string openai_leg = "ws";  ///< "wss" when the target reached the fake OpenAI over TLS
+  std::string openai_url;         ///< the fake OpenAI's URL the target was given
 
   // calls
   int calls_started = 0;
@@ -79,7 +82,9 @@ struct target_result {
 };
 
 /// Runs `target` ("bridge", "floor-poll", "floor-uv", "floor-ev") with the options.
+/// `tls`: the fake OpenAI serves wss:// with these files and the bridge trusts
+/// their CA (bridge only); null: plain ws://.
 /// Never throws: problems end up in `error` (and ok = false).
-target_result run_target(const options& o, const std::string& target);
+target_result run_target(const options& o, const std::string& target, const openai_tls_files* tls = nullptr);
 
 }  // namespace rtb::loadgen
