@@ -385,6 +385,11 @@ void append_config_json(std::string& out, const call_config& config) {
   w.num("held_caller_audio_ms", config.limits.held_caller_audio.count());
   w.num("held_ai_audio_ms", config.limits.held_ai_audio.count());
   w.num("max_rejected_messages", config.limits.max_rejected_messages);
+  // Written only when on, unlike the other members: a trace of a call that
+  // does not batch keeps the exact header it had before the setting existed,
+  // and tools from before it can still replay such traces.
+  if (config.limits.caller_audio_batch.count() != 0)
+    w.num("caller_audio_batch_ms", config.limits.caller_audio_batch.count());
   w.close();
   w.close();
 }
@@ -418,6 +423,7 @@ result<call_config> parse_config_json(std::string_view text) {
         if (lk == "held_ai_audio_ms") return read(lm, "limits.held_ai_audio_ms", c.limits.held_ai_audio);
         if (lk == "max_rejected_messages")
           return read(lm, "limits.max_rejected_messages", c.limits.max_rejected_messages);
+        if (lk == "caller_audio_batch_ms") return read(lm, "limits.caller_audio_batch_ms", c.limits.caller_audio_batch);
         return std::nullopt;
       })};
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,22 @@ struct shared_parser::impl {
 };
 
 }  // namespace rtb
+
+namespace rtb::json {
+
+/// The parser a decoder decodes in: the shared one it was given, else its own.
+class decoder_parser {
+ public:
+  explicit decoder_parser(shared_parser* shared)
+      : own_(shared ? nullptr : std::make_unique<shared_parser>()), parser_((shared ? shared : own_.get())->get().parser) {}
+  simdjson::ondemand::parser& get() noexcept { return parser_; }
+
+ private:
+  std::unique_ptr<shared_parser> own_;
+  simdjson::ondemand::parser& parser_;
+};
+
+}  // namespace rtb::json
 
 namespace rtb::json {
 

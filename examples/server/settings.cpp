@@ -47,6 +47,9 @@ constexpr setting_def setting_defs[] = {
     {"TRANSCRIPTION_MODEL", "Transcribe the caller with this model, e.g. gpt-4o-mini-transcribe. Default: off."},
     {"VAD_THRESHOLD", "Server VAD threshold, 0.0-1.0 (raise on noisy lines). Default 0.5."},
     {"SILENCE_DURATION_MS", "Silence that ends the caller's turn, in ms (0 or more). Default 500."},
+    {"CALLER_AUDIO_BATCH_MS",
+     "Caller audio per message to OpenAI, in ms: 0 (one message per 20 ms frame) or a multiple of 20 from 40 to "
+     "200. Fewer messages for up to that much more latency. Default 0."},
     {"TWILIO_AUTH_TOKEN", "Twilio auth token for X-Twilio-Signature checks (secret; never printed)."},
     {"SAY_FIRST", "Text Twilio says (<Say>) before connecting the stream. Default: none."},
     {"FALLBACK_SAY", "Text Twilio says when the stream ends early or the bridge is disabled."},
@@ -366,6 +369,11 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   n = s.silence_duration_ms;
   if (!in.integer("SILENCE_DURATION_MS", 0, int_max, "a number of milliseconds, 0 or more", n, err)) return *err;
   s.silence_duration_ms = static_cast<int>(n);
+  n = s.caller_audio_batch_ms;
+  constexpr std::string_view batch_requirement = "a number of milliseconds: 0 (off) or a multiple of 20 from 40 to 200";
+  if (!in.integer("CALLER_AUDIO_BATCH_MS", 0, 200, batch_requirement, n, err)) return *err;
+  if (n != 0 && (n < 40 || n % 20 != 0)) return in.bad("CALLER_AUDIO_BATCH_MS", batch_requirement);
+  s.caller_audio_batch_ms = static_cast<int>(n);
 
   str("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   str("SAY_FIRST", s.say_first);
@@ -458,6 +466,8 @@ std::vector<std::string> describe(const settings& s) {
   line("TRANSCRIPTION_MODEL", s.transcription_model, false, "not set: no caller transcripts");
   line("VAD_THRESHOLD", fmt::format("{}", s.vad_threshold), s.vad_threshold == d.vad_threshold);
   line("SILENCE_DURATION_MS", std::to_string(s.silence_duration_ms), s.silence_duration_ms == d.silence_duration_ms);
+  line("CALLER_AUDIO_BATCH_MS", std::to_string(s.caller_audio_batch_ms),
+       s.caller_audio_batch_ms == d.caller_audio_batch_ms);
   secret("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   line("SAY_FIRST", s.say_first, false);
   line("FALLBACK_SAY", s.fallback_say, s.fallback_say == d.fallback_say);
@@ -516,6 +526,7 @@ call_config call_config_from(const settings& s) {
     t.model = s.transcription_model;
     cfg.input_transcription = std::move(t);
   }
+  c.limits.caller_audio_batch = std::chrono::milliseconds{s.caller_audio_batch_ms};
   if (!s.greeting.empty()) {
     // Per-response instructions rather than a fake user message: nothing the
     // caller did not say enters the conversation (see settings.hpp).

@@ -42,6 +42,9 @@ struct settings {
   std::string transcription_model;  // TRANSCRIPTION_MODEL ("" = no caller transcripts)
   double vad_threshold = 0.5;       // VAD_THRESHOLD
   int silence_duration_ms = 500;    // SILENCE_DURATION_MS
+  /// CALLER_AUDIO_BATCH_MS: caller audio per message to OpenAI (0 = off, one
+  /// message per 20 ms frame; else a multiple of 20 from 40 to 200).
+  int caller_audio_batch_ms = 0;
 
   // --- Twilio
   std::string twilio_auth_token;  // TWILIO_AUTH_TOKEN (secret)
@@ -96,7 +99,8 @@ std::string usage();
 /// transcription with TRANSCRIPTION_MODEL if set; GREETING (if set) as a
 /// greeting of style `instructions` with the text "Greet the caller by saying:
 /// <GREETING>" (a per-response instruction, so no user message the caller
-/// never said enters the conversation). Everything else is left default.
+/// never said enters the conversation); limits.caller_audio_batch from
+/// CALLER_AUDIO_BATCH_MS. Everything else is left default.
 call_config call_config_from(const settings& s);
 
 /// The TwiML for /incoming-call: SAY_FIRST, <Connect><Stream url=stream_url()>

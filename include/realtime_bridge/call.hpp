@@ -4,6 +4,7 @@
 #include <bitset>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,14 @@ struct call_limits {
   /// Bad messages (not JSON, too large, malformed) tolerated from one leg
   /// before the call is ended. Each one is dropped, logged and counted.
   std::uint32_t max_rejected_messages = 50;
+  /// Caller audio sent to OpenAI in one input_audio_buffer.append per this
+  /// much audio instead of one per Twilio frame (20 ms): fewer messages, for
+  /// up to this much more latency. 0 (the default) is off: every frame is
+  /// relayed on its own, its payload unchanged. Otherwise a multiple of 20 ms
+  /// from 40 to 200 ms. A batch that is not full is sent when its oldest frame
+  /// has waited this long (next_timeout()), and always before any other
+  /// message to OpenAI, so OpenAI sees the same audio in the same order.
+  std::chrono::milliseconds caller_audio_batch{0};
   friend bool operator==(const call_limits&, const call_limits&) = default;
 };
 
@@ -80,7 +89,8 @@ struct call_counters {
   twilio::stream_counters twilio;
   openai::session_counters openai;
   playout_counters playout;
-  std::uint64_t caller_frames_forwarded = 0;  ///< input_audio_buffer.append sent
+  std::uint64_t caller_frames_forwarded = 0;  ///< Twilio frames whose audio went to OpenAI
+  std::uint64_t caller_audio_appends = 0;     ///< input_audio_buffer.append sent (fewer when batching)
   std::uint64_t held_caller_frames_dropped = 0;
   std::uint64_t held_ai_deltas_dropped = 0;
   std::uint64_t rejected_twilio_messages = 0;
@@ -129,6 +139,10 @@ class call {
   void on_openai(const openai::event& ev, timestamp now);
   void on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, timestamp now);
   void forward_caller_audio(std::string_view payload);
+  void send_caller_frame(std::string_view payload);
+  void batch_caller_frame(std::string_view payload);
+  void flush_caller_batch();
+  bool batching() const noexcept { return config_.limits.caller_audio_batch.count() > 0; }
   void forward_ai_audio(const openai::audio_delta& d, timestamp now);
   void release_held_caller_audio();
   void release_held_ai_audio(timestamp now);
@@ -152,6 +166,15 @@ class call {
   std::vector<held_frame> released_caller_;  ///< backing store for this step's actions
   std::vector<held_delta> released_ai_;
 
+  // Caller audio batching (limits.caller_audio_batch > 0; all empty when off).
+  std::string batch_bytes_;  ///< the pending frames, decoded
+  std::uint64_t batch_frames_ = 0;
+  timestamp batch_since_{};  ///< when the oldest pending frame entered the batch
+  /// The base64 of the batches sent in this step: backing store for their
+  /// append actions, reused (one step can send several, e.g. held audio).
+  std::vector<std::unique_ptr<std::string>> batch_texts_;
+  std::size_t batch_texts_used_ = 0;
+
   timestamp now_{};  ///< the time of the input being handled (for inputs to sub-machines without one)
   bool twilio_open_ = true;
   bool openai_closed_ = false;
@@ -159,6 +182,7 @@ class call {
   std::bitset<16> warned_once_;
   std::vector<std::string> unknown_names_seen_;
   std::uint64_t caller_frames_forwarded_ = 0;
+  std::uint64_t caller_audio_appends_ = 0;
   std::uint64_t rejected_twilio_ = 0;
   std::uint64_t rejected_openai_ = 0;
   std::uint64_t inputs_after_end_ = 0;

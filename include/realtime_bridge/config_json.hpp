@@ -10,7 +10,8 @@
 
 namespace rtb {
 
-/// Appends `config` as one JSON object.
+/// Appends `config` as one JSON object: every setting, except that
+/// limits.caller_audio_batch_ms appears only when batching is on (non-zero).
 void append_config_json(std::string& out, const call_config& config);
 
 /// Parses a JSON object produced by append_config_json(). Missing members keep

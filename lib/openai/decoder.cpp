@@ -485,13 +485,9 @@ result<event> decode_fields(std::string_view type, object& obj) {
 }  // namespace
 
 struct decoder::impl {
-  impl(std::size_t max, shared_parser* shared)
-      : max_bytes(max),
-        own(shared ? nullptr : std::make_unique<shared_parser>()),
-        parser(shared ? shared->get().parser : own->get().parser) {}
+  impl(std::size_t max, shared_parser* shared) : max_bytes(max), parser(shared) {}
   std::size_t max_bytes;
-  std::unique_ptr<shared_parser> own;  // unless a shared one was given
-  simdjson::ondemand::parser& parser;
+  json::decoder_parser parser;
 };
 
 decoder::decoder(std::size_t max_message_bytes, shared_parser* parser)
@@ -504,7 +500,7 @@ result<event> decoder::decode(const padded_buffer& message) {
   impl& d = *impl_;
   simdjson::ondemand::document doc;
   object obj;
-  if (auto err = json::open_message(d.parser, d.max_bytes, message, doc, obj)) return std::move(*err);
+  if (auto err = json::open_message(d.parser.get(), d.max_bytes, message, doc, obj)) return std::move(*err);
   // "type" is the one member looked up by name: first, from the start of the
   // object, so the lookup never wraps around (see the note at the top).
   std::string_view type;

@@ -33,14 +33,10 @@ constexpr std::string_view a_counter = "a number or a string of digits";
 }  // namespace
 
 struct decoder::impl {
-  impl(std::size_t max, shared_parser* shared)
-      : max_bytes(max),
-        own(shared ? nullptr : std::make_unique<shared_parser>()),
-        parser(shared ? shared->get().parser : own->get().parser) {}
+  impl(std::size_t max, shared_parser* shared) : max_bytes(max), parser(shared) {}
   std::size_t max_bytes;
-  std::unique_ptr<shared_parser> own;  // unless a shared one was given
 
-  simdjson::ondemand::parser& parser;
+  json::decoder_parser parser;
   std::vector<std::string_view> tracks;
   std::vector<custom_parameter> parameters;
   std::vector<unknown_field> unknown;
@@ -213,7 +209,7 @@ result<event> decoder::decode(const padded_buffer& message) {
   d.unknown.clear();
   simdjson::ondemand::document doc;
   object obj;
-  if (auto err = json::open_message(d.parser, d.max_bytes, message, doc, obj)) return std::move(*err);
+  if (auto err = json::open_message(d.parser.get(), d.max_bytes, message, doc, obj)) return std::move(*err);
 
   // One pass in whatever order the fields come. Each payload object is parsed
   // into its own struct by its key; `event` decides which one is used.

@@ -263,3 +263,49 @@ TEST_CASE("a host command issued from an unknown-field warning runs after that m
   CHECK(obs.lines[1] == "host.stream_started{CA1, MZ1}");
   CHECK(obs.lines[2] == "host.call_ended{host_ended, \"unexpected field\"}");
 }
+
+TEST_CASE("with caller audio batching the driver sends one append per batch, and the trace replays it",
+          "[driver][trace][batch]") {
+  std::ostringstream trace_text;
+  ostream_trace_sink sink(trace_text);
+  call_config config;
+  config.limits.caller_audio_batch = 40ms;
+  rig r(config, {}, &sink);
+  r.up();
+  const std::size_t before = r.openai.sent.size();
+  const std::string f1 = frame(0x11), f2 = frame(0x22), f3 = frame(0x33);
+  r.now = at(20);
+  r.driver.on_text(leg::twilio, media_json(f1));
+  CHECK(r.openai.sent.size() == before);
+  r.now = at(40);
+  r.driver.on_text(leg::twilio, media_json(f2));
+  REQUIRE(r.openai.sent.size() == before + 1);
+  CHECK(r.openai.sent.back() == R"({"type":"input_audio_buffer.append","audio":")" +
+                                    base64(std::string(160, '\x11') + std::string(160, '\x22')) + R"("})");
+  // A lone frame waits for its deadline, which the adapter arms from next_timeout().
+  r.now = at(60);
+  r.driver.on_text(leg::twilio, media_json(f3));
+  REQUIRE(r.driver.next_timeout() == at(100));
+  r.now = at(100);
+  r.driver.on_timer();
+  REQUIRE(r.openai.sent.size() == before + 2);
+  CHECK(r.openai.sent.back() == R"({"type":"input_audio_buffer.append","audio":")" + f3 + R"("})");
+  r.driver.end_call("done");
+  REQUIRE(r.observer.final_counters.size() == 1);
+  CHECK(r.observer.final_counters[0].caller_frames_forwarded == 3);
+  CHECK(r.observer.final_counters[0].caller_audio_appends == 2);
+
+  std::vector<std::string> live;
+  for (const auto& m : r.openai.sent) live.push_back("-> openai " + m);
+  std::istringstream in(trace_text.str());
+  std::ostringstream replayed;
+  REQUIRE(replay_trace(in, replayed));
+  std::vector<std::string> from_replay;
+  std::istringstream lines(replayed.str());
+  for (std::string l; std::getline(lines, l);) {
+    const auto p = l.find(' ');
+    if (l.compare(p + 1, 10, "-> openai ") == 0 && l.find(" close ") == std::string::npos)
+      from_replay.push_back(l.substr(p + 1));
+  }
+  CHECK(from_replay == live);
+}

@@ -225,3 +225,168 @@ TEST_CASE("the call's next timeout is the earliest of its machines'", "[call]") 
   (void)c.handle(twilio::event{start_event()}, at(100));
   CHECK(c.next_timeout() == at(5000));
 }
+
+// ---- caller audio batching (limits.caller_audio_batch) ----
+
+namespace {
+
+call_config batching(std::chrono::milliseconds batch) {
+  call_config c = config_with();
+  c.limits.caller_audio_batch = batch;
+  return c;
+}
+
+/// The 160 bytes of frame(fill).
+std::string frame_bytes(unsigned char fill) { return std::string(160, static_cast<char>(fill)); }
+
+}  // namespace
+
+TEST_CASE("without batching every caller frame is its own append, and appends count frames", "[call][batch]") {
+  live_call lc;
+  const std::string f1 = frame(1), f2 = frame(2);
+  REQUIRE(lc.tw(media_event(f1), 300) == actions{to_openai::append_audio{f1}});
+  REQUIRE(lc.tw(media_event(f2), 320) == actions{to_openai::append_audio{f2}});
+  CHECK_FALSE(lc.c.next_timeout().has_value());
+  CHECK(lc.c.counters().caller_frames_forwarded == 2);
+  CHECK(lc.c.counters().caller_audio_appends == 2);
+}
+
+TEST_CASE("with a 60 ms batch, three caller frames go to OpenAI as one append of their 480 bytes in order",
+          "[call][batch]") {
+  live_call lc(batching(60ms));
+  const std::string f1 = frame(1), f2 = frame(2), f3 = frame(3);
+  REQUIRE(lc.tw(media_event(f1), 300) == actions{});
+  REQUIRE(lc.tw(media_event(f2), 320) == actions{});
+  const auto& out = lc.tw(media_event(f3), 340);
+  REQUIRE(out == actions{to_openai::append_audio{base64(frame_bytes(1) + frame_bytes(2) + frame_bytes(3))}});
+  CHECK(audio::base64_decoded_size(std::get<to_openai::append_audio>(out[0]).audio) == 480);
+  CHECK(lc.c.counters().caller_frames_forwarded == 3);
+  CHECK(lc.c.counters().caller_audio_appends == 1);
+  CHECK_FALSE(lc.c.next_timeout().has_value());  // nothing pending
+  const void* text_at = std::get<to_openai::append_audio>(out[0]).audio.data();
+
+  SECTION("and the next three make the next append, in the same reused buffer") {
+    REQUIRE(lc.tw(media_event(f3), 360) == actions{});
+    REQUIRE(lc.tw(media_event(f2), 380) == actions{});
+    const auto& next = lc.tw(media_event(f1), 400);
+    REQUIRE(next == actions{to_openai::append_audio{base64(frame_bytes(3) + frame_bytes(2) + frame_bytes(1))}});
+    CHECK(static_cast<const void*>(std::get<to_openai::append_audio>(next[0]).audio.data()) == text_at);
+    CHECK(lc.c.counters().caller_frames_forwarded == 6);
+    CHECK(lc.c.counters().caller_audio_appends == 2);
+  }
+}
+
+TEST_CASE("a partial batch is sent when its oldest frame has waited the batch length", "[call][batch]") {
+  live_call lc(batching(60ms));
+  const std::string f1 = frame(1), f2 = frame(2);
+  REQUIRE(lc.tw(media_event(f1), 300) == actions{});
+  REQUIRE(lc.tw(media_event(f2), 320) == actions{});
+  REQUIRE(lc.c.next_timeout() == at(360));
+  REQUIRE(lc.c.handle_timeout(at(359)) == actions{});  // spurious: nothing yet
+  REQUIRE(lc.c.handle_timeout(at(360)) == actions{to_openai::append_audio{base64(frame_bytes(1) + frame_bytes(2))}});
+  CHECK_FALSE(lc.c.next_timeout().has_value());
+  CHECK(lc.c.counters().caller_frames_forwarded == 2);
+  CHECK(lc.c.counters().caller_audio_appends == 1);
+
+  SECTION("the next frame starts a new batch with its own deadline") {
+    REQUIRE(lc.tw(media_event(f1), 365) == actions{});
+    CHECK(lc.c.next_timeout() == at(425));
+  }
+  SECTION("if the timer is late, the overdue batch goes before the next frame joins one") {
+    REQUIRE(lc.tw(media_event(f1), 400) == actions{});
+    REQUIRE(lc.tw(media_event(f2), 470) == actions{to_openai::append_audio{base64(frame_bytes(1))}});
+    CHECK(lc.c.next_timeout() == at(530));
+  }
+}
+
+TEST_CASE("pending caller audio goes to OpenAI before any other message for OpenAI", "[call][batch]") {
+  live_call lc(batching(100ms));
+  const std::string f1 = frame(1);
+  const std::string pending = base64(frame_bytes(1));
+  SECTION("a barge-in's truncate") {
+    (void)lc.oa(response_created("resp_1"), 300);
+    for (int i = 0; i < 5; ++i) (void)lc.oa(delta("resp_1", "item_A", chunk), 310);
+    REQUIRE(lc.tw(mark_event("rtb.1.1.20"), 330) == actions{});
+    REQUIRE(lc.tw(media_event(f1), 340) == actions{});
+    REQUIRE(lc.oa(speech_started(), 350) == actions{to_openai::append_audio{pending}, to_twilio::clear{},
+                                                    to_openai::truncate_item{"item_A", 0, 60},
+                                                    to_host::ai_interrupted{"item_A", 60, 100}});
+  }
+  SECTION("text from the host, and the response it asks for") {
+    REQUIRE(lc.tw(media_event(f1), 300) == actions{});
+    REQUIRE(lc.c.handle(call_in::user_text{"the caller pressed 0", true}, at(310)) ==
+            actions{to_openai::append_audio{pending}, to_openai::create_user_message{"the caller pressed 0"},
+                    to_openai::create_response{}});
+  }
+  SECTION("a tool result") {
+    (void)lc.oa(response_created("resp_1"), 300);
+    openai::output_item_done fc;
+    fc.response_id = "resp_1";
+    fc.item = {"item_F", "function_call", "", "completed", "call_1", "lookup", "{}"};
+    (void)lc.oa(fc, 310);
+    (void)lc.oa(response_done("resp_1"), 320);
+    REQUIRE(lc.tw(media_event(f1), 330) == actions{});
+    REQUIRE(lc.c.handle(call_in::tool_result{"call_1", "{}"}, at(340)) ==
+            actions{to_openai::append_audio{pending}, to_openai::send_function_output{"call_1", "{}"},
+                    to_openai::create_response{}});
+  }
+  SECTION("but not before messages for Twilio or the host: AI audio does not cut a batch") {
+    (void)lc.oa(response_created("resp_1"), 300);
+    REQUIRE(lc.tw(media_event(f1), 305) == actions{});
+    REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 310) ==
+            actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
+    REQUIRE(lc.tw(twilio::dtmf{5, "MZ1", "inbound_track", "7"}, 315) == actions{to_host::dtmf{"7"}});
+    CHECK(lc.c.next_timeout() == at(405));
+    REQUIRE(lc.c.handle_timeout(at(405)) == actions{to_openai::append_audio{pending}});
+  }
+}
+
+TEST_CASE("at the end of a call a pending batch is sent if OpenAI still takes audio, else dropped", "[call][batch]") {
+  live_call lc(batching(60ms));
+  const std::string f1 = frame(1);
+  const std::string pending = base64(frame_bytes(1));
+  REQUIRE(lc.tw(media_event(f1), 300) == actions{});
+  SECTION("Twilio's stop: the audio, then the closes") {
+    REQUIRE(lc.tw(twilio::stop{}, 310) == actions{to_openai::append_audio{pending},
+                                                  to_twilio::close{close_normal, "caller_hung_up"},
+                                                  to_openai::close{close_normal, "caller_hung_up"},
+                                                  to_host::call_ended{end_reason::caller_hung_up, ""}});
+    CHECK(lc.c.counters().caller_frames_forwarded == 1);
+  }
+  SECTION("the host ends the call") {
+    REQUIRE(lc.c.handle(call_in::end_call{"done"}, at(310)) ==
+            actions{to_openai::append_audio{pending}, to_twilio::close{close_normal, "host_ended"},
+                    to_openai::close{close_normal, "host_ended"}, to_host::call_ended{end_reason::host_ended, "done"}});
+  }
+  SECTION("OpenAI closed the socket: nothing more is sent to it") {
+    REQUIRE(lc.c.handle(call_in::leg_closed{leg::openai, 1011, "server error"}, at(310)) ==
+            actions{to_twilio::close{close_internal_error, "openai_closed"},
+                    to_host::call_ended{end_reason::openai_closed, "closed with code 1011 (server error)"}});
+    CHECK(lc.c.counters().caller_frames_forwarded == 0);
+  }
+  SECTION("OpenAI rejected the session") {
+    openai::error_event e;
+    e.error.code = "invalid_api_key";
+    e.error.message = "Incorrect API key provided";
+    const auto& out = lc.oa(e, 310);
+    CHECK(only<to_openai::append_audio>(out).empty());
+    CHECK(lc.c.counters().caller_frames_forwarded == 0);
+  }
+  CHECK_FALSE(lc.c.next_timeout().has_value());
+}
+
+TEST_CASE("caller audio held while OpenAI connects is batched the same way when it is released", "[call][batch]") {
+  call c(batching(40ms), at(0));
+  (void)c.handle(twilio::event{start_event()}, at(5));
+  const std::string f[] = {frame(1), frame(2), frame(3), frame(4), frame(5), frame(6)};
+  for (int i = 0; i < 5; ++i) REQUIRE(c.handle(twilio::event{media_event(f[i])}, at(20 + 20 * i)) == actions{});
+  // Two full batches, each from its own buffer; the fifth frame starts the next batch.
+  REQUIRE(c.handle(call_in::openai_opened{}, at(150)) ==
+          actions{to_openai::update_session{}, to_openai::append_audio{base64(frame_bytes(1) + frame_bytes(2))},
+                  to_openai::append_audio{base64(frame_bytes(3) + frame_bytes(4))}});
+  CHECK(c.next_timeout() == at(190));
+  REQUIRE(c.handle(twilio::event{media_event(f[5])}, at(160)) ==
+          actions{to_openai::append_audio{base64(frame_bytes(5) + frame_bytes(6))}});
+  CHECK(c.counters().caller_frames_forwarded == 6);
+  CHECK(c.counters().caller_audio_appends == 3);
+}

@@ -96,7 +96,7 @@ rtb::call_config non_default_config() {
   c.barge_in.margin = 55ms;
   c.barge_in.forget_unheard = false;
   // barge_in.server_cancels is derived by rtb::call from the turn detection; it is not configuration.
-  c.limits = rtb::call_limits{1500ms, 7000ms, 7};
+  c.limits = rtb::call_limits{1500ms, 7000ms, 7, 60ms};
   return c;
 }
 
@@ -201,6 +201,23 @@ TEST_CASE("barge_in.server_cancels is not part of the JSON because rtb::call der
   const std::string json = to_json(c);
   CHECK_FALSE(has(json, "/barge_in/server_cancels"));
   CHECK(round_trip(c).barge_in.server_cancels == rtb::barge_in_config{}.server_cancels);
+}
+
+TEST_CASE("config json writes limits.caller_audio_batch_ms only when batching is on", "[config][codec]") {
+  rtb::call_config c;
+  // Off: the JSON (and so every trace header) is what it was before the setting existed.
+  CHECK(has(to_json(c), "/limits/max_rejected_messages"));
+  CHECK_FALSE(has(to_json(c), "/limits/caller_audio_batch_ms"));
+  c.limits.caller_audio_batch = 100ms;
+  const std::string json = to_json(c);
+  CHECK(json.find(R"("max_rejected_messages":50,"caller_audio_batch_ms":100})") != std::string::npos);
+  CHECK(round_trip(c).limits.caller_audio_batch == 100ms);
+
+  auto r = rtb::parse_config_json(R"({"limits":{"caller_audio_batch_ms":40}})");
+  REQUIRE(r);
+  rtb::call_config expected;
+  expected.limits.caller_audio_batch = 40ms;
+  CHECK(same_config(*r, expected));
 }
 
 TEST_CASE("config json appends to the output buffer without clearing it", "[config][codec]") {
@@ -315,6 +332,8 @@ TEST_CASE("config json rejects members of the wrong type, naming the setting", "
       {R"({"limits":{"max_rejected_messages":-1}})", "limits.max_rejected_messages must be a non-negative integer"},
       {R"({"limits":{"max_rejected_messages":4294967296}})",
        "limits.max_rejected_messages must be a non-negative integer"},
+      {R"({"limits":{"caller_audio_batch_ms":"60"}})", "limits.caller_audio_batch_ms must be an integer (ms)"},
+      {R"({"limits":{"caller_audio_batch_ms":60.5}})", "limits.caller_audio_batch_ms must be an integer (ms)"},
   };
   for (const auto& c : cases) CHECK(parse_error(c.json).message == c.message);
 }
@@ -372,6 +391,22 @@ TEST_CASE("validate names the bad setting of a call configuration", "[config][co
     c.limits.held_caller_audio = 0ms;
     c.limits.held_ai_audio = -1ms;
     CHECK(validate_message(c) == "held audio limits must not be negative");
+  }
+  SECTION("caller audio batch") {
+    for (auto ok : {0ms, 40ms, 60ms, 100ms, 200ms}) {
+      c.limits.caller_audio_batch = ok;
+      CHECK(rtb::validate(c));
+    }
+    c.limits.caller_audio_batch = 50ms;
+    CHECK(validate_message(c) ==
+          "caller audio batch must be 0 (off) or a multiple of 20 ms from 40 to 200 ms, not 50 ms");
+    c.limits.caller_audio_batch = 20ms;  // one frame: batching would only cost a decode and an encode
+    CHECK(validate_message(c) ==
+          "caller audio batch must be 0 (off) or a multiple of 20 ms from 40 to 200 ms, not 20 ms");
+    for (auto bad : {-20ms, 10ms, 30ms, 190ms, 220ms, 1000ms}) {
+      c.limits.caller_audio_batch = bad;
+      CHECK_THAT(validate_message(c), StartsWith("caller audio batch must be 0 (off) or a multiple of 20 ms"));
+    }
   }
   SECTION("a bad session config") {
     c.openai.config.tool_choice = "lookup";

@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -81,6 +82,7 @@ const std::vector<std::string> all_names = {
     "TRANSCRIPTION_MODEL",
     "VAD_THRESHOLD",
     "SILENCE_DURATION_MS",
+    "CALLER_AUDIO_BATCH_MS",
     "TWILIO_AUTH_TOKEN",
     "SAY_FIRST",
     "FALLBACK_SAY",
@@ -118,6 +120,7 @@ TEST_CASE("settings defaults", "[server][settings]") {
   CHECK(s.transcription_model.empty());
   CHECK(s.vad_threshold == 0.5);
   CHECK(s.silence_duration_ms == 500);
+  CHECK(s.caller_audio_batch_ms == 0);
   CHECK(s.twilio_auth_token.empty());
   CHECK(s.say_first.empty());
   CHECK(s.fallback_say == "Sorry, our assistant is not available right now. Please call again later.");
@@ -207,6 +210,10 @@ TEST_CASE("good settings", "[server][settings]") {
       {"VAD_THRESHOLD", "0.75", [](const app::settings& s) { CHECK(s.vad_threshold == 0.75); }},
       {"SILENCE_DURATION_MS", "0", [](const app::settings& s) { CHECK(s.silence_duration_ms == 0); }},
       {"SILENCE_DURATION_MS", "1200", [](const app::settings& s) { CHECK(s.silence_duration_ms == 1200); }},
+      {"CALLER_AUDIO_BATCH_MS", "0", [](const app::settings& s) { CHECK(s.caller_audio_batch_ms == 0); }},
+      {"CALLER_AUDIO_BATCH_MS", "40", [](const app::settings& s) { CHECK(s.caller_audio_batch_ms == 40); }},
+      {"CALLER_AUDIO_BATCH_MS", "60", [](const app::settings& s) { CHECK(s.caller_audio_batch_ms == 60); }},
+      {"CALLER_AUDIO_BATCH_MS", "200", [](const app::settings& s) { CHECK(s.caller_audio_batch_ms == 200); }},
       {"TWILIO_AUTH_TOKEN", "tok", [](const app::settings& s) { CHECK(s.twilio_auth_token == "tok"); }},
       {"SAY_FIRST", "Connecting you now.", [](const app::settings& s) { CHECK(s.say_first == "Connecting you now."); }},
       {"FALLBACK_SAY", "Bye.", [](const app::settings& s) { CHECK(s.fallback_say == "Bye."); }},
@@ -258,6 +265,7 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
   const std::string grace = "must be a number of seconds, 0 or more";
   const std::string vad = "must be a number from 0.0 to 1.0";
   const std::string silence = "must be a number of milliseconds, 0 or more";
+  const std::string batch = "must be a number of milliseconds: 0 (off) or a multiple of 20 from 40 to 200";
   const std::string enabled = "must be true or false (or 1/0, yes/no)";
   const std::string level = "must be one of debug, info, warning, error";
   const std::string loop = "must be one of auto, libev, poll";
@@ -281,6 +289,15 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
       {"SHUTDOWN_GRACE_SECONDS", {{"-1", grace}, {"1.5", grace}, {"30s", grace}}},
       {"VAD_THRESHOLD", {{"1.01", vad}, {"-0.1", vad}, {"nan", vad}, {"inf", vad}, {"half", vad}, {"0.5x", vad}}},
       {"SILENCE_DURATION_MS", {{"-5", silence}, {"500ms", silence}}},
+      {"CALLER_AUDIO_BATCH_MS",
+       {{"20", batch},
+        {"50", batch},
+        {"210", batch},
+        {"220", batch},
+        {"-20", batch},
+        {"60ms", batch},
+        {"off", batch},
+        {"99999999999999999999", batch}}},
       {"REALTIME_ENABLED", {{"maybe", enabled}, {"on", enabled}, {"2", enabled}}},
       {"LOG_LEVEL", {{"verbose", level}, {"warn", level}, {"info ", level}}},
       {"EVENT_LOOP", {{"epoll", loop}, {"uv", loop}}},
@@ -450,6 +467,7 @@ TEST_CASE("secrets never appear in messages or in describe()", "[server][setting
       {"OPENAI_REALTIME_URL", "x"},
       {"VAD_THRESHOLD", "2"},
       {"SILENCE_DURATION_MS", "-1"},
+      {"CALLER_AUDIO_BATCH_MS", "50"},
       {"FALLBACK_DIAL", "1"},
       {"REALTIME_ENABLED", "x"},
       {"SHUTDOWN_GRACE_SECONDS", "-1"},
@@ -528,6 +546,7 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "TRANSCRIPTION_MODEL=(not set: no caller transcripts)",
       "VAD_THRESHOLD=0.5 (default)",
       "SILENCE_DURATION_MS=500 (default)",
+      "CALLER_AUDIO_BATCH_MS=0 (default)",
       "TWILIO_AUTH_TOKEN=(not set)",
       "SAY_FIRST=(not set)",
       "FALLBACK_SAY=Sorry, our assistant is not available right now. Please call again later. (default)",
@@ -543,7 +562,8 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
                       {"PUBLIC_URL", "https://bridge.example.com/"},
                       {"VAD_THRESHOLD", "0.7"},
                       {"INSTRUCTIONS", std::string(100, 'x') + "\nend"},
-                      {"REALTIME_ENABLED", "no"}});
+                      {"REALTIME_ENABLED", "no"},
+                      {"CALLER_AUDIO_BATCH_MS", "60"}});
   REQUIRE(custom.has_value());
   const auto lines = app::describe(*custom);
   CHECK(lines.size() == defaults.size());
@@ -551,7 +571,8 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
   CHECK(lines[5] == "PUBLIC_URL=https://bridge.example.com");
   CHECK(lines[11] == "INSTRUCTIONS=" + std::string(80, 'x') + "… (104 chars)");
   CHECK(lines[14] == "VAD_THRESHOLD=0.7");
-  CHECK(lines[20] == "REALTIME_ENABLED=false");
+  CHECK(lines[16] == "CALLER_AUDIO_BATCH_MS=60");
+  CHECK(lines[21] == "REALTIME_ENABLED=false");
   for (const auto& l : lines) CHECK(l.find('\n') == std::string::npos);
 }
 
@@ -574,7 +595,8 @@ TEST_CASE("call_config_from", "[server][settings]") {
                    {"VAD_THRESHOLD", "0.8"},
                    {"SILENCE_DURATION_MS", "700"},
                    {"TRANSCRIPTION_MODEL", "gpt-4o-transcribe"},
-                   {"GREETING", "Hi, this is Ada from Acme. How can I help?"}});
+                   {"GREETING", "Hi, this is Ada from Acme. How can I help?"},
+                   {"CALLER_AUDIO_BATCH_MS", "60"}});
     REQUIRE(r.has_value());
     const rtb::call_config c = app::call_config_from(*r);
     REQUIRE(rtb::validate(c).has_value());
@@ -592,6 +614,7 @@ TEST_CASE("call_config_from", "[server][settings]") {
     expected.openai.config.input_transcription = t;
     expected.openai.greeting.how = rtb::openai::greeting::style::instructions;
     expected.openai.greeting.text = "Greet the caller by saying: Hi, this is Ada from Acme. How can I help?";
+    expected.limits.caller_audio_batch = std::chrono::milliseconds{60};
     CHECK(c == expected);
     // Spelled out, for the reader.
     const auto* v = std::get_if<rtb::openai::server_vad>(&c.openai.config.turn);
@@ -603,8 +626,9 @@ TEST_CASE("call_config_from", "[server][settings]") {
     CHECK(c.openai.config.input_transcription->language.empty());
   }
   SECTION("the range ends validate") {
-    for (const auto& [t, ms] : std::vector<std::pair<std::string, std::string>>{{"0", "0"}, {"1", "600000"}}) {
-      auto r = load({{"VAD_THRESHOLD", t}, {"SILENCE_DURATION_MS", ms}});
+    for (const auto& [t, ms, batch] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{{"0", "0", "40"}, {"1", "600000", "200"}}) {
+      auto r = load({{"VAD_THRESHOLD", t}, {"SILENCE_DURATION_MS", ms}, {"CALLER_AUDIO_BATCH_MS", batch}});
       REQUIRE(r.has_value());
       CHECK(rtb::validate(app::call_config_from(*r)).has_value());
     }
