@@ -209,6 +209,19 @@ TEST_CASE("the probe checks caller frames at the fake OpenAI", "[frame_tag]") {
   CHECK(p.take_latencies(ft::direction::caller).size() == 3);
   CHECK(p.take_latencies(ft::direction::caller).empty());
 
+  SECTION("an append of several frames (batched caller audio) counts each frame") {
+    std::vector<std::uint8_t> batch;
+    for (std::uint32_t seq : {4u, 5u, 6u}) {
+      const auto f = tagged(silence(20), caller_tag(2, seq, ft::now_us()));
+      batch.insert(batch.end(), f.begin(), f.end());
+    }
+    for (int i = 0; i < 2; ++i) p.caller_frame_written(2);
+    call = p.openai_append_frames(call, batch.data(), batch.size(), frame, ft::now_us());
+    CHECK(call == 2);
+    CHECK(p.totals().appends_received == 6);
+    CHECK(p.totals().inbound_lost == 1);  // only frame 2, as before
+    CHECK(p.totals().inbound_in_flight == 0);
+  }
   SECTION("a second session for the same call is noticed") {
     p.openai_append(-1, payload_of(caller_tag(2, 4)), ft::now_us());
     CHECK(p.totals().calls_with_two_sessions == 1);

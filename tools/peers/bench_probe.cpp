@@ -173,7 +173,17 @@ void bench_probe::caller_clear() {
 // ---- fake OpenAI side ------------------------------------------------------------
 
 int bench_probe::openai_append(int session_call, std::string_view payload, std::uint32_t now_us) {
-  const auto t = frame_tag::decode_base64(payload);
+  return count_append(session_call, frame_tag::decode_base64(payload), now_us);
+}
+
+int bench_probe::openai_append_frames(int session_call, const std::uint8_t* bytes, std::size_t size,
+                                      std::size_t frame_bytes, std::uint32_t now_us) {
+  for (std::size_t at = 0; at < size; at += frame_bytes)
+    session_call = count_append(session_call, frame_tag::decode(bytes + at, std::min(frame_bytes, size - at)), now_us);
+  return session_call;
+}
+
+int bench_probe::count_append(int session_call, const std::optional<frame_tag::tag>& t, std::uint32_t now_us) {
   std::lock_guard lk(mu_);
   if (!t) {
     ++counts_.appends_untagged;

@@ -132,6 +132,10 @@ class bench_probe {
   /// An append arrived in a session whose call is `session_call` (-1: not
   /// known yet). Returns the session's call from now on.
   int openai_append(int session_call, std::string_view payload, std::uint32_t now_us);
+  /// The same for an append of several frames (a bridge batching caller
+  /// audio): `bytes` decoded, each `frame_bytes` with its own tag.
+  int openai_append_frames(int session_call, const std::uint8_t* bytes, std::size_t size, std::size_t frame_bytes,
+                           std::uint32_t now_us);
   /// A tagged delta (response, delta index) was written to the socket.
   void openai_delta_written(int call, std::uint16_t response, std::uint16_t delta);
   void openai_untagged_delta_written();
@@ -153,6 +157,8 @@ class bench_probe {
   bool openai_may_send(int call) noexcept;
 
  private:
+  int count_append(int session_call, const std::optional<frame_tag::tag>& t, std::uint32_t now_us);
+
   struct response_tally {
     std::uint32_t sent = 0;
     std::uint32_t received = 0;  // distinct delta indexes

@@ -1029,9 +1029,13 @@ class session {
       send_error({"invalid_value", "Invalid 'audio'. Expected base64-encoded audio bytes.", "audio"}, event_id);
       return;
     }
+    const std::size_t frame = 20 * bytes_per_ms(cfg_.in_format);
     if (auto& probe = st_.opt.probe) {
       const int before = call_;
-      call_ = probe->openai_append(call_, audio, frame_tag::now_us());
+      // A bridge that batches caller audio sends several tagged frames per append.
+      call_ = scratch_.size() > frame
+                  ? probe->openai_append_frames(call_, scratch_.data(), scratch_.size(), frame, frame_tag::now_us())
+                  : probe->openai_append(call_, audio, frame_tag::now_us());
       if (call_ != before) {
         st_.update(rec_, [&](session_record& r) { r.call_index = call_; });
         maybe_flood();
@@ -1040,7 +1044,6 @@ class session {
     const auto n = scratch_.size();
     record_append(n);
     buffer_bytes_ += n;
-    const std::size_t frame = 20 * bytes_per_ms(cfg_.in_format);
     const std::uint8_t* p = scratch_.data();
     std::size_t size = n;
     if (!residual_.empty()) {
