@@ -77,7 +77,7 @@ class libev_runner final : public loop_runner {
   void destroy_unrun(lws_context*& context) override {
     lws_context_destroy(context);
     context = nullptr;
-    ev_async_stop(loop_, &stop_);
+    if (loop_) ev_async_stop(loop_, &stop_);
   }
 
   void schedule(lws_context*, loop_timer& timer, lws_usec_t delay_us) override {
