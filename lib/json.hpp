@@ -27,7 +27,8 @@ namespace rtb::json {
 class decoder_parser {
  public:
   explicit decoder_parser(shared_parser* shared)
-      : own_(shared ? nullptr : std::make_unique<shared_parser>()), parser_((shared ? shared : own_.get())->get().parser) {}
+      : own_(shared ? nullptr : std::make_unique<shared_parser>()),
+        parser_((shared ? shared : own_.get())->get().parser) {}
   simdjson::ondemand::parser& get() noexcept { return parser_; }
 
  private:

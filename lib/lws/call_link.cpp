@@ -388,8 +388,8 @@ void call_link::logging_observer::on_call_ended(const call_summary& s) {
            fmt::format("call ended: {}{}{} (frames in {}, appended {} in {} messages, deltas {}, media out {}, "
                        "barge-ins {}, truncates {}, deletes {}, rejected {}/{})",
                        to_string(s.reason), s.detail.empty() ? "" : ": ", s.detail, c.twilio.media_frames,
-                       c.caller_frames_forwarded, c.caller_audio_appends, c.openai.audio_deltas, c.playout.media_sent, c.playout.barge_ins,
-                       c.playout.truncates, c.playout.deletes, c.rejected_twilio_messages, c.rejected_openai_messages));
+                       c.caller_frames_forwarded, c.caller_audio_appends, c.openai.audio_deltas, c.playout.media_sent,
+                       c.playout.barge_ins, c.playout.truncates, c.playout.deletes, c.rejected_twilio_messages, c.rejected_openai_messages));
   if (link.app_observer_) link.app_observer_->on_call_ended(s);
 }
 

@@ -45,6 +45,28 @@ struct rig {
   call_driver driver;
 };
 
+/// What the driver sent to OpenAI, as the replay prints it.
+std::vector<std::string> sent_to_openai(const rig& r) {
+  std::vector<std::string> out;
+  for (const auto& m : r.openai.sent) out.push_back("-> openai " + m);
+  return out;
+}
+
+/// Replays `trace` into `replayed` and returns the messages to OpenAI in it
+/// (the close is the replay's own line, not a message).
+std::vector<std::string> replayed_openai_messages(const std::string& trace, std::ostringstream& replayed) {
+  std::istringstream in(trace);
+  REQUIRE(replay_trace(in, replayed));
+  std::vector<std::string> out;
+  std::istringstream lines(replayed.str());
+  for (std::string l; std::getline(lines, l);) {
+    const auto p = l.find(' ');
+    if (l.compare(p + 1, 10, "-> openai ") == 0 && l.find(" close ") == std::string::npos)
+      out.push_back(l.substr(p + 1));
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("the driver encodes each action onto the right leg, in Twilio's and OpenAI's exact shapes", "[driver]") {
@@ -193,19 +215,8 @@ TEST_CASE("a recorded trace replays to exactly the messages the live call sent",
   r.driver.send_user_text("the caller pressed 0", true);
   r.driver.end_call("done");
 
-  std::vector<std::string> live;
-  for (const auto& m : r.openai.sent) live.push_back("-> openai " + m);
-  std::istringstream in(trace_text.str());
   std::ostringstream replayed;
-  REQUIRE(replay_trace(in, replayed));
-  std::vector<std::string> from_replay;
-  std::istringstream lines(replayed.str());
-  for (std::string l; std::getline(lines, l);) {
-    const auto p = l.find(' ');
-    if (l.compare(p + 1, 10, "-> openai ") == 0 && l.find(" close ") == std::string::npos)
-      from_replay.push_back(l.substr(p + 1));
-  }
-  CHECK(from_replay == live);
+  CHECK(replayed_openai_messages(trace_text.str(), replayed) == sent_to_openai(r));
   CHECK(replayed.str().find("truncate") != std::string::npos);
   CHECK(replayed.str().find("host.call_ended{host_ended, \"done\"}") != std::string::npos);
 
@@ -295,17 +306,6 @@ TEST_CASE("with caller audio batching the driver sends one append per batch, and
   CHECK(r.observer.final_counters[0].caller_frames_forwarded == 3);
   CHECK(r.observer.final_counters[0].caller_audio_appends == 2);
 
-  std::vector<std::string> live;
-  for (const auto& m : r.openai.sent) live.push_back("-> openai " + m);
-  std::istringstream in(trace_text.str());
   std::ostringstream replayed;
-  REQUIRE(replay_trace(in, replayed));
-  std::vector<std::string> from_replay;
-  std::istringstream lines(replayed.str());
-  for (std::string l; std::getline(lines, l);) {
-    const auto p = l.find(' ');
-    if (l.compare(p + 1, 10, "-> openai ") == 0 && l.find(" close ") == std::string::npos)
-      from_replay.push_back(l.substr(p + 1));
-  }
-  CHECK(from_replay == live);
+  CHECK(replayed_openai_messages(trace_text.str(), replayed) == sent_to_openai(r));
 }
