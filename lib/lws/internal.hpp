@@ -20,9 +20,10 @@
 // it; the OpenAI wsi reaches it through lws' opaque user data. It is freed when
 // the last leg is gone (the raw-proxy plugin's rule).
 //
-// A message is written at once when its leg has nothing queued and lws holds
-// no unsent remainder; otherwise it is queued and written from WRITEABLE, one
-// lws_write per callback. Frames to OpenAI are built here (ws_frame.hpp)
+// When a leg has nothing queued and lws holds no unsent remainder, what one
+// call into the driver sends it is framed into the thread's batch for that leg
+// and written with one lws_write when the driver returns; otherwise messages
+// are queued and written from WRITEABLE, one lws_write per callback. Frames to OpenAI are built here (ws_frame.hpp)
 // with keys from mask_source, not by lws, which reads /dev/urandom per frame.
 // Cross-thread commands (call_control from another
 // thread) go through the thread's inbox and lws_cancel_service().

@@ -31,12 +31,11 @@ std::size_t frame_header_size(std::size_t length, bool masked) noexcept {
 
 void append_frame(std::vector<unsigned char>& out, ws_opcode opcode, std::string_view payload,
                   std::optional<std::array<std::uint8_t, 4>> key) {
-  const std::size_t start = out.size();
-  const std::size_t header = frame_header_size(payload.size(), key.has_value());
-  out.resize(start + header + payload.size());
-  unsigned char* body = out.data() + start + header;
-  std::memcpy(body, payload.data(), payload.size());
-  frame_in_place(opcode, body, payload.size(), key);
+  // Room for the header, then the payload copied once (not zero-filled first).
+  const std::size_t body = out.size() + frame_header_size(payload.size(), key.has_value());
+  out.resize(body);
+  out.insert(out.end(), payload.begin(), payload.end());
+  frame_in_place(opcode, out.data() + body, payload.size(), key);
 }
 
 std::size_t frame_in_place(ws_opcode opcode, unsigned char* payload, std::size_t length,
