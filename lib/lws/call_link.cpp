@@ -19,8 +19,6 @@ constexpr std::size_t max_queued_bytes = 4 * 1024 * 1024;
 
 // A close frame's payload: the code and at most 123 bytes of reason (RFC 6455 §5.5).
 constexpr std::size_t max_close_payload = 125;
-// How long a peer has to answer our close frame before its connection is dropped.
-constexpr int close_ack_timeout_seconds = 5;
 
 std::string_view leg_name(leg side) { return side == leg::twilio ? "twilio" : "openai"; }
 
@@ -242,7 +240,7 @@ bool call_link::send_close(leg side) {
   s.close_sent = true;
   // The peer answers with its own close (on_peer_close then drops the
   // connection); one that does not is dropped when this runs out.
-  lws_set_timeout(s.wsi, PENDING_TIMEOUT_CLOSE_ACK, close_ack_timeout_seconds);
+  lws_set_timeout(s.wsi, PENDING_TIMEOUT_CLOSE_ACK, static_cast<int>(shared_.options.close_timeout.count()));
   return written;
 }
 

@@ -76,6 +76,7 @@ struct server_shared {
   std::atomic<std::uint64_t> streams_refused{0};
   std::atomic<std::uint64_t> accept_pauses{0};
   std::atomic<std::uint64_t> http_requests{0};
+  std::atomic<std::uint64_t> unexpected_destroys{0};
 
   void log(log_level level, std::string_view line) const {
     if (options.log) options.log(level, line);

@@ -76,6 +76,7 @@ lws_context* create_context(service_thread& t, event_loop kind, bool tls) {
   ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
   ci.user = &t;
   ci.port = CONTEXT_PORT_NO_LISTEN;
+  ci.timeout_secs = static_cast<unsigned int>(t.shared.options.handshake_timeout.count());
   if (!t.runner->prepare(ci)) return nullptr;
   return lws_create_context(&ci);
 }
@@ -104,6 +105,10 @@ result<void> check(const server_options& o) {
     return bad_option("ping_interval must be positive and idle_hangup longer than it");
   if (o.ping_interval.count() > 65535 || o.idle_hangup.count() > 65535)
     return bad_option("ping_interval and idle_hangup must be under 65536 seconds");
+  if (o.handshake_timeout.count() <= 0 || o.handshake_timeout.count() > 3600)
+    return bad_option("handshake_timeout must be from 1 to 3600 seconds");
+  if (o.close_timeout.count() <= 0 || o.close_timeout.count() > 3600)
+    return bad_option("close_timeout must be from 1 to 3600 seconds");
   if (auto ok = validate(o.call); !ok) return ok;
   return {};
 }
@@ -227,8 +232,15 @@ void server::stop() {
 
 server_stats server::stats() const {
   const server_shared& s = impl_->shared;
-  return {s.calls_started.load(),   s.calls_active.load(),  s.calls_ended.load(),
-          s.streams_refused.load(), s.accept_pauses.load(), s.http_requests.load()};
+  server_stats out;
+  out.calls_started = s.calls_started.load();
+  out.calls_active = s.calls_active.load();
+  out.calls_ended = s.calls_ended.load();
+  out.streams_refused = s.streams_refused.load();
+  out.accept_pauses = s.accept_pauses.load();
+  out.http_requests = s.http_requests.load();
+  out.unexpected_destroys = s.unexpected_destroys.load();
+  return out;
 }
 
 }  // namespace rtb::lws_adapter

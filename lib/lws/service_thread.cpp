@@ -134,6 +134,46 @@ int answer_http(struct lws* wsi, http_exchange& ex) {
   return respond(wsi, ex, r);
 }
 
+// A leg's connection is going away: the link forgets it, and is freed with
+// its last leg. Never touch the link after this.
+void release_twilio_leg(twilio_pss& pss, std::string_view why) {
+  call_link* link = pss.link;
+  pss.link = nullptr;
+  link->on_leg_gone(leg::twilio, why);
+  if (link->done()) delete link;
+}
+
+void release_openai_leg(struct lws* wsi, call_link& link, std::string_view why) {
+  lws_set_opaque_user_data(wsi, nullptr);
+  link.on_leg_gone(leg::openai, why);
+  if (link.done()) delete &link;
+}
+
+// lws reports every connection's destruction to protocols[0], this one's,
+// whatever the connection's protocol. A leg still attached to its link here
+// lost its close callback on some path of lws we did not foresee: let go of
+// it now rather than leave the link a pointer to freed memory, and say so.
+void on_wsi_destroyed(struct lws* wsi, twilio_pss* pss) {
+  const lws_protocols* protocol = lws_get_protocol(wsi);
+  service_thread& t = thread_of(wsi);
+  if (protocol == &protocol_table()[1]) {
+    if (auto* link = static_cast<call_link*>(lws_get_opaque_user_data(wsi))) {
+      ++t.shared.unexpected_destroys;
+      link->log(log_level::error, "the OpenAI connection was destroyed without a close callback");
+      release_openai_leg(wsi, *link, "connection destroyed");
+    }
+    return;
+  }
+  if (protocol != &protocol_table()[0] || !pss) return;
+  delete pss->http;
+  pss->http = nullptr;
+  if (pss->link) {
+    ++t.shared.unexpected_destroys;
+    pss->link->log(log_level::error, "the Twilio connection was destroyed without a close callback");
+    release_twilio_leg(*pss, "connection destroyed");
+  }
+}
+
 int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
   auto* pss = static_cast<twilio_pss*>(user);
   switch (reason) {
@@ -228,12 +268,10 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       if (pss && pss->link && pss->link->on_peer_close(leg::twilio, in, len)) return 1;
       return 0;
     case LWS_CALLBACK_CLOSED:
-      if (pss && pss->link) {
-        call_link* link = pss->link;
-        pss->link = nullptr;
-        link->on_leg_gone(leg::twilio, "closed");
-        if (link->done()) delete link;
-      }
+      if (pss && pss->link) release_twilio_leg(*pss, "closed");
+      return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+      on_wsi_destroyed(wsi, pss);
       return 0;
     default: break;
   }
@@ -263,16 +301,20 @@ int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       if (link && link->on_peer_close(leg::openai, in, len)) return 1;
       return 0;
+    // Every way lws lets go of the connection. A client whose upgrade was
+    // sent but never answered is still an HTTP client when lws' handshake
+    // timeout closes it: that close comes as CLOSED_CLIENT_HTTP, neither of
+    // the other two.
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     case LWS_CALLBACK_CLIENT_CLOSED:
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
       if (link) {
-        lws_set_opaque_user_data(wsi, nullptr);
         std::string why =
-            reason == LWS_CALLBACK_CLIENT_CLOSED
-                ? std::string("closed")
-                : fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error");
-        link->on_leg_gone(leg::openai, why);
-        if (link->done()) delete link;
+            reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR
+                ? fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error")
+            : reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP ? std::string("connection closed before the upgrade")
+                                                        : std::string("closed");
+        release_openai_leg(wsi, *link, why);
       }
       return 0;
     default: break;

@@ -125,6 +125,13 @@ struct server_options {
   /// WebSocket pings on both legs; a peer silent for `idle_hangup` is dropped.
   std::chrono::seconds ping_interval{20};
   std::chrono::seconds idle_hangup{60};
+  /// lws gives up on an HTTP request, a TLS handshake or a WebSocket upgrade
+  /// (on either leg) that has not completed in this time. A call's own OpenAI
+  /// connect timeout (openai::session_timeouts::connect) ends it sooner when
+  /// it is shorter.
+  std::chrono::seconds handshake_timeout{10};
+  /// How long a peer has to answer our close frame before its connection is dropped.
+  std::chrono::seconds close_timeout{5};
   log_function log = stderr_log();
 };
 
@@ -137,6 +144,9 @@ struct server_stats {
   /// out of descriptors (logged as errors; raise the open-files limit).
   std::uint64_t accept_pauses = 0;
   std::uint64_t http_requests = 0;
+  /// Connections lws destroyed without the close callback the adapter
+  /// expects (each one logged as an error; should stay 0).
+  std::uint64_t unexpected_destroys = 0;
 };
 
 /// The running adapter: listening socket(s), service threads, calls.
