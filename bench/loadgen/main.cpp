@@ -16,7 +16,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "openai_tls.hpp"
+#include "peers/test_ca.hpp"
 #include "options.hpp"
 #include "peers/frame_tag.hpp"
 #include "report.hpp"
@@ -29,10 +29,10 @@ int main(int argc, char** argv) {
   if (!parsed) return code;
   const options& o = *parsed;
 
-  std::optional<openai_tls_files> tls;
+  std::optional<rtb::peers::test_ca_files> tls;
   if (o.openai_tls) {
     try {
-      tls = make_openai_tls_files(o.out_dir);
+      tls = rtb::peers::make_test_ca(openai_tls_dir(o.out_dir));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "loadgen: %s\n", e.what());
       return 1;

@@ -61,4 +61,7 @@ std::string usage();
 const char* to_string(mode m);
 const char* to_string(syscall_tool t);
 
+/// Where --openai-tls makes its throwaway CA and the fake OpenAI's certificate.
+inline std::string openai_tls_dir(const std::string& out_dir) { return out_dir + "/openai-tls"; }
+
 }  // namespace rtb::loadgen

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 
-#include "openai_tls.hpp"
+#include "peers/test_ca.hpp"
 #include "peers/json_text.hpp"
 
 namespace rtb::loadgen {
@@ -190,7 +190,7 @@ std::string human_summary(const options& o, const std::vector<target_result>& rs
     s += fmt::format(
         "OpenAI leg: wss (TLS): the fake OpenAI serves an {} certificate for 127.0.0.1 from a throwaway CA "
         "({}), which the bridge verifies (OPENAI_CA_FILE)\n",
-        openai_tls_key_type, openai_tls_dir(o.out_dir));
+        peers::test_ca_key_type, openai_tls_dir(o.out_dir));
   else
     s += "OpenAI leg: ws (plain, no TLS)\n";
   if (o.run_mode == mode::flood) s += fmt::format("flood window: {} messages in flight per call each way\n", o.window);
@@ -401,7 +401,7 @@ std::string json_report(const options& o, const std::vector<target_result>& rs) 
              .str("openai_leg", o.openai_tls ? "wss" : "ws")
              .raw("openai_tls", o.openai_tls ? json_object{}
                                                    .str("ca_file", openai_tls_dir(o.out_dir) + "/ca.pem")
-                                                   .str("key_type", openai_tls_key_type)
+                                                   .str("key_type", peers::test_ca_key_type)
                                                    .str("verified_name", "127.0.0.1 (IP subjectAltName)")
                                                    .done()
                                              : std::string("null"))

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "latency_stats.hpp"
-#include "openai_tls.hpp"
+#include "peers/test_ca.hpp"
 #include "options.hpp"
 #include "peers/bench_probe.hpp"
 #include "proc_stats.hpp"
@@ -85,6 +85,6 @@ struct target_result {
 /// `tls`: the fake OpenAI serves wss:// with these files and the bridge trusts
 /// their CA (bridge only); null: plain ws://.
 /// Never throws: problems end up in `error` (and ok = false).
-target_result run_target(const options& o, const std::string& target, const openai_tls_files* tls = nullptr);
+target_result run_target(const options& o, const std::string& target, const peers::test_ca_files* tls = nullptr);
 
 }  // namespace rtb::loadgen

@@ -25,22 +25,43 @@ class file_trace final : public trace_sink {
 
 lws_adapter::http_response forbidden() { return {403, "text/plain", "invalid or missing X-Twilio-Signature\n"}; }
 
+lws_adapter::http_response method_not_allowed(std::string_view allow) {
+  return {405, "text/plain", "method not allowed\n", {{"Allow", std::string(allow)}}};
+}
+
 }  // namespace
 
 bridge_app::bridge_app(settings s) : settings_(std::move(s)) {}
 
 lws_adapter::http_response bridge_app::on_http(const lws_adapter::http_request& request) {
-  if (request.path == "/" && (request.method == "GET" || request.method == "HEAD")) {
-    const auto stats = server_ ? server_->stats() : lws_adapter::server_stats{};
-    return {
-        200, "application/json",
-        fmt::format(R"({{"status":"ok","realtime_enabled":{},"calls_active":{},"calls_started":{},"calls_ended":{}}})"
-                    "\n",
-                    settings_.realtime_enabled, stats.calls_active, stats.calls_started, stats.calls_ended)};
+  const lws_adapter::server* server = server_.load();
+  if (request.path == "/") {
+    if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET, HEAD");
+    const auto stats = server ? server->stats() : lws_adapter::server_stats{};
+    const bool draining = server && server->draining();
+    return {draining ? 503 : 200, "application/json",
+            fmt::format(R"({{"status":"{}","realtime_enabled":{},"calls_active":{},"calls_started":{},)"
+                        R"("calls_ended":{}}})"
+                        "\n",
+                        draining ? "draining" : "ok", settings_.realtime_enabled, stats.calls_active,
+                        stats.calls_started, stats.calls_ended)};
   }
-  if (request.path == "/incoming-call" && (request.method == "GET" || request.method == "POST"))
+  if (request.path == "/incoming-call") {
+    if (request.method != "GET" && request.method != "POST") return method_not_allowed("GET, POST");
     return incoming_call(request);
+  }
   return {404, "text/plain", "not found\n"};
+}
+
+lws_adapter::http_response bridge_app::fallback_twiml() const {
+  twilio::fallback f;
+  if (!settings_.fallback_dial.empty()) {
+    f.what = twilio::fallback::kind::dial;
+    f.number = settings_.fallback_dial;
+  } else {
+    f.text = settings_.fallback_say;
+  }
+  return {200, "text/xml", twilio::render_fallback(f)};
 }
 
 lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_request& request) {
@@ -53,15 +74,16 @@ lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_req
     if (!twilio::validate_signature(settings_.twilio_auth_token, request.twilio_signature, url, form))
       return forbidden();
   }
-  if (!settings_.realtime_enabled) {
-    twilio::fallback f;
-    if (!settings_.fallback_dial.empty()) {
-      f.what = twilio::fallback::kind::dial;
-      f.number = settings_.fallback_dial;
-    } else {
-      f.text = settings_.fallback_say;
-    }
-    return {200, "text/xml", twilio::render_fallback(f)};
+  if (!settings_.realtime_enabled) return fallback_twiml();
+  // Draining, or as many calls as this process takes: Twilio plays only TwiML
+  // it receives (an error status would be its own "application error"), so
+  // the caller gets the fallback now rather than a stream we would refuse.
+  if (const auto* server = server_.load(); server && server->full()) {
+    if (log_)
+      log_(lws_adapter::log_level::info,
+           fmt::format("webhook from {} answered with the fallback: {}", request.peer,
+                       server->draining() ? "draining" : "at MAX_CALLS"));
+    return fallback_twiml();
   }
   // Pass the caller's number on to the stream: it arrives in `start`.
   std::vector<std::pair<std::string, std::string>> parameters;
@@ -84,14 +106,19 @@ std::optional<lws_adapter::http_response> bridge_app::check_stream(const lws_ada
   return std::nullopt;
 }
 
-std::unique_ptr<trace_sink> bridge_app::trace_for_call(const lws_adapter::stream_request&) {
+std::unique_ptr<trace_sink> bridge_app::trace_for_call(const lws_adapter::stream_request& request) {
   if (settings_.trace_dir.empty()) return nullptr;
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const std::string path =
       fmt::format("{}/call-{}-{}.jsonl", settings_.trace_dir,
                   std::chrono::duration_cast<std::chrono::milliseconds>(now).count(), trace_counter_++);
   auto trace = std::make_unique<file_trace>(path);
-  if (!trace->ok()) return nullptr;
+  if (!trace->ok()) {
+    if (log_)
+      log_(lws_adapter::log_level::warning,
+           fmt::format("call from {}: cannot write its trace to {}; the call goes on without one", request.peer, path));
+    return nullptr;
+  }
   return trace;
 }
 

@@ -44,11 +44,16 @@ void raise_open_files_limit() {
 int main(int argc, char** argv) {
   using namespace rtb;
   std::vector<std::string> args(argv + 1, argv + argc);
-  for (const auto& a : args)
+  for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
       std::fputs(server_app::usage().c_str(), stdout);
       return 0;
     }
+    if (a == "--version") {
+      std::printf("realtime-bridge-server %s\n", RTB_VERSION);
+      return 0;
+    }
+  }
   auto loaded = server_app::load_settings(&server_app::process_env, args);
   if (!loaded) {
     std::fprintf(stderr, "realtime-bridge-server: %s\n", loaded.error().message.c_str());
@@ -63,17 +68,15 @@ int main(int argc, char** argv) {
                  "the fallback only). To see a whole call without a key, run ./scripts/run.sh, which simulates one.\n");
     return 2;
   }
-  if (!s.twilio_auth_token.empty() && s.public_url.empty()) {
-    std::fprintf(stderr,
-                 "realtime-bridge-server: TWILIO_AUTH_TOKEN needs PUBLIC_URL: signatures are checked against the "
-                 "public URL Twilio calls, never the Host header.\n");
+  if (auto ok = server_app::check_signatures_configured(s); !ok) {
+    std::fprintf(stderr, "realtime-bridge-server: %s\n", ok.error().message.c_str());
     return 2;
   }
   for (const auto& line : server_app::describe(s)) log(lws_adapter::log_level::info, "setting " + line);
   if (s.twilio_auth_token.empty())
     log(lws_adapter::log_level::warning,
-        "TWILIO_AUTH_TOKEN is not set: requests are NOT checked for Twilio's signature. Anyone who finds this "
-        "server can place calls on your OpenAI account. Set TWILIO_AUTH_TOKEN and PUBLIC_URL in production.");
+        "ALLOW_UNSIGNED=true: requests are NOT checked for Twilio's signature. Anyone who finds this server can "
+        "place calls on your OpenAI account. Set TWILIO_AUTH_TOKEN and PUBLIC_URL in production.");
 
   lws_adapter::server_options options;
   options.bind_address = s.bind_address;
@@ -87,9 +90,11 @@ int main(int argc, char** argv) {
   options.openai.api_key = s.openai_api_key;
   options.openai.ca_file = s.openai_ca_file;
   options.call = server_app::call_config_from(s);
+  options.max_calls = s.max_calls;
   options.log = log;
 
   auto app = std::make_shared<server_app::bridge_app>(s);
+  app->set_log(log);
   raise_open_files_limit();
   auto started = lws_adapter::server::start(std::move(options), app);
   if (!started) {

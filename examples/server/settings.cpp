@@ -1,8 +1,14 @@
 // realtime-bridge-server's configuration: environment, then flags.
 #include "settings.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -40,7 +46,8 @@ constexpr setting_def setting_defs[] = {
     {"OPENAI_MODEL", "Realtime model. Default gpt-realtime."},
     {"OPENAI_REALTIME_URL", "ws:// or wss:// URL to use instead of OpenAI's (proxies, test peers)."},
     {"OPENAI_CA_FILE", "CA bundle for the OpenAI TLS connection. Default: the system's."},
-    {"VOICE", "Voice of the AI. Default marin."},
+    {"VOICE", "Voice of the AI: alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin or cedar. Default marin."},
+    {"ALLOW_UNKNOWN_VOICE", "true: accept a VOICE not in that list (a voice newer than this server). Default false."},
     {"INSTRUCTIONS", "System instructions for the model."},
     {"INSTRUCTIONS_FILE", "File to read INSTRUCTIONS from (not together with INSTRUCTIONS)."},
     {"GREETING", "What the AI says first when the call connects. Default: wait for the caller."},
@@ -50,13 +57,21 @@ constexpr setting_def setting_defs[] = {
     {"CALLER_AUDIO_BATCH_MS",
      "Caller audio per message to OpenAI, in ms: 0 (one message per 20 ms frame) or a multiple of 20 from 40 to "
      "200. Fewer messages for up to that much more latency. Default 0."},
-    {"TWILIO_AUTH_TOKEN", "Twilio auth token for X-Twilio-Signature checks (secret; never printed)."},
+    {"TWILIO_AUTH_TOKEN",
+     "Twilio auth token for X-Twilio-Signature checks (secret; never printed). Required, with PUBLIC_URL, unless "
+     "ALLOW_UNSIGNED=true."},
+    {"ALLOW_UNSIGNED",
+     "true: run without TWILIO_AUTH_TOKEN, taking requests nobody signed (local tests only: anyone who finds the "
+     "server can then place calls on your OpenAI account). Default false."},
     {"SAY_FIRST", "Text Twilio says (<Say>) before connecting the stream. Default: none."},
     {"FALLBACK_SAY", "Text Twilio says when the stream ends early or the bridge is disabled."},
     {"FALLBACK_DIAL", "E.164 number (+ and 8-15 digits) to dial instead of FALLBACK_SAY."},
     {"REALTIME_ENABLED", "true/false (1/0, yes/no). false: answer every call with the fallback. Default true."},
     {"SHUTDOWN_GRACE_SECONDS", "Seconds ongoing calls get to finish when the server stops (0 or more). Default 30."},
-    {"TRACE_DIR", "Directory to record a trace of every call in. Default: off."},
+    {"MAX_CALLS",
+     "Calls at once in this process; beyond it the webhook answers the fallback and media streams get 503. "
+     "Default 0: as many as the open-files limit leaves room for."},
+    {"TRACE_DIR", "Directory to record a trace of every call in; must exist and be writable. Default: off."},
     {"LOG_LEVEL", "debug, info, warning or error. Default info."},
 };
 
@@ -210,6 +225,23 @@ std::optional<std::string> parse_origin(std::string_view url) {
   return scheme + std::string(rest);
 }
 
+// OpenAI's built-in Realtime voices (openai-realtime.md, "Voices").
+constexpr std::string_view known_voices[] = {"alloy", "ash",     "ballad", "coral", "echo",
+                                             "sage",  "shimmer", "verse",  "marin", "cedar"};
+
+bool parse_bool(std::string_view v, bool& out) {
+  const std::string b = lower(v);
+  if (b == "true" || b == "1" || b == "yes") {
+    out = true;
+    return true;
+  }
+  if (b == "false" || b == "0" || b == "no") {
+    out = false;
+    return true;
+  }
+  return false;
+}
+
 bool is_e164(std::string_view s) {
   if (s.size() < 9 || s.size() > 16 || s.front() != '+') return false;
   for (const char c : s.substr(1))
@@ -318,10 +350,21 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
     if (const std::string& v = in.get(name).value; !v.empty()) field = v;
   };
 
+  const auto boolean = [&](std::string_view name, bool& field) -> std::optional<error> {
+    if (const std::string& v = in.get(name).value; !v.empty() && !parse_bool(v, field))
+      return in.bad(name, "true or false (or 1/0, yes/no)");
+    return std::nullopt;
+  };
+
   long long n = s.port;
   if (!in.integer("PORT", 0, 65535, "a number from 0 to 65535", n, err)) return *err;
   s.port = static_cast<int>(n);
-  str("BIND_ADDRESS", s.bind_address);
+  if (const std::string& v = in.get("BIND_ADDRESS").value; !v.empty()) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (::inet_pton(AF_INET, v.c_str(), buf) != 1 && ::inet_pton(AF_INET6, v.c_str(), buf) != 1)
+      return in.bad("BIND_ADDRESS", "an IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1");
+    s.bind_address = v;
+  }
   n = s.threads;
   if (!in.integer("THREADS", 0, 256, "a number from 0 to 256", n, err)) return *err;
   s.threads = static_cast<int>(n);
@@ -339,14 +382,37 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   }
 
   str("OPENAI_API_KEY", s.openai_api_key);
-  str("OPENAI_MODEL", s.openai_model);
+  if (const raw_value& model = in.get("OPENAI_MODEL"); !model.value.empty()) {
+    // The model goes into the connection URL and the logs: a key pasted here
+    // by mistake must not be echoed anywhere.
+    if (model.value.starts_with("sk-") || model.value.size() > 100 ||
+        !std::all_of(model.value.begin(), model.value.end(), [](char c) { return valid_host_char(c) || c == ':'; }))
+      return error{errc::invalid_config,
+                   fmt::format("{} must be a model name (letters, digits, '-', '.', '_', ':'; e.g. gpt-realtime); "
+                               "the value given is not shown, in case it is a key",
+                               model.name)};
+    s.openai_model = model.value;
+  }
   if (const std::string& v = in.get("OPENAI_REALTIME_URL").value; !v.empty()) {
     const bool ws = starts_with_icase(v, "ws://") || starts_with_icase(v, "wss://");
     if (!ws || v.size() == v.find("://") + 3) return in.bad("OPENAI_REALTIME_URL", "a ws:// or wss:// URL");
+    if (auto ok = lws_adapter::validate_openai_url(v); !ok)
+      return in.bad("OPENAI_REALTIME_URL", fmt::format("a usable ws:// or wss:// URL ({})", ok.error().message));
     s.openai_realtime_url = v;
   }
-  str("OPENAI_CA_FILE", s.openai_ca_file);
+  if (const raw_value& ca = in.get("OPENAI_CA_FILE"); !ca.value.empty()) {
+    std::string why;
+    if (!read_file(ca.value, why))
+      return in.redact(fmt::format("{} {} cannot be read: {}", ca.name, in.quoted(ca.value), why));
+    s.openai_ca_file = ca.value;
+  }
   str("VOICE", s.voice);
+  if (auto e = boolean("ALLOW_UNKNOWN_VOICE", s.allow_unknown_voice)) return *e;
+  if (!s.allow_unknown_voice &&
+      std::find(std::begin(known_voices), std::end(known_voices), s.voice) == std::end(known_voices))
+    return in.bad("VOICE",
+                  "one of alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, cedar (ALLOW_UNKNOWN_VOICE=true "
+                  "accepts others)");
   str("INSTRUCTIONS", s.instructions);
   if (const raw_value& file = in.get("INSTRUCTIONS_FILE"); !file.value.empty()) {
     if (!s.instructions.empty())
@@ -376,26 +442,32 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   s.caller_audio_batch_ms = static_cast<int>(n);
 
   str("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
+  if (auto e = boolean("ALLOW_UNSIGNED", s.allow_unsigned)) return *e;
   str("SAY_FIRST", s.say_first);
   str("FALLBACK_SAY", s.fallback_say);
   if (const std::string& v = in.get("FALLBACK_DIAL").value; !v.empty()) {
     if (!is_e164(v)) return in.bad("FALLBACK_DIAL", "an E.164 phone number (+ and 8 to 15 digits)");
     s.fallback_dial = v;
   }
-  if (const std::string& v = in.get("REALTIME_ENABLED").value; !v.empty()) {
-    const std::string b = lower(v);
-    if (b == "true" || b == "1" || b == "yes")
-      s.realtime_enabled = true;
-    else if (b == "false" || b == "0" || b == "no")
-      s.realtime_enabled = false;
-    else
-      return in.bad("REALTIME_ENABLED", "true or false (or 1/0, yes/no)");
-  }
+  if (auto e = boolean("REALTIME_ENABLED", s.realtime_enabled)) return *e;
 
   n = s.shutdown_grace.count();
   if (!in.integer("SHUTDOWN_GRACE_SECONDS", 0, int_max, "a number of seconds, 0 or more", n, err)) return *err;
   s.shutdown_grace = std::chrono::seconds{n};
-  str("TRACE_DIR", s.trace_dir);
+  n = 0;
+  if (!in.integer("MAX_CALLS", 0, 1'000'000, "a number of calls from 0 (from the open-files limit) to 1000000", n,
+                  err))
+    return *err;
+  s.max_calls = static_cast<std::size_t>(n);
+  if (const raw_value& dir = in.get("TRACE_DIR"); !dir.value.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir.value, ec))
+      return in.redact(fmt::format("{} {} must be an existing directory", dir.name, in.quoted(dir.value)));
+    if (::access(dir.value.c_str(), W_OK | X_OK) != 0)
+      return in.redact(fmt::format("{} {} is not writable by this process: {}", dir.name, in.quoted(dir.value),
+                                   std::generic_category().message(errno)));
+    s.trace_dir = dir.value;
+  }
   if (const std::string& v = in.get("EVENT_LOOP").value; !v.empty()) {
     const std::string l = lower(v);
     if (l != "auto" && l != "libev" && l != "poll") return in.bad("EVENT_LOOP", "one of auto, libev, poll");
@@ -411,6 +483,18 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   // 3. The call configuration they make must be valid too.
   if (auto ok = validate(call_config_from(s)); !ok) return in.redact(ok.error().message);
   return s;
+}
+
+result<void> check_signatures_configured(const settings& s) {
+  if (!s.twilio_auth_token.empty() && s.public_url.empty())
+    return error{errc::invalid_config,
+                 "TWILIO_AUTH_TOKEN needs PUBLIC_URL: signatures are checked against the public URL Twilio calls, "
+                 "never the Host header"};
+  if (s.twilio_auth_token.empty() && !s.allow_unsigned && s.realtime_enabled)
+    return error{errc::invalid_config,
+                 "TWILIO_AUTH_TOKEN is not set: without it anyone who finds this server can place calls on your "
+                 "OpenAI account. Set TWILIO_AUTH_TOKEN and PUBLIC_URL, or ALLOW_UNSIGNED=true for a local test"};
+  return {};
 }
 
 std::optional<std::string> process_env(std::string_view name) {
@@ -461,6 +545,7 @@ std::vector<std::string> describe(const settings& s) {
   line("OPENAI_REALTIME_URL", s.openai_realtime_url, false, "not set: " + s.effective_openai_url());
   line("OPENAI_CA_FILE", s.openai_ca_file, false, "not set: system CAs");
   line("VOICE", s.voice, s.voice == d.voice);
+  line("ALLOW_UNKNOWN_VOICE", s.allow_unknown_voice ? "true" : "false", s.allow_unknown_voice == d.allow_unknown_voice);
   line("INSTRUCTIONS", s.instructions, false);
   line("GREETING", s.greeting, false, "not set: wait for the caller");
   line("TRANSCRIPTION_MODEL", s.transcription_model, false, "not set: no caller transcripts");
@@ -469,11 +554,14 @@ std::vector<std::string> describe(const settings& s) {
   line("CALLER_AUDIO_BATCH_MS", std::to_string(s.caller_audio_batch_ms),
        s.caller_audio_batch_ms == d.caller_audio_batch_ms);
   secret("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
+  line("ALLOW_UNSIGNED", s.allow_unsigned ? "true" : "false", s.allow_unsigned == d.allow_unsigned);
   line("SAY_FIRST", s.say_first, false);
   line("FALLBACK_SAY", s.fallback_say, s.fallback_say == d.fallback_say);
   line("FALLBACK_DIAL", s.fallback_dial, false);
   line("REALTIME_ENABLED", s.realtime_enabled ? "true" : "false", s.realtime_enabled == d.realtime_enabled);
   line("SHUTDOWN_GRACE_SECONDS", std::to_string(s.shutdown_grace.count()), s.shutdown_grace == d.shutdown_grace);
+  line("MAX_CALLS", std::to_string(s.max_calls), false);
+  if (s.max_calls == 0) lines.back() = "MAX_CALLS=0 (default: from the open-files limit)";
   line("TRACE_DIR", s.trace_dir, false, "not set: no traces");
   line("LOG_LEVEL", s.log_level, s.log_level == d.log_level);
   return lines;

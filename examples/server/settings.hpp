@@ -36,7 +36,8 @@ struct settings {
   /// (query included), for proxies and test peers.
   std::string openai_realtime_url;
   std::string openai_ca_file;       // OPENAI_CA_FILE
-  std::string voice = "marin";      // VOICE
+  std::string voice = "marin";      // VOICE (one of OpenAI's, unless ALLOW_UNKNOWN_VOICE)
+  bool allow_unknown_voice = false;  // ALLOW_UNKNOWN_VOICE
   std::string instructions;         // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
   std::string greeting;             // GREETING: what the AI says first ("" = wait for the caller)
   std::string transcription_model;  // TRANSCRIPTION_MODEL ("" = no caller transcripts)
@@ -48,6 +49,7 @@ struct settings {
 
   // --- Twilio
   std::string twilio_auth_token;  // TWILIO_AUTH_TOKEN (secret)
+  bool allow_unsigned = false;    // ALLOW_UNSIGNED: run without TWILIO_AUTH_TOKEN (warned about)
   std::string say_first;          // SAY_FIRST: a <Say> before connecting ("" = none)
   std::string fallback_say =
       "Sorry, our assistant is not available right now. Please call again later.";  // FALLBACK_SAY
@@ -56,6 +58,7 @@ struct settings {
 
   // --- operations
   std::chrono::seconds shutdown_grace{30};  // SHUTDOWN_GRACE_SECONDS
+  std::size_t max_calls = 0;                // MAX_CALLS (0 = from the open-files limit)
   std::string trace_dir;                    // TRACE_DIR: record each call's trace there ("" = off)
   std::string log_level = "info";           // LOG_LEVEL: debug, info, warning, error
 
@@ -80,6 +83,11 @@ struct settings {
 /// simulated mode). The resulting call_config_from() passes rtb::validate().
 [[nodiscard]] result<settings> load_settings(const std::function<std::optional<std::string>(std::string_view)>& env,
                                              const std::vector<std::string>& args);
+
+/// Signatures are checked unless the operator opted out: TWILIO_AUTH_TOKEN
+/// (with PUBLIC_URL) is required unless ALLOW_UNSIGNED=true (or
+/// REALTIME_ENABLED=false, which places no calls). The message says what to set.
+[[nodiscard]] result<void> check_signatures_configured(const settings& s);
 
 /// The process environment as a lookup for load_settings().
 std::optional<std::string> process_env(std::string_view name);

@@ -23,6 +23,7 @@
 #include "peers/fake_twilio.hpp"
 #include "realtime_bridge/lws/server.hpp"
 #include "realtime_bridge/trace.hpp"
+#include "realtime_bridge/twilio/signature.hpp"
 
 using namespace rtb;
 using namespace std::chrono_literals;
@@ -49,6 +50,17 @@ class demo_host final : public lws_adapter::application {
  public:
   explicit demo_host(std::string trace_path) : trace_path_(std::move(trace_path)) {}
 
+  /// The stream URL callers must sign (known once the server has its port).
+  std::string stream_url;
+  /// Like the reference server: a stream without Twilio's signature over its
+  /// URL is refused before any AI session opens.
+  std::optional<lws_adapter::http_response> check_stream(const lws_adapter::stream_request& request) override {
+    if (twilio::validate_signature(auth_token, request.twilio_signature, stream_url, {})) return std::nullopt;
+    say("bridge", "refused a media stream without a valid signature");
+    return lws_adapter::http_response{403, "text/plain", "invalid or missing X-Twilio-Signature\n"};
+  }
+  static constexpr std::string_view auth_token = "simulated-twilio-auth-token";
+
   std::unique_ptr<trace_sink> trace_for_call(const lws_adapter::stream_request&) override {
     struct file_sink final : trace_sink {
       explicit file_sink(const std::string& path) : file(path), sink(file) {}
@@ -59,9 +71,9 @@ class demo_host final : public lws_adapter::application {
     return std::make_unique<file_sink>(trace_path_);
   }
 
-  std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_control& control) override {
+  std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_handle control) override {
     struct printer final : call_observer {
-      printer(demo_host& h, lws_adapter::call_control& c) : host(h), control(c) {}
+      printer(demo_host& h, lws_adapter::call_handle c) : host(h), control(std::move(c)) {}
       void on_stream_started(const to_host::stream_started& e) override {
         say("bridge", fmt::format("call {} connected (stream {})", e.call_sid, e.stream_sid));
       }
@@ -80,7 +92,7 @@ class demo_host final : public lws_adapter::application {
       }
       void on_tool_call(const to_host::tool_call& e) override {
         say("host", fmt::format("tool call {}({}) -> answering", e.name, e.arguments));
-        control.submit_tool_result(e.call_id,
+        (void)control.submit_tool_result(e.call_id,
                                    R"({"order":"48217","status":"shipped","carrier":"UPS","eta":"tomorrow"})");
       }
       void on_warning(const to_host::warning& e) override { say("warning", e.detail); }
@@ -91,9 +103,9 @@ class demo_host final : public lws_adapter::application {
         host.ended = true;
       }
       demo_host& host;
-      lws_adapter::call_control& control;
+      lws_adapter::call_handle control;
     };
-    return std::make_unique<printer>(*this, control);
+    return std::make_unique<printer>(*this, std::move(control));
   }
 
   std::mutex mutex;
@@ -162,6 +174,8 @@ int main(int argc, char** argv) {
   peers::caller_pool callers;
   peers::caller_options co;
   co.url = fmt::format("ws://127.0.0.1:{}/media-stream", server->port());
+  host->stream_url = co.url;
+  co.signature = twilio::compute_signature(demo_host::auth_token, co.url, {});  // as Twilio signs the upgrade
   co.playout_delay = 60ms;
   co.script = {
       peers::step::wait_for_ai_audio{0ms, 10s},

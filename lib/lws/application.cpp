@@ -8,7 +8,7 @@ std::optional<http_response> application::check_stream(const stream_request&) { 
 
 std::optional<call_config> application::config_for_call(const stream_request&) { return std::nullopt; }
 
-std::unique_ptr<call_observer> application::observer_for_call(call_control&) { return nullptr; }
+std::unique_ptr<call_observer> application::observer_for_call(call_handle) { return nullptr; }
 
 std::unique_ptr<trace_sink> application::trace_for_call(const stream_request&) { return nullptr; }
 

@@ -25,7 +25,13 @@ std::string_view leg_name(leg side) { return side == leg::twilio ? "twilio" : "o
 }  // namespace
 
 call_link::call_link(service_thread& thread, std::uint64_t id, stream_request request, struct lws* twilio_wsi)
-    : thread_(thread), shared_(thread.shared), id_(id), request_(std::move(request)) {
+    : thread_(thread),
+      shared_(thread.shared),
+      id_(id),
+      handle_state_(std::make_shared<call_handle::shared_state>()),
+      request_(std::move(request)) {
+  handle_state_->call_id = id_;
+  handle_state_->mailbox = thread_.mailbox;
   state(leg::twilio).wsi = twilio_wsi;
   state(leg::twilio).connected = true;
   timer_.owner = this;
@@ -37,10 +43,12 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
 }
 
 call_link::~call_link() {
+  handle_state_->ended = true;
   for (leg side : {leg::twilio, leg::openai})
     if (thread_.batch(side).owner == this) thread_.batch(side).owner = nullptr;
   thread_.runner->cancel(timer_);
   thread_.calls.erase(id_);
+  shared_.admitted.fetch_sub(1);  // the slot its upgrade took (handed over at ESTABLISHED)
   --shared_.calls_active;
   ++shared_.calls_ended;
 }
@@ -64,7 +72,7 @@ bool call_link::start() {
       config = std::move(*custom);
     }
     trace_ = shared_.app->trace_for_call(request_);
-    app_observer_ = shared_.app->observer_for_call(*this);
+    app_observer_ = shared_.app->observer_for_call(call_handle(handle_state_));
   } catch (const std::exception& e) {
     log(log_level::error, fmt::format("the application failed to set up the call: {}", e.what()));
     request_close(leg::twilio, close_internal_error, "application error");
@@ -308,8 +316,6 @@ void call_link::on_timer(loop_timer& timer) {
   }
 }
 
-bool call_link::on_own_thread() const noexcept { return std::this_thread::get_id() == thread_.thread_id; }
-
 void call_link::run(const posted_command& c) {
   if (!driver_) return;
   switch (c.what) {
@@ -318,30 +324,6 @@ void call_link::run(const posted_command& c) {
     case posted_command::kind::end_call: driver_->end_call(c.a); break;
   }
   after_driver();
-}
-
-void call_link::submit_tool_result(std::string_view call_id, std::string_view output) {
-  posted_command c{id_, posted_command::kind::tool_result, std::string(call_id), std::string(output), false};
-  if (on_own_thread())
-    run(c);
-  else
-    thread_.post(std::move(c));
-}
-
-void call_link::send_user_text(std::string_view text, bool respond) {
-  posted_command c{id_, posted_command::kind::user_text, std::string(text), {}, respond};
-  if (on_own_thread())
-    run(c);
-  else
-    thread_.post(std::move(c));
-}
-
-void call_link::end_call(std::string_view reason) {
-  posted_command c{id_, posted_command::kind::end_call, std::string(reason), {}, false};
-  if (on_own_thread())
-    run(c);
-  else
-    thread_.post(std::move(c));
 }
 
 // --- logging observer ---
@@ -381,6 +363,7 @@ void call_link::logging_observer::on_warning(const to_host::warning& e) {
   if (link.app_observer_) link.app_observer_->on_warning(e);
 }
 void call_link::logging_observer::on_call_ended(const call_summary& s) {
+  link.handle_state_->ended = true;
   const call_counters& c = s.counters;
   link.log(ai_side_failure(s.reason) ? log_level::warning : log_level::info,
            fmt::format("call ended: {}{}{} (frames in {}, appended {} in {} messages, deltas {}, media out {}, "

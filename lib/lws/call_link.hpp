@@ -14,10 +14,10 @@
 
 namespace rtb::lws_adapter {
 
-class call_link final : public call_control {
+class call_link final {
  public:
   call_link(service_thread& thread, std::uint64_t id, stream_request request, struct lws* twilio_wsi);
-  ~call_link() override;
+  ~call_link();
   call_link(const call_link&) = delete;
   call_link& operator=(const call_link&) = delete;
 
@@ -40,11 +40,6 @@ class call_link final : public call_control {
 
   std::uint64_t id() const noexcept { return id_; }
   void run(const posted_command& command);
-
-  // call_control: safe from any thread.
-  void submit_tool_result(std::string_view call_id, std::string_view output) override;
-  void send_user_text(std::string_view text, bool respond) override;
-  void end_call(std::string_view reason) override;
 
   void log(log_level level, std::string_view line) const;
 
@@ -109,11 +104,11 @@ class call_link final : public call_control {
   void connect_openai();
   static void on_timer(loop_timer& timer);
   leg_state& state(leg side) noexcept { return legs_[side == leg::twilio ? 0 : 1]; }
-  bool on_own_thread() const noexcept;
 
   service_thread& thread_;
   server_shared& shared_;
   std::uint64_t id_;
+  std::shared_ptr<call_handle::shared_state> handle_state_;  ///< shared with the application's handles
   stream_request request_;
   leg_state legs_[2];
   leg_transport twilio_transport_{*this, leg::twilio};

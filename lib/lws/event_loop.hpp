@@ -25,6 +25,8 @@
 
 namespace rtb::lws_adapter {
 
+class loop_runner;
+
 /// A one-shot timer of the adapter's own (each call's, the accept pause), on
 /// the loop of the thread that owns it. Under libev it is an ev_timer, not
 /// an lws timer: lws 4.1.6's libev glue re-arms its single ev_timer with
@@ -35,6 +37,8 @@ struct loop_timer {
   ev_timer ev{};
   void (*fire)(loop_timer&) = nullptr;
   void* owner = nullptr;
+  bool armed = false;
+  loop_runner* owner_runner = nullptr;  ///< the runner it is armed on
 };
 
 class loop_runner {
@@ -46,20 +50,47 @@ class loop_runner {
   /// itself could not be created (then no context may be created on it).
   virtual bool prepare(lws_context_creation_info& info) = 0;
   /// Runs the loop on the calling thread until `exit` is set and wake() is
-  /// called; then destroys `context` (setting it to null) and returns.
-  virtual void run(lws_context*& context, const std::atomic<bool>& exit) = 0;
+  /// called (or lws fails); the caller then destroys the context (destroy()).
+  virtual void run(lws_context* context, const std::atomic<bool>& exit) = 0;
   /// Makes run() look at `exit`. Any thread.
   virtual void wake(lws_context* context) = 0;
-  /// Destroys a context whose loop never ran (a failed start).
-  virtual void destroy_unrun(lws_context*& context) = 0;
+  /// Destroys `context` (setting it to null): after run(), or instead of it
+  /// (a failed start). On the thread that ran it, if any.
+  virtual void destroy(lws_context*& context) = 0;
   /// (Re)arms `timer` to call its `fire` once, `delay_us` from now. On the
   /// loop's thread only, like cancel().
-  virtual void schedule(lws_context* context, loop_timer& timer, lws_usec_t delay_us) = 0;
-  virtual void cancel(loop_timer& timer) = 0;
+  void schedule(lws_context* context, loop_timer& timer, lws_usec_t delay_us) {
+    if (!timer.armed) ++*pending_;
+    timer.armed = true;
+    arm(context, timer, delay_us);
+  }
+  void cancel(loop_timer& timer) {
+    if (!timer.armed) return;
+    timer.armed = false;
+    --*pending_;
+    disarm(timer);
+  }
+
+ protected:
+  explicit loop_runner(std::atomic<std::int64_t>& pending) : pending_(&pending) {}
+  virtual void arm(lws_context* context, loop_timer& timer, lws_usec_t delay_us) = 0;
+  virtual void disarm(loop_timer& timer) = 0;
+  /// The loop calls this when a timer comes due.
+  void fire(loop_timer& timer) {
+    if (timer.armed) {
+      timer.armed = false;
+      --*pending_;
+    }
+    timer.fire(timer);
+  }
+
+ private:
+  std::atomic<std::int64_t>* pending_;
 };
 
 /// A runner of the given kind (`automatic` is not a kind: choose first).
-std::unique_ptr<loop_runner> make_loop_runner(event_loop kind);
+/// `pending` counts the timers armed on it (server_stats::timers_pending).
+std::unique_ptr<loop_runner> make_loop_runner(event_loop kind, std::atomic<std::int64_t>& pending);
 
 const char* event_loop_name(event_loop kind) noexcept;
 

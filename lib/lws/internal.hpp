@@ -25,8 +25,10 @@
 // and written with one lws_write when the driver returns; otherwise messages
 // are queued and written from WRITEABLE, one lws_write per callback. Frames to OpenAI are built here (ws_frame.hpp)
 // with keys from mask_source, not by lws, which reads /dev/urandom per frame.
-// Cross-thread commands (call_control from another
-// thread) go through the thread's inbox and lws_cancel_service().
+// Cross-thread commands (call_handle from another thread) go through the
+// thread's mailbox and lws_cancel_service(). The mailbox is shared with every
+// handle, so it outlives the thread; it is closed (refuses commands) before
+// the thread's lws context is destroyed.
 #pragma once
 
 #include <atomic>
@@ -37,6 +39,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <libwebsockets.h>
@@ -62,6 +65,26 @@ struct posted_command {
   bool flag = false;
 };
 
+/// A service thread's inbox for commands from other threads.
+struct thread_mailbox {
+  std::mutex mutex;
+  std::vector<posted_command> commands;
+  lws_context* context = nullptr;    ///< null once closed: the thread's loop is stopping or gone
+  std::thread::id owner;             ///< the service thread, once it runs
+  service_thread* thread = nullptr;  ///< valid while open; dereferenced on `owner` only
+};
+
+}  // namespace rtb::lws_adapter
+
+/// Shared by a call and every handle on it.
+struct rtb::lws_adapter::call_handle::shared_state {
+  std::uint64_t call_id = 0;
+  std::shared_ptr<thread_mailbox> mailbox;
+  std::atomic<bool> ended{false};
+};
+
+namespace rtb::lws_adapter {
+
 struct server_shared {
   server_options options;
   std::shared_ptr<application> app;
@@ -69,6 +92,12 @@ struct server_shared {
   std::string openai_host;  ///< the Host header for `openai`
   lws_retry_bo_t retry{};
   std::atomic<bool> accepting{true};
+  std::size_t max_calls = 0;  ///< options.max_calls, or derived at start()
+  /// Calls admitted and not yet over: a slot is taken when an upgrade is
+  /// accepted (before the call exists), so the limit holds across threads.
+  std::atomic<std::size_t> admitted{0};
+  std::atomic<std::uint64_t> admission_refusals{0};
+  std::atomic<std::int64_t> last_refusal_log_ms{0};
   std::atomic<std::uint64_t> next_call_id{1};
   std::atomic<std::uint64_t> calls_started{0};
   std::atomic<std::uint64_t> calls_active{0};
@@ -77,6 +106,7 @@ struct server_shared {
   std::atomic<std::uint64_t> accept_pauses{0};
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> unexpected_destroys{0};
+  std::atomic<std::int64_t> timers_pending{0};
 
   void log(log_level level, std::string_view line) const {
     if (options.log) options.log(level, line);
@@ -96,11 +126,13 @@ struct service_thread {
   std::atomic<bool> exit{false};
   std::atomic<bool> end_all_calls{false};
 
-  std::mutex inbox_mutex;
-  std::vector<posted_command> inbox;
+  std::shared_ptr<thread_mailbox> mailbox = std::make_shared<thread_mailbox>();
 
   /// Calls living on this thread; touched only by this thread.
   std::unordered_map<std::uint64_t, call_link*> calls;
+  /// Media-stream upgrades admitted (holding a slot of max_calls) whose
+  /// WebSocket is not established yet; this thread only.
+  std::unordered_set<struct lws*> admitted_upgrades;
   /// Masking keys for frames to OpenAI; this thread only.
   mask_source masks;
   /// The JSON parser every call on this thread decodes in, one message at a
@@ -124,9 +156,13 @@ struct service_thread {
   void pause_accepting(struct lws* listener, int error_number);
   loop_timer accept_resume{};
 
-  void post(posted_command command);
   /// Runs queued commands; on the service thread only.
   void drain_inbox();
+  /// Runs a command for one of this thread's calls, on the service thread.
+  /// False if the call is gone.
+  bool run_now(const posted_command& command);
+  /// Refuses further commands; before the context is destroyed. Any thread.
+  void close_mailbox();
   void run();
 };
 

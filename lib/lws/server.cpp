@@ -35,6 +35,7 @@ struct server::impl {
     if (stopped) return;
     stopped = true;
     for (auto& t : threads) {
+      t->close_mailbox();  // call handles say server_stopped from now on
       t->exit = true;
       if (t->context) t->runner->wake(t->context);
     }
@@ -42,7 +43,7 @@ struct server::impl {
       if (t->thread.joinable()) t->thread.join();
     // A thread that never ran still owns its context.
     for (auto& t : threads)
-      if (t->context) t->runner->destroy_unrun(t->context);
+      if (t->context) t->runner->destroy(t->context);
   }
 };
 
@@ -70,7 +71,7 @@ result<SSL_CTX*> make_client_tls(const std::string& ca_file) {
 /// The thread's context on a loop of `kind`; null if lws refuses (for libev:
 /// its plugin is missing). The thread keeps the runner either way.
 lws_context* create_context(service_thread& t, event_loop kind, bool tls) {
-  t.runner = make_loop_runner(kind);
+  t.runner = make_loop_runner(kind, t.shared.timers_pending);
   lws_context_creation_info ci;
   std::memset(&ci, 0, sizeof ci);
   ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
@@ -82,18 +83,21 @@ lws_context* create_context(service_thread& t, event_loop kind, bool tls) {
 }
 
 /// Each call holds two sockets; a process out of descriptors stops
-/// accepting (service_thread::pause_accepting), so say up front how many
-/// calls the open-files limit leaves room for.
-void log_call_capacity(const server_shared& s) {
+/// accepting (service_thread::pause_accepting). Unless told otherwise,
+/// admit as many calls as the open-files limit leaves room for, keeping a
+/// reserve for HTTP requests, probes and files, and say so.
+std::size_t derive_max_calls(const server_shared& s) {
+  constexpr long reserve = 64;  // descriptors kept for everything but calls
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 100000;
   long open = 0;
   for (long fd = 0; fd < static_cast<long>(limit.rlim_cur) && fd < 65536; ++fd)
     if (::fcntl(static_cast<int>(fd), F_GETFD) != -1) ++open;
-  const long room = (static_cast<long>(limit.rlim_cur) - open) / 2;
+  const long room = std::max(1L, (static_cast<long>(limit.rlim_cur) - open - reserve) / 2);
   s.log(room < 1000 ? log_level::warning : log_level::info,
-        fmt::format("open-files limit {} ({} open): room for about {} concurrent calls{}", limit.rlim_cur, open,
-                    room, room < 1000 ? "; raise it (ulimit -n, or LimitNOFILE= in a systemd unit)" : ""));
+        fmt::format("open-files limit {} ({} open): room for about {} concurrent calls{}", limit.rlim_cur, open, room,
+                    room < 1000 ? "; raise it (ulimit -n, or LimitNOFILE= in a systemd unit)" : ""));
+  return static_cast<std::size_t>(room);
 }
 
 result<void> check(const server_options& o) {
@@ -122,10 +126,8 @@ server::~server() = default;
 result<std::unique_ptr<server>> server::start(server_options options, std::shared_ptr<application> app) {
   if (!app) return bad_option("an application is required");
   if (auto ok = check(options); !ok) return ok.error();
+  if (auto ok = validate_openai_url(options.openai.url); !ok) return bad_option("the OpenAI URL: " + ok.error().message);
   auto url = parse_ws_url(options.openai.url);
-  if (!url) return bad_option("the OpenAI URL: " + url.error().message);
-  if (!url->tls && !is_loopback_host(url->host))
-    return bad_option("the OpenAI URL must use wss:// (plain ws:// is only allowed to a loopback host)");
 
   auto p = std::make_unique<impl>();
   server_shared& s = p->shared;
@@ -171,27 +173,37 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
     vi.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
     vi.provided_client_ssl_ctx = p->client_tls;
     vi.retry_and_idle_policy = &s.retry;
-    vi.timeout_secs = 20;
+    // A request head (either leg) or a connect (to OpenAI) that takes longer
+    // than this is given up: a client that sends half a request holds a
+    // descriptor no longer.
+    const auto handshake = static_cast<unsigned int>(s.options.handshake_timeout.count());
+    vi.timeout_secs_ah_idle = static_cast<int>(handshake);
+    vi.connect_timeout_secs = handshake;
     t->vhost = lws_create_vhost(t->context, &vi);
     if (!t->vhost) {
-      t->runner->destroy_unrun(t->context);
+      t->runner->destroy(t->context);
       return error{errc::invalid_config, "could not create the server (lws_create_vhost)"};
     }
     auto listener = open_listener(s.options.bind_address, port, port);
     if (!listener) {
-      t->runner->destroy_unrun(t->context);
+      t->runner->destroy(t->context);
       return listener.error();
     }
     lws_sock_file_fd_type fd;
     fd.filefd = *listener;
     if (!lws_adopt_descriptor_vhost(t->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "rtb-listen", nullptr)) {
       ::close(*listener);
-      t->runner->destroy_unrun(t->context);
+      t->runner->destroy(t->context);
       return error{errc::invalid_config, "could not watch the listening socket (lws_adopt_descriptor_vhost)"};
     }
     p->threads.push_back(std::move(t));
   }
   p->port = port;
+  for (auto& t : p->threads) {
+    const std::lock_guard lock(t->mailbox->mutex);
+    t->mailbox->context = t->context;
+    t->mailbox->thread = t.get();
+  }
   for (auto& t : p->threads) {
     service_thread* raw = t.get();
     t->thread = std::thread([raw] { raw->run(); });
@@ -199,7 +211,13 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   s.log(log_level::info, fmt::format("listening on {}:{} with {} service thread{} ({} loop); media streams at {}",
                                      s.options.bind_address.empty() ? "*" : s.options.bind_address, port, count,
                                      count == 1 ? "" : "s", event_loop_name(p->loop), s.options.stream_path));
-  log_call_capacity(s);
+  const std::size_t room = derive_max_calls(s);
+  s.max_calls = s.options.max_calls > 0 ? s.options.max_calls : room;
+  if (s.options.max_calls > room)
+    s.log(log_level::warning, fmt::format("max_calls {} is more than the open-files limit leaves room for ({})",
+                                          s.options.max_calls, room));
+  s.log(log_level::info, fmt::format("admitting at most {} calls at once{}", s.max_calls,
+                                     s.options.max_calls > 0 ? "" : " (from the open-files limit)"));
   return std::unique_ptr<server>(new server(std::move(p)));
 }
 
@@ -208,6 +226,23 @@ int server::port() const noexcept { return impl_->port; }
 event_loop server::loop() const noexcept { return impl_->loop; }
 
 void server::stop_accepting() { impl_->shared.accepting = false; }
+
+bool server::draining() const noexcept { return !impl_->shared.accepting.load(); }
+
+std::size_t server::max_calls() const noexcept { return impl_->shared.max_calls; }
+
+bool server::full() const noexcept {
+  const server_shared& s = impl_->shared;
+  return !s.accepting.load() || s.admitted.load() >= s.max_calls;
+}
+
+result<void> validate_openai_url(std::string_view text) {
+  auto url = parse_ws_url(std::string(text));
+  if (!url) return error{errc::invalid_config, url.error().message};
+  if (!url->tls && !is_loopback_host(url->host))
+    return error{errc::invalid_config, "plain ws:// is only allowed to a loopback host; use wss://"};
+  return {};
+}
 
 bool server::wait_idle(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -237,9 +272,11 @@ server_stats server::stats() const {
   out.calls_active = s.calls_active.load();
   out.calls_ended = s.calls_ended.load();
   out.streams_refused = s.streams_refused.load();
+  out.admission_refusals = s.admission_refusals.load();
   out.accept_pauses = s.accept_pauses.load();
   out.http_requests = s.http_requests.load();
   out.unexpected_destroys = s.unexpected_destroys.load();
+  out.timers_pending = s.timers_pending.load();
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The lws callbacks: HTTP routes and the media-stream WebSocket on protocol 0,
 // the OpenAI client WebSocket on protocol 1. No C++ exception leaves a
 // callback: each body runs inside guarded().
+#include <chrono>
 #include <cstring>
 #include <exception>
 
@@ -28,7 +29,8 @@ struct http_exchange {
   http_request request;
   std::size_t content_length = 0;
   bool body_too_large = false;
-  std::string response;  ///< LWS_PRE headroom + body, written in HTTP_WRITEABLE
+  bool answered = false;  ///< one response per request, whatever lws reports after it
+  std::string response;   ///< LWS_PRE headroom + body, written in HTTP_WRITEABLE
 };
 
 service_thread& thread_of(struct lws* wsi) {
@@ -97,7 +99,9 @@ stream_request stream_request_of(struct lws* wsi) {
 
 // Sends a complete HTTP response: headers now, the body at HTTP_WRITEABLE.
 int respond(struct lws* wsi, http_exchange& ex, const http_response& r) {
-  unsigned char buf[LWS_PRE + 1024];
+  if (ex.answered) return 0;
+  ex.answered = true;
+  unsigned char buf[LWS_PRE + 2048];
   unsigned char* start = buf + LWS_PRE;
   unsigned char* p = start;
   unsigned char* end = buf + sizeof buf - 1;
@@ -105,6 +109,13 @@ int respond(struct lws* wsi, http_exchange& ex, const http_response& r) {
   if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), r.content_type.c_str(), body.size(), &p,
                                   end))
     return 1;
+  for (const auto& [name, value] : r.headers) {
+    const std::string key = name + ":";
+    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(key.c_str()),
+                                    reinterpret_cast<const unsigned char*>(value.data()), static_cast<int>(value.size()),
+                                    &p, end))
+      return 1;
+  }
   if (lws_finalize_write_http_header(wsi, start, &p, end)) return 1;
   ex.response.assign(LWS_PRE, '\0');
   ex.response += body;
@@ -116,9 +127,7 @@ int answer_http(struct lws* wsi, http_exchange& ex) {
   service_thread& t = thread_of(wsi);
   ++t.shared.http_requests;
   http_response r;
-  if (!t.shared.accepting) {
-    r = {503, "text/plain", "shutting down\n"};
-  } else if (ex.body_too_large) {
+  if (ex.body_too_large) {
     r = {413, "text/plain", "request body too large\n"};
   } else {
     try {
@@ -132,6 +141,21 @@ int answer_http(struct lws* wsi, http_exchange& ex) {
   t.shared.log(log_level::info,
                fmt::format("HTTP {} {} from {} -> {}", ex.request.method, ex.request.path, ex.request.peer, r.status));
   return respond(wsi, ex, r);
+}
+
+// A media stream refused because max_calls are in progress: counted, and
+// logged at most once a second (a flood of refusals must not flood the log).
+void refuse_full(service_thread& t, const stream_request& request) {
+  const auto n = ++t.shared.admission_refusals;
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  std::int64_t last = t.shared.last_refusal_log_ms.load();
+  if (now_ms - last < 1000 || !t.shared.last_refusal_log_ms.compare_exchange_strong(last, now_ms)) return;
+  t.shared.log(log_level::warning,
+               fmt::format("media stream from {} refused: {} calls in progress, the most this process takes "
+                           "(max_calls); {} refused so far",
+                           request.peer, t.shared.max_calls, n));
 }
 
 // A leg's connection is going away: the link forgets it, and is freed with
@@ -164,7 +188,9 @@ void on_wsi_destroyed(struct lws* wsi, twilio_pss* pss) {
     }
     return;
   }
-  if (protocol != &protocol_table()[0] || !pss) return;
+  if (protocol != &protocol_table()[0]) return;
+  if (t.admitted_upgrades.erase(wsi) > 0) t.shared.admitted.fetch_sub(1);  // admitted, never established
+  if (!pss) return;
   delete pss->http;
   pss->http = nullptr;
   if (pss->link) {
@@ -195,6 +221,8 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
       ex->content_length = length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10);
       if (ex->request.method == "POST" && ex->content_length > 0) return 0;  // the body follows
+      // No body: answer now (lws may still report a body completion; the
+      // exchange answers once).
       return answer_http(wsi, *ex);
     }
     case LWS_CALLBACK_HTTP_BODY:
@@ -242,10 +270,21 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       } else {
         refusal = t.shared.app->check_stream(request);
       }
-      if (!refusal) return 0;
+      if (!refusal) {
+        // lws has no per-session data for the connection yet (it comes with
+        // the upgrade): the thread remembers which upgrades hold a slot.
+        if (t.shared.admitted.fetch_add(1) < t.shared.max_calls) {
+          t.admitted_upgrades.insert(wsi);
+          return 0;
+        }
+        t.shared.admitted.fetch_sub(1);
+        refuse_full(t, request);
+        refusal = http_response{503, "text/plain", "at capacity\n"};
+      } else {
+        t.shared.log(log_level::warning,
+                     fmt::format("media stream from {} refused: {} {}", request.peer, refusal->status, refusal->body));
+      }
       ++t.shared.streams_refused;
-      t.shared.log(log_level::warning,
-                   fmt::format("media stream from {} refused: {} {}", request.peer, refusal->status, refusal->body));
       if (lws_return_http_status(wsi, static_cast<unsigned int>(refusal->status), nullptr)) return -1;
       return 1;
     }
@@ -254,6 +293,7 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       service_thread& t = thread_of(wsi);
       auto* link = new call_link(t, t.shared.next_call_id++, stream_request_of(wsi), wsi);
       pss->link = link;
+      t.admitted_upgrades.erase(wsi);  // the call holds the slot now, until it is freed
       link->start();
       return 0;
     }
@@ -379,24 +419,13 @@ void service_thread::pause_accepting(struct lws* listener, int error_number) {
   runner->schedule(context, accept_resume, accept_pause);
 }
 
-void service_thread::post(posted_command command) {
-  {
-    const std::lock_guard lock(inbox_mutex);
-    inbox.push_back(std::move(command));
-  }
-  lws_cancel_service(context);
-}
-
 void service_thread::drain_inbox() {
   std::vector<posted_command> commands;
   {
-    const std::lock_guard lock(inbox_mutex);
-    commands.swap(inbox);
+    const std::lock_guard lock(mailbox->mutex);
+    commands.swap(mailbox->commands);
   }
-  for (const auto& c : commands) {
-    auto it = calls.find(c.call_id);
-    if (it != calls.end()) it->second->run(c);
-  }
+  for (const auto& c : commands) (void)run_now(c);
   if (end_all_calls.exchange(false)) {
     std::vector<call_link*> all;
     for (auto& [id, link] : calls) all.push_back(link);
@@ -404,9 +433,31 @@ void service_thread::drain_inbox() {
   }
 }
 
+bool service_thread::run_now(const posted_command& command) {
+  auto it = calls.find(command.call_id);
+  if (it == calls.end()) return false;
+  it->second->run(command);
+  return true;
+}
+
+void service_thread::close_mailbox() {
+  const std::lock_guard lock(mailbox->mutex);
+  mailbox->context = nullptr;
+  mailbox->thread = nullptr;
+  mailbox->commands.clear();
+}
+
 void service_thread::run() {
   thread_id = std::this_thread::get_id();
+  {
+    const std::lock_guard lock(mailbox->mutex);
+    mailbox->owner = thread_id;
+  }
   runner->run(context, exit);
+  // The loop may also stop on its own (lws failed): refuse commands before
+  // the context they would wake is gone.
+  close_mailbox();
+  runner->destroy(context);
 }
 
 }  // namespace rtb::lws_adapter

@@ -7,8 +7,8 @@
 namespace rtb::e2e {
 
 struct recording_app::observer final : call_observer {
-  observer(recording_app& a, std::shared_ptr<call_events> e, lws_adapter::call_control& c)
-      : app(a), events(std::move(e)), control(c) {}
+  observer(recording_app& a, std::shared_ptr<call_events> e, lws_adapter::call_handle c)
+      : app(a), events(std::move(e)), control(std::move(c)) {}
 
   template <class F>
   void update(F&& f) {
@@ -32,7 +32,7 @@ struct recording_app::observer final : call_observer {
   }
   void on_tool_call(const to_host::tool_call& e) override {
     update([&](call_events& c) { c.tool_calls.push_back(fmt::format("{}({})", e.name, e.arguments)); });
-    control.submit_tool_result(e.call_id, app.tool_output);  // answered from inside the callback
+    (void)control.submit_tool_result(e.call_id, app.tool_output);  // answered from inside the callback
   }
   void on_warning(const to_host::warning& e) override {
     update([&](call_events& c) { c.warnings.push_back(fmt::format("{}: {}", to_string(e.code), e.detail)); });
@@ -47,16 +47,16 @@ struct recording_app::observer final : call_observer {
 
   recording_app& app;
   std::shared_ptr<call_events> events;
-  lws_adapter::call_control& control;
+  lws_adapter::call_handle control;
 };
 
-std::unique_ptr<call_observer> recording_app::observer_for_call(lws_adapter::call_control& control) {
+std::unique_ptr<call_observer> recording_app::observer_for_call(lws_adapter::call_handle control) {
   auto events = std::make_shared<call_events>();
   {
     const std::lock_guard lock(mutex_);
     calls_.push_back(events);
   }
-  return std::make_unique<observer>(*this, events, control);
+  return std::make_unique<observer>(*this, events, std::move(control));
 }
 
 std::vector<call_events> recording_app::calls() const {

@@ -39,7 +39,7 @@ class recording_app final : public lws_adapter::application {
  public:
   std::string tool_output = R"({"status":"shipped","eta":"tomorrow"})";
 
-  std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_control& control) override;
+  std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_handle control) override;
 
   std::vector<call_events> calls() const;
   /// Waits until `n` calls have ended.

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -76,6 +78,7 @@ const std::vector<std::string> all_names = {
     "OPENAI_REALTIME_URL",
     "OPENAI_CA_FILE",
     "VOICE",
+    "ALLOW_UNKNOWN_VOICE",
     "INSTRUCTIONS",
     "INSTRUCTIONS_FILE",
     "GREETING",
@@ -84,11 +87,13 @@ const std::vector<std::string> all_names = {
     "SILENCE_DURATION_MS",
     "CALLER_AUDIO_BATCH_MS",
     "TWILIO_AUTH_TOKEN",
+    "ALLOW_UNSIGNED",
     "SAY_FIRST",
     "FALLBACK_SAY",
     "FALLBACK_DIAL",
     "REALTIME_ENABLED",
     "SHUTDOWN_GRACE_SECONDS",
+    "MAX_CALLS",
     "TRACE_DIR",
     "LOG_LEVEL",
 };
@@ -187,10 +192,16 @@ TEST_CASE("good settings", "[server][settings]") {
          CHECK(s.openai_model == "gpt-realtime-mini");
          CHECK(s.effective_openai_url() == "wss://api.openai.com/v1/realtime?model=gpt-realtime-mini");
        }},
-      {"OPENAI_MODEL", "my model/v1?x&y=z~_.",
+      {"OPENAI_MODEL", "ft:gpt-realtime_x.1",
        [](const app::settings& s) {
-         CHECK(s.effective_openai_url() == "wss://api.openai.com/v1/realtime?model=my%20model%2Fv1%3Fx%26y%3Dz~_.");
+         CHECK(s.effective_openai_url() == "wss://api.openai.com/v1/realtime?model=ft%3Agpt-realtime_x.1");
        }},
+      {"VOICE", "cedar", [](const app::settings& s) { CHECK(s.voice == "cedar"); }},
+      {"ALLOW_UNKNOWN_VOICE", "true", [](const app::settings& s) { CHECK(s.allow_unknown_voice); }},
+      {"ALLOW_UNSIGNED", "yes", [](const app::settings& s) { CHECK(s.allow_unsigned); }},
+      {"MAX_CALLS", "250", [](const app::settings& s) { CHECK(s.max_calls == 250); }},
+      {"BIND_ADDRESS", "::1", [](const app::settings& s) { CHECK(s.bind_address == "::1"); }},
+      {"BIND_ADDRESS", "127.0.0.1", [](const app::settings& s) { CHECK(s.bind_address == "127.0.0.1"); }},
       {"OPENAI_REALTIME_URL", "ws://127.0.0.1:9000/v1/realtime?model=fake",
        [](const app::settings& s) {
          CHECK(s.openai_realtime_url == "ws://127.0.0.1:9000/v1/realtime?model=fake");
@@ -198,8 +209,8 @@ TEST_CASE("good settings", "[server][settings]") {
        }},
       {"OPENAI_REALTIME_URL", "wss://proxy.example.com/realtime",
        [](const app::settings& s) { CHECK(s.effective_openai_url() == "wss://proxy.example.com/realtime"); }},
-      {"OPENAI_CA_FILE", "/etc/ssl/ca.pem",
-       [](const app::settings& s) { CHECK(s.openai_ca_file == "/etc/ssl/ca.pem"); }},
+      {"OPENAI_CA_FILE", RTB_SOURCE_DIR "/LICENSE",  // any readable file (its contents are for TLS to judge)
+       [](const app::settings& s) { CHECK(s.openai_ca_file == RTB_SOURCE_DIR "/LICENSE"); }},
       {"VOICE", "cedar", [](const app::settings& s) { CHECK(s.voice == "cedar"); }},
       {"INSTRUCTIONS", "Be brief.", [](const app::settings& s) { CHECK(s.instructions == "Be brief."); }},
       {"GREETING", "Hello!", [](const app::settings& s) { CHECK(s.greeting == "Hello!"); }},
@@ -231,7 +242,8 @@ TEST_CASE("good settings", "[server][settings]") {
       {"REALTIME_ENABLED", "False", [](const app::settings& s) { CHECK_FALSE(s.realtime_enabled); }},
       {"SHUTDOWN_GRACE_SECONDS", "0", [](const app::settings& s) { CHECK(s.shutdown_grace.count() == 0); }},
       {"SHUTDOWN_GRACE_SECONDS", "120", [](const app::settings& s) { CHECK(s.shutdown_grace.count() == 120); }},
-      {"TRACE_DIR", "/var/tmp/traces", [](const app::settings& s) { CHECK(s.trace_dir == "/var/tmp/traces"); }},
+      {"TRACE_DIR", std::filesystem::temp_directory_path().string(),
+       [](const app::settings& s) { CHECK(s.trace_dir == std::filesystem::temp_directory_path().string()); }},
       {"EVENT_LOOP", "poll", [](const app::settings& s) { CHECK(s.event_loop == "poll"); }},
       {"EVENT_LOOP", "LibEV", [](const app::settings& s) { CHECK(s.event_loop == "libev"); }},
       {"LOG_LEVEL", "debug", [](const app::settings& s) { CHECK(s.log_level == "debug"); }},
@@ -319,7 +331,28 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
         {"https://bridge.example.com:80a", origin},
         {"https://bridge example.com", origin},
         {"https://[::1", origin}}},
-      {"OPENAI_REALTIME_URL", {{"https://api.openai.com/v1/realtime", ws}, {"ws://", ws}, {"api.openai.com", ws}}},
+      {"OPENAI_REALTIME_URL",
+       {{"https://api.openai.com/v1/realtime", ws},
+        {"ws://", ws},
+        {"api.openai.com", ws},
+        {"ws://proxy.example.com/realtime",
+         "must be a usable ws:// or wss:// URL (plain ws:// is only allowed to a loopback host; use wss://)"},
+        {"wss://:443/x", "must be a usable ws:// or wss:// URL (the URL has no host)"}}},
+      {"VOICE",
+       {{"nova",
+         "must be one of alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, cedar (ALLOW_UNKNOWN_VOICE=true "
+         "accepts others)"},
+        {"Marin",
+         "must be one of alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, cedar (ALLOW_UNKNOWN_VOICE=true "
+         "accepts others)"}}},
+      {"ALLOW_UNKNOWN_VOICE", {{"sure", enabled}}},
+      {"ALLOW_UNSIGNED", {{"please", enabled}}},
+      {"MAX_CALLS",
+       {{"-1", "must be a number of calls from 0 (from the open-files limit) to 1000000"},
+        {"lots", "must be a number of calls from 0 (from the open-files limit) to 1000000"}}},
+      {"BIND_ADDRESS",
+       {{"localhost", "must be an IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1"},
+        {"0.0.0.0:80", "must be an IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1"}}},
       {"FALLBACK_DIAL",
        {{"14155550100", dial},
         {"+1234567", dial},
@@ -377,6 +410,57 @@ TEST_CASE("INSTRUCTIONS and INSTRUCTIONS_FILE", "[server][settings]") {
     CHECK_THAT(error_of({{"INSTRUCTIONS_FILE", dir}}),
                Catch::StartsWith("INSTRUCTIONS_FILE '" + dir + "' cannot be read: "));
   }
+}
+
+TEST_CASE("settings that name files and directories are checked at start-up", "[server][settings]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("rtb-settings-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  SECTION("TRACE_DIR must exist and be writable") {
+    CHECK(error_of({{"TRACE_DIR", (dir / "missing").string()}}) ==
+          "TRACE_DIR '" + (dir / "missing").string() + "' must be an existing directory");
+    CHECK(error_of({}, {"--trace-dir=" + (dir / "missing").string()}) ==
+          "--trace-dir '" + (dir / "missing").string() + "' must be an existing directory");
+    if (::geteuid() != 0) {  // root writes anywhere
+      fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);
+      CHECK(error_of({{"TRACE_DIR", dir.string()}}) ==
+            "TRACE_DIR '" + dir.string() + "' is not writable by this process: Permission denied");
+      fs::permissions(dir, fs::perms::owner_all);
+    }
+    CHECK(load({{"TRACE_DIR", dir.string()}}).has_value());
+  }
+  SECTION("OPENAI_CA_FILE must be readable") {
+    CHECK(error_of({{"OPENAI_CA_FILE", (dir / "none.pem").string()}}) ==
+          "OPENAI_CA_FILE '" + (dir / "none.pem").string() + "' cannot be read: No such file or directory");
+    std::ofstream(dir / "ca.pem") << "-----BEGIN CERTIFICATE-----\n";
+    CHECK(load({{"OPENAI_CA_FILE", (dir / "ca.pem").string()}}).has_value());
+  }
+  SECTION("OPENAI_MODEL is a model name; a key pasted there is never echoed") {
+    const std::string key_like = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (const std::string& model : {key_like, std::string("my model"), std::string("a/b?c")}) {
+      CAPTURE(model);
+      const std::string m = error_of({{"OPENAI_MODEL", model}});
+      CHECK(m.starts_with("OPENAI_MODEL must be a model name"));
+      CHECK(m.find(model) == std::string::npos);
+    }
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("signatures are required unless explicitly turned off", "[server][settings]") {
+  const auto check = [](const env_map& env) {
+    auto s = load(env);
+    REQUIRE(s.has_value());
+    auto ok = app::check_signatures_configured(*s);
+    return ok ? std::string("ok") : ok.error().message;
+  };
+  CHECK(check({}).starts_with("TWILIO_AUTH_TOKEN is not set: without it anyone"));
+  CHECK(check({{"ALLOW_UNSIGNED", "true"}}) == "ok");
+  CHECK(check({{"REALTIME_ENABLED", "false"}}) == "ok");  // places no calls
+  CHECK(check({{"TWILIO_AUTH_TOKEN", "token-1234567890"}}).starts_with("TWILIO_AUTH_TOKEN needs PUBLIC_URL"));
+  CHECK(check({{"TWILIO_AUTH_TOKEN", "token-1234567890"}, {"PUBLIC_URL", "https://bridge.example.com"}}) == "ok");
+  // The message never carries the token.
+  CHECK(check({{"TWILIO_AUTH_TOKEN", "token-1234567890"}}).find("token-1234567890") == std::string::npos);
 }
 
 TEST_CASE("flags override the environment", "[server][settings]") {
@@ -541,6 +625,7 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "OPENAI_REALTIME_URL=(not set: wss://api.openai.com/v1/realtime?model=gpt-realtime)",
       "OPENAI_CA_FILE=(not set: system CAs)",
       "VOICE=marin (default)",
+      "ALLOW_UNKNOWN_VOICE=false (default)",
       "INSTRUCTIONS=(not set)",
       "GREETING=(not set: wait for the caller)",
       "TRANSCRIPTION_MODEL=(not set: no caller transcripts)",
@@ -548,11 +633,13 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "SILENCE_DURATION_MS=500 (default)",
       "CALLER_AUDIO_BATCH_MS=0 (default)",
       "TWILIO_AUTH_TOKEN=(not set)",
+      "ALLOW_UNSIGNED=false (default)",
       "SAY_FIRST=(not set)",
       "FALLBACK_SAY=Sorry, our assistant is not available right now. Please call again later. (default)",
       "FALLBACK_DIAL=(not set)",
       "REALTIME_ENABLED=true (default)",
       "SHUTDOWN_GRACE_SECONDS=30 (default)",
+      "MAX_CALLS=0 (default: from the open-files limit)",
       "TRACE_DIR=(not set: no traces)",
       "LOG_LEVEL=info (default)",
   };
@@ -569,10 +656,10 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
   CHECK(lines.size() == defaults.size());
   CHECK(lines[0] == "PORT=8080");
   CHECK(lines[5] == "PUBLIC_URL=https://bridge.example.com");
-  CHECK(lines[11] == "INSTRUCTIONS=" + std::string(80, 'x') + "… (104 chars)");
-  CHECK(lines[14] == "VAD_THRESHOLD=0.7");
-  CHECK(lines[16] == "CALLER_AUDIO_BATCH_MS=60");
-  CHECK(lines[21] == "REALTIME_ENABLED=false");
+  CHECK(lines[12] == "INSTRUCTIONS=" + std::string(80, 'x') + "… (104 chars)");
+  CHECK(lines[15] == "VAD_THRESHOLD=0.7");
+  CHECK(lines[17] == "CALLER_AUDIO_BATCH_MS=60");
+  CHECK(lines[23] == "REALTIME_ENABLED=false");
   for (const auto& l : lines) CHECK(l.find('\n') == std::string::npos);
 }
 

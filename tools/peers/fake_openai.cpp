@@ -349,6 +349,7 @@ struct server_state {
   lws_protocols protocols[2]{};
   lws_context* ctx = nullptr;
   std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libev (options.epoll)
+  std::atomic<std::int64_t> runner_timers{0};
   std::unique_ptr<service_timers> timers;            // options.ticker_timers
   SSL_CTX* client_ssl_ctx = nullptr;  // TLS mode: an unused client SSL_CTX of our own (see the constructor)
   int port = 0;
@@ -2080,7 +2081,8 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
   }
 
   st.runner =
-      lws_adapter::make_loop_runner(st.opt.epoll ? lws_adapter::event_loop::libev : lws_adapter::event_loop::poll);
+      lws_adapter::make_loop_runner(st.opt.epoll ? lws_adapter::event_loop::libev : lws_adapter::event_loop::poll,
+                                    st.runner_timers);
   st.ctx = st.runner->prepare(info) ? lws_create_context(&info) : nullptr;
   if (!st.ctx) {
     if (st.client_ssl_ctx) SSL_CTX_free(st.client_ssl_ctx);
@@ -2091,7 +2093,7 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
   lws_vhost* vh = lws_get_vhost_by_name(st.ctx, "default");
   st.port = vh ? lws_get_vhost_listen_port(vh) : -1;
   if (st.port <= 0) {
-    st.runner->destroy_unrun(st.ctx);
+    st.runner->destroy(st.ctx);
     if (st.client_ssl_ctx) SSL_CTX_free(st.client_ssl_ctx);
     st.client_ssl_ctx = nullptr;
     throw std::runtime_error("fake_openai: no listening port");
@@ -2104,7 +2106,10 @@ fake_openai::fake_openai(fake_openai_options options) : impl_(std::make_unique<i
   server_state* sp = &st;
   // The runner destroys the context on this thread when told to stop
   // (closing the sessions: their CLOSED callbacks run there).
-  st.thread = std::thread([sp] { sp->runner->run(sp->ctx, sp->stop); });
+  st.thread = std::thread([sp] {
+    sp->runner->run(sp->ctx, sp->stop);
+    sp->runner->destroy(sp->ctx);
+  });
 }
 
 fake_openai::~fake_openai() {

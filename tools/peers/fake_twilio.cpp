@@ -198,6 +198,7 @@ struct pool {
   std::condition_variable_any cv;
   lws_context* ctx = nullptr;
   std::unique_ptr<lws_adapter::loop_runner> runner;  // poll or libev (caller_pool_options::epoll)
+  std::atomic<std::int64_t> runner_timers{0};
   std::atomic<bool> exit{false};                     // the runner returns once this is set and it is woken
   std::thread thread;
   std::map<int, std::unique_ptr<call>> calls;
@@ -278,7 +279,8 @@ struct pool {
 pool::pool(caller_pool_options options) : probe(std::move(options.probe)), tls(options.tls) {
   wake_timer.owner = this;
   runner =
-      lws_adapter::make_loop_runner(options.epoll ? lws_adapter::event_loop::libev : lws_adapter::event_loop::poll);
+      lws_adapter::make_loop_runner(options.epoll ? lws_adapter::event_loop::libev : lws_adapter::event_loop::poll,
+                                    runner_timers);
   protocols[0].name = protocol_name;
   protocols[0].callback = &pool::callback;
   protocols[0].per_session_data_size = 0;  // the call pointer is the wsi's opaque user data
@@ -347,6 +349,7 @@ void pool::run() {
   // Until check_exit() sets `exit`; then the runner destroys the context here
   // (CLIENT_CLOSED / CONNECTION_ERROR for what is left arrive on this thread).
   runner->run(ctx, exit);
+  runner->destroy(ctx);
 }
 
 void pool::wake_cb(lws_sorted_usec_list_t* sul) {

@@ -47,9 +47,15 @@ struct http_request {
 };
 
 struct http_response {
-  int status = 200;
-  std::string content_type = "text/plain";
+  using header_list = std::vector<std::pair<std::string, std::string>>;
+  http_response(int status_code = 200, std::string type = "text/plain", std::string text = {}, header_list more = {})
+      : status(status_code), content_type(std::move(type)), body(std::move(text)), headers(std::move(more)) {}
+
+  int status;
+  std::string content_type;
   std::string body;
+  /// More response headers, e.g. {"Allow", "GET, POST"} with a 405.
+  header_list headers;
 };
 
 /// A caller's media-stream WebSocket upgrade, before it is accepted.
@@ -61,16 +67,41 @@ struct stream_request {
   std::string peer;
 };
 
-/// Controls one call. Every function is safe from any thread: from the call's
-/// own service thread (e.g. inside an observer callback) it acts at once (or
-/// right after the current event), from other threads it is queued to the call's
-/// thread. After the call has ended it does nothing.
-class call_control {
+/// What a call_handle command did.
+enum class command_result {
+  accepted,        ///< run at once (on the call's own thread) or queued to the call's thread
+  call_ended,      ///< the call has ended (or the handle names none): nothing was done
+  server_stopped,  ///< the server has stopped: nothing was done
+};
+std::string_view to_string(command_result r) noexcept;
+
+/// A handle on one call, for the application to steer it: answer its tool
+/// calls, inject text, end it. A plain value: copy it, keep it as long as you
+/// like, use it from any thread, also after the call has ended or the server
+/// has stopped (then it does nothing and says so).
+///
+/// On the call's own service thread (inside an observer callback) a command
+/// runs at once. From any other thread it is queued to the call's thread and
+/// runs there shortly; `accepted` then means handed over: a call that ends
+/// before its thread gets to the command drops it.
+class call_handle {
  public:
-  virtual ~call_control() = default;
-  virtual void submit_tool_result(std::string_view call_id, std::string_view output) = 0;
-  virtual void send_user_text(std::string_view text, bool respond = true) = 0;
-  virtual void end_call(std::string_view reason) = 0;
+  call_handle() = default;  ///< names no call: every command returns call_ended
+
+  command_result submit_tool_result(std::string_view call_id, std::string_view output) const;
+  command_result send_user_text(std::string_view text, bool respond = true) const;
+  command_result end_call(std::string_view reason) const;
+
+  /// False once the call has ended (and for a handle that names no call).
+  bool active() const noexcept;
+  /// The adapter's number for the call (as in its log lines); 0 for none.
+  std::uint64_t id() const noexcept;
+
+  struct shared_state;  ///< the adapter's: shared by the call and its handles
+  explicit call_handle(std::shared_ptr<shared_state> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<shared_state> state_;
 };
 
 /// The embedding application's decisions. Called on service threads; calls on
@@ -79,7 +110,9 @@ class call_control {
 class application {
  public:
   virtual ~application() = default;
-  /// Any HTTP request other than the media-stream upgrade. Default: 404.
+  /// Any HTTP request other than the media-stream upgrade, also while the
+  /// server drains (see server::draining(): answer what Twilio should hear
+  /// then). Default: 404.
   virtual http_response on_http(const http_request& request);
   /// Accept (nullopt) or refuse (the response, e.g. 403) a media-stream
   /// upgrade. Refused upgrades never open an OpenAI session. Default: accept.
@@ -87,9 +120,9 @@ class application {
   /// The configuration for a new call. Default: server_options::call.
   virtual std::optional<call_config> config_for_call(const stream_request& request);
   /// An observer for a new call, owned by the adapter and destroyed with the
-  /// call. `control` lives as long as the observer. Default: none (the adapter
-  /// still logs every event).
-  virtual std::unique_ptr<call_observer> observer_for_call(call_control& control);
+  /// call. `handle` steers the call (see call_handle; keep copies as you
+  /// like). Default: none (the adapter still logs every event).
+  virtual std::unique_ptr<call_observer> observer_for_call(call_handle handle);
   /// Where to record a new call's trace (see docs/trace-format.md), or null.
   virtual std::unique_ptr<trace_sink> trace_for_call(const stream_request& request);
 };
@@ -122,6 +155,12 @@ struct server_options {
   call_config call;      ///< the default configuration of every call
   driver_limits limits;  ///< per-leg message size limits
   std::size_t max_http_body_bytes = 64 * 1024;
+  /// Calls at once, in the whole process (all threads). A media stream
+  /// beyond it is refused with 503 before any OpenAI session opens (counted
+  /// in server_stats::admission_refusals, logged at most once a second).
+  /// 0: as many as the open-files limit leaves room for (two descriptors per
+  /// call, and a reserve), computed at start().
+  std::size_t max_calls = 0;
   /// WebSocket pings on both legs; a peer silent for `idle_hangup` is dropped.
   std::chrono::seconds ping_interval{20};
   std::chrono::seconds idle_hangup{60};
@@ -139,7 +178,8 @@ struct server_stats {
   std::uint64_t calls_started = 0;  ///< media streams accepted
   std::uint64_t calls_active = 0;
   std::uint64_t calls_ended = 0;
-  std::uint64_t streams_refused = 0;  ///< upgrades the application refused
+  std::uint64_t streams_refused = 0;     ///< upgrades refused (the application's checks, draining, full)
+  std::uint64_t admission_refusals = 0;  ///< of which: max_calls reached
   /// Times a thread stopped accepting for a while because the process ran
   /// out of descriptors (logged as errors; raise the open-files limit).
   std::uint64_t accept_pauses = 0;
@@ -147,7 +187,14 @@ struct server_stats {
   /// Connections lws destroyed without the close callback the adapter
   /// expects (each one logged as an error; should stay 0).
   std::uint64_t unexpected_destroys = 0;
+  /// The adapter's own timers armed right now (each call's, the accept
+  /// pauses); with no call active, 0.
+  std::int64_t timers_pending = 0;
 };
+
+/// Checks an OpenAI WebSocket URL as server::start() would: ws:// or wss://,
+/// and plain ws:// only to a loopback host. The message says what is wrong.
+[[nodiscard]] result<void> validate_openai_url(std::string_view url);
 
 /// The running adapter: listening socket(s), service threads, calls.
 class server {
@@ -160,9 +207,14 @@ class server {
   server& operator=(const server&) = delete;
 
   int port() const noexcept;
-  /// New media streams and HTTP requests get 503 from now on; calls in
-  /// progress continue.
+  /// New media streams get 503 from now on; calls in progress continue. HTTP
+  /// requests still reach the application, which sees draining().
   void stop_accepting();
+  bool draining() const noexcept;
+  /// options.max_calls, or the limit start() derived from the open-files limit.
+  std::size_t max_calls() const noexcept;
+  /// True when a new call would be refused: draining, or max_calls active.
+  bool full() const noexcept;
   /// Waits until no call is active, or the timeout passes. True if idle.
   bool wait_idle(std::chrono::milliseconds timeout);
   /// Closes every remaining call and stops the service threads.

@@ -1,4 +1,4 @@
-#include "openai_tls.hpp"
+#include "peers/test_ca.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -15,7 +15,7 @@
 
 extern char** environ;
 
-namespace rtb::loadgen {
+namespace rtb::peers {
 namespace {
 
 namespace fs = std::filesystem;
@@ -42,7 +42,7 @@ void openssl(const std::vector<std::string>& args, const std::string& log) {
   const int rc = ::posix_spawnp(&pid, "openssl", &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0)
-    throw std::runtime_error(std::string("--openai-tls: cannot run openssl (") + std::strerror(rc) +
+    throw std::runtime_error(std::string("test CA: cannot run openssl (") + std::strerror(rc) +
                              "); the openssl command-line tool is needed");
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -50,7 +50,7 @@ void openssl(const std::vector<std::string>& args, const std::string& log) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string cmd = "openssl";
     for (const auto& a : args) cmd += " " + a;
-    throw std::runtime_error("--openai-tls: `" + cmd + "` failed (" +
+    throw std::runtime_error("test CA: `" + cmd + "` failed (" +
                              (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
                                                 : "signal " + std::to_string(WTERMSIG(status))) +
                              "); its output, in " + log + ":\n" + slurp(log));
@@ -59,12 +59,12 @@ void openssl(const std::vector<std::string>& args, const std::string& log) {
 
 }  // namespace
 
-openai_tls_files make_openai_tls_files(const std::string& out_dir) {
-  openai_tls_files f;
-  const fs::path dir = openai_tls_dir(out_dir);
+test_ca_files make_test_ca(const std::string& dir_name) {
+  test_ca_files f;
+  const fs::path dir = dir_name;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error("--openai-tls: cannot create " + dir.string() + ": " + ec.message());
+  if (ec) throw std::runtime_error("test CA: cannot create " + dir.string() + ": " + ec.message());
   f.dir = dir.string();
   const auto in_dir = [&](const char* name) { return (dir / name).string(); };
   f.ca_file = in_dir("ca.pem");
@@ -79,11 +79,11 @@ openai_tls_files make_openai_tls_files(const std::string& out_dir) {
            "keyUsage=critical,digitalSignature,keyEncipherment\n"
            "extendedKeyUsage=serverAuth\n"
            "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-    if (!out) throw std::runtime_error("--openai-tls: cannot write " + ext);
+    if (!out) throw std::runtime_error("test CA: cannot write " + ext);
   }
   // The CA, then the server's key and request, then the certificate the CA signs.
   openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", ca_key,
-           "-out", f.ca_file, "-days", "2", "-subj", "/CN=rtb loadgen throwaway CA", "-addext",
+           "-out", f.ca_file, "-days", "2", "-subj", "/CN=rtb throwaway test CA", "-addext",
            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"},
           log);
   openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f.key_file,
@@ -95,4 +95,4 @@ openai_tls_files make_openai_tls_files(const std::string& out_dir) {
   return f;
 }
 
-}  // namespace rtb::loadgen
+}  // namespace rtb::peers
