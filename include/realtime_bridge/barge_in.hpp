@@ -76,9 +76,10 @@ struct playout_counters {
 };
 
 /// Pure state machine. Forwards assistant audio with a mark after every
-/// chunk, follows the marks Twilio echoes to know what has been heard, and on
-/// barge-in clears Twilio, truncates or deletes exactly what the caller did
-/// not hear, and drops the interrupted response's late audio.
+/// chunk, estimates from when each chunk was sent and from the marks Twilio
+/// echoes what has been heard, and on barge-in clears Twilio, truncates or
+/// deletes exactly what the caller did not hear, and drops the interrupted
+/// response's late audio.
 ///
 /// Positions are kept per *generation* on one timeline of bytes sent to
 /// Twilio. A clear starts a new generation, so marks Twilio echoes because of
@@ -110,12 +111,20 @@ class barge_in {
     std::uint64_t heard = 0;     ///< bytes confirmed played by a mark echo
     bool complete = false;       ///< no more audio will come for it
   };
+  /// Where the timeline plays, as far as the bridge can tell: the byte at
+  /// `position` starts playing at `at`, and everything sent after it follows
+  /// without a gap. Times are on Twilio's side of the link (ours shifted by
+  /// one_way_delay_). See "Heard position" in barge_in.cpp.
+  struct playout_anchor {
+    std::uint64_t position = 0;
+    timestamp at{};
+  };
   struct pending_delete {
     std::string item_id;
     std::string response_id;
   };
 
-  void on_audio(const playout::assistant_audio& a);
+  void on_audio(const playout::assistant_audio& a, timestamp now);
   void on_mark(const playout::mark_echoed& m, timestamp now);
   void on_speech(const playout::caller_speech_started& s, timestamp now);
   void on_response_finished(const playout::response_finished& f);
@@ -132,8 +141,12 @@ class barge_in {
   std::vector<item_entry> items_;   ///< this generation's items, oldest first
   std::uint64_t timeline_end_ = 0;  ///< bytes sent in this generation
   std::uint64_t marks_outstanding_ = 0;
-  std::uint64_t last_echo_position_ = 0;
-  std::optional<timestamp> last_echo_at_;
+  std::optional<playout_anchor> anchor_;  ///< none until audio is sent in this generation
+  /// Network delay from us to Twilio, and from Twilio back to us. Zero until
+  /// it is measured (from mark echoes); then sent audio starts playing later,
+  /// an echo reports an earlier play time, and heard_position() looks ahead to
+  /// when a clear would reach Twilio.
+  std::chrono::microseconds one_way_delay_{0};
   std::vector<std::string> discarded_responses_;  ///< most recent last, bounded
   std::vector<pending_delete> pending_deletes_;
   playout_counters counters_;
