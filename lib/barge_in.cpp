@@ -51,6 +51,9 @@
 //          accepted, so the item is deleted instead (config forget_unheard),
 //          once the server has finished it (immediately if its response is
 //          done, else at that response's response.done).
+//      Late audio of the discarded response for an item not reconciled here
+//      never reaches the caller either: that item is deleted at its
+//      response's response.done.
 //   4. If we cleared, start a new *generation*. Mark names carry their
 //      generation, so the echoes Twilio sends for the marks the clear flushed
 //      are recognised as stale and cannot advance the new timeline.
@@ -69,12 +72,20 @@ namespace rtb {
 namespace {
 
 constexpr std::size_t max_discarded_responses = 8;
+constexpr std::size_t max_settled_items = 16;
+constexpr std::size_t max_pending_deletes = 16;
 
 // One µ-law byte plays for 125 µs.
 constexpr std::int64_t us_per_byte = 1000 / static_cast<std::int64_t>(audio::mulaw_bytes_per_ms);
 
 std::int64_t us_between(timestamp from, timestamp to) noexcept {
   return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+}
+
+template <class T>
+void push_bounded(std::vector<T>& list, T value, std::size_t max) {
+  if (list.size() >= max) list.erase(list.begin());
+  list.push_back(std::move(value));
 }
 
 }  // namespace
@@ -102,8 +113,10 @@ const actions& barge_in::handle(const barge_in_input& input, timestamp now) {
   return out_;
 }
 
-bool barge_in::discarded(std::string_view response_id) const noexcept {
-  return std::find(discarded_responses_.begin(), discarded_responses_.end(), response_id) != discarded_responses_.end();
+barge_in::discarded_response* barge_in::discarded(std::string_view response_id) noexcept {
+  for (auto& r : discarded_responses_)
+    if (r.response_id == response_id) return &r;
+  return nullptr;
 }
 
 barge_in::item_entry& barge_in::entry_for(const playout::assistant_audio& a) {
@@ -127,8 +140,9 @@ barge_in::item_entry& barge_in::entry_for(const playout::assistant_audio& a) {
 }
 
 void barge_in::on_audio(const playout::assistant_audio& a, timestamp now) {
-  if (discarded(a.response_id)) {
+  if (const discarded_response* r = discarded(a.response_id)) {
     ++counters_.late_deltas_dropped;
+    on_late_audio(a, *r);
     return;
   }
   item_entry& e = entry_for(a);
@@ -148,6 +162,26 @@ void barge_in::on_audio(const playout::assistant_audio& a, timestamp now) {
   ++counters_.media_sent;
   counters_.bytes_sent += bytes;
   ++counters_.marks_sent;
+}
+
+void barge_in::on_late_audio(const playout::assistant_audio& a, const discarded_response& r) {
+  // After its response.done the server sends nothing more for it; if it does,
+  // the delta is only dropped.
+  if (r.finished) return;
+  if (!settle(a.item_id, a.response_id)) return;
+  // An item the barge-in did not see: none of it reached the caller.
+  out_.push_back(to_host::ai_interrupted{std::string(a.item_id), 0, 0});
+  // (A server that streams more new items than any real response has cannot
+  // grow the list without bound.)
+  if (config_.forget_unheard && pending_deletes_.size() < max_pending_deletes)
+    pending_deletes_.push_back({std::string(a.item_id), std::string(a.response_id)});
+}
+
+bool barge_in::settle(std::string_view item_id, std::string_view response_id) {
+  for (const auto& i : settled_items_)
+    if (i.item_id == item_id && i.response_id == response_id) return false;
+  push_bounded(settled_items_, item_ref{std::string(item_id), std::string(response_id)}, max_settled_items);
+  return true;
 }
 
 void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
@@ -195,8 +229,7 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
   const std::string_view active = s.active_response_id;
   const bool discards = !active.empty() && !discarded(active);
   if (discards) {
-    discarded_responses_.emplace_back(active);
-    if (discarded_responses_.size() > max_discarded_responses) discarded_responses_.erase(discarded_responses_.begin());
+    push_bounded(discarded_responses_, discarded_response{std::string(active)}, max_discarded_responses);
     if (!config_.server_cancels) {
       out_.push_back(to_openai::cancel_response{});
       ++counters_.cancels;
@@ -213,6 +246,9 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
   const std::uint64_t heard_at = heard_position(now);
   const std::int64_t margin_ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.margin).count();
   for (const item_entry& e : items_) {
+    // Late audio for this item is dropped without deleting it: what is done
+    // here is final.
+    if (discards && e.response_id == active) settle(e.item_id, e.response_id);
     const bool server_may_have_more = !active.empty() && e.response_id == active && !e.complete;
     const std::uint64_t heard = heard_at <= e.start ? 0 : std::min(heard_at - e.start, e.sent);
     if (heard >= e.sent && e.sent >= e.received && !server_may_have_more) continue;  // heard it all
@@ -255,6 +291,10 @@ void barge_in::on_response_finished(const playout::response_finished& f) {
     } else {
       ++it;
     }
+  }
+  if (discarded_response* r = discarded(f.response_id)) {
+    r->finished = true;
+    std::erase_if(settled_items_, [&](const item_ref& i) { return i.response_id == f.response_id; });
   }
   for (auto& e : items_)
     if (e.response_id == f.response_id) e.complete = true;

@@ -78,8 +78,8 @@ struct playout_counters {
 /// Pure state machine. Forwards assistant audio with a mark after every
 /// chunk, estimates from when each chunk was sent and from the marks Twilio
 /// echoes what has been heard, and on barge-in clears Twilio, truncates or
-/// deletes exactly what the caller did not hear, and drops the interrupted
-/// response's late audio.
+/// deletes exactly what the caller did not hear, and drops (and forgets) the
+/// interrupted response's late audio.
 ///
 /// Positions are kept per *generation* on one timeline of bytes sent to
 /// Twilio. A clear starts a new generation, so marks Twilio echoes because of
@@ -119,18 +119,25 @@ class barge_in {
     std::uint64_t position = 0;
     timestamp at{};
   };
-  struct pending_delete {
+  struct discarded_response {
+    std::string response_id;
+    bool finished = false;  ///< its response.done came: no more audio for it
+  };
+  struct item_ref {
     std::string item_id;
     std::string response_id;
   };
 
   void on_audio(const playout::assistant_audio& a, timestamp now);
+  void on_late_audio(const playout::assistant_audio& a, const discarded_response& r);
+  /// Records an item of a discarded response as reconciled; false if it already was.
+  bool settle(std::string_view item_id, std::string_view response_id);
   void on_mark(const playout::mark_echoed& m, timestamp now);
   void on_speech(const playout::caller_speech_started& s, timestamp now);
   void on_response_finished(const playout::response_finished& f);
   item_entry& entry_for(const playout::assistant_audio& a);
   std::uint64_t heard_position(timestamp now) const noexcept;
-  bool discarded(std::string_view response_id) const noexcept;
+  discarded_response* discarded(std::string_view response_id) noexcept;
   void prune();
   void start_new_generation();
 
@@ -147,8 +154,11 @@ class barge_in {
   /// an echo reports an earlier play time, and heard_position() looks ahead to
   /// when a clear would reach Twilio.
   std::chrono::microseconds one_way_delay_{0};
-  std::vector<std::string> discarded_responses_;  ///< most recent last, bounded
-  std::vector<pending_delete> pending_deletes_;
+  std::vector<discarded_response> discarded_responses_;  ///< most recent last, bounded
+  /// Items of discarded responses already reconciled with the caller (at the
+  /// barge-in, or found unheard when their late audio came), bounded.
+  std::vector<item_ref> settled_items_;
+  std::vector<item_ref> pending_deletes_;
   playout_counters counters_;
 };
 

@@ -186,6 +186,30 @@ TEST_CASE("an item queued behind audio still playing is deleted: the caller hear
   CHECK(c.heard_ms("item_B") == 0);
 }
 
+TEST_CASE("an item of the interrupted response that never reached the caller is deleted once the response is done",
+          "[barge_in][playout]") {
+  const bool forget = GENERATE(true, false);
+  linked_call c(barge_in_config{.forget_unheard = forget});
+  c.audio(0, "resp_1", "item_A", 200);
+  REQUIRE(c.speech(100, "resp_1") ==
+          actions{clear, to_openai::truncate_item{"item_A", 0, 70}, to_host::ai_interrupted{"item_A", 70, 200}});
+  // Audio of the interrupted response still in flight: more of item_A, which
+  // stays truncated, and a new item the caller will never hear.
+  REQUIRE(c.audio(105, "resp_1", "item_A", 40) == actions{});
+  REQUIRE(c.audio(110, "resp_1", "item_B", 60) == actions{to_host::ai_interrupted{"item_B", 0, 0}});
+  REQUIRE(c.audio(115, "resp_1", "item_B", 20) == actions{});
+  CHECK(c.b.counters().late_deltas_dropped == 6);
+  if (forget) {
+    REQUIRE(c.done(130, "resp_1") == actions{to_openai::delete_item{"item_B"}});
+    CHECK(c.b.counters().deletes == 1);
+  } else {
+    REQUIRE(c.done(130, "resp_1") == actions{});
+  }
+  // The answer to the interruption plays as usual.
+  REQUIRE(c.audio(900, "resp_2", "item_C", 20).size() == 2);
+  CHECK(c.heard_ms("item_A") == 100);
+}
+
 TEST_CASE("property: the truncate never exceeds what the caller heard plus the margin", "[barge_in][playout]") {
   // Random answers (items of deltas of 20 to 200 ms, sent in bursts or spread
   // out), idle gaps, stalls, tool calls, barge-ins during an answer or after
@@ -219,7 +243,8 @@ TEST_CASE("property: the truncate never exceeds what the caller heard plus the m
           const int n = 1 + pick(8);
           const bool spread = pick(2);
           for (int i = 0; i < n; ++i) {
-            (void)c.audio(t, resp, item, delta_ms, delta_ms);
+            for (const auto& a : c.audio(t, resp, item, delta_ms, delta_ms))
+              if (const auto* late = std::get_if<to_host::ai_interrupted>(&a)) CHECK(late->sent_ms == 0);
             if (spread) t += pick(delta_ms + 1);
           }
           break;

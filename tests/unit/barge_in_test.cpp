@@ -59,9 +59,13 @@ TEST_CASE("no clear and no truncate when the caller speaks before any audio was 
   SECTION("no response at all") { REQUIRE(p.speech(1000) == actions{}); }
   SECTION("a response is being generated but has produced no audio yet") {
     REQUIRE(p.speech(1000, "resp_1") == actions{});
-    // The server cancels that response; its audio still in flight is dropped.
+    // The server cancels that response; its audio still in flight is dropped,
+    // and its item, which the caller never heard, is forgotten once the
+    // response is done.
+    REQUIRE(p.send("resp_1", "item_A", 1) == actions{to_host::ai_interrupted{"item_A", 0, 0}});
     REQUIRE(p.send("resp_1", "item_A", 1) == actions{});
-    CHECK(p.b.counters().late_deltas_dropped == 1);
+    CHECK(p.b.counters().late_deltas_dropped == 2);
+    REQUIRE(p.done("resp_1", 1100) == actions{to_openai::delete_item{"item_A"}});
   }
   CHECK(p.b.counters().clears == 0);
 }
@@ -141,6 +145,26 @@ TEST_CASE("late deltas of an interrupted response are dropped, the next response
   REQUIRE(p.send("resp_1", "item_A", 3, 25) == actions{});
   CHECK(p.b.counters().late_deltas_dropped == 3);
   REQUIRE(p.send("resp_2", "item_C", 1, 900) == actions{to_twilio::media{chunk}, to_twilio::mark{{2, 2, 20}}});
+}
+
+TEST_CASE("late audio of an interrupted response: a new item is forgotten, a truncated one stays truncated",
+          "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5);
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.speech(20, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 40},
+                                            to_host::ai_interrupted{"item_A", 40, 100}});
+  REQUIRE(p.send("resp_1", "item_A", 2, 25) == actions{});
+  // The caller never hears item_B: the host learns it at once, OpenAI
+  // forgets it once the response is final.
+  REQUIRE(p.send("resp_1", "item_B", 2, 30) == actions{to_host::ai_interrupted{"item_B", 0, 0}});
+  REQUIRE(p.done("resp_1", 40) == actions{to_openai::delete_item{"item_B"}});
+  SECTION("audio the server sends after response.done is only dropped") {
+    REQUIRE(p.send("resp_1", "item_C", 1, 50) == actions{});
+    REQUIRE(p.done("resp_1", 60) == actions{});
+  }
+  CHECK(p.b.counters().deletes == 1);
+  CHECK(p.b.counters().late_deltas_dropped >= 4);
 }
 
 TEST_CASE("a response with two audio items: the audible one is truncated, the unheard one deleted", "[barge_in]") {
