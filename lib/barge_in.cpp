@@ -7,11 +7,34 @@
 // bytes sent to Twilio since the last `clear`, each output item occupying the
 // span [start, start + sent).
 //
-// Heard position. The last echo says "position p had played at time t". Twilio
-// keeps playing while the echo travels to us and while we wait, so at `now`
-// the caller has heard about p + (now - t), but never more than was sent:
+// Heard position. Twilio plays each chunk when the chunk before it has
+// finished, or, if its buffer ran dry, as soon as the chunk arrives. The
+// machine follows that with an *anchor*: "the byte at position q starts
+// playing at time a, and everything sent after it follows without a gap".
+// Times are on Twilio's side of the link: ours shifted by the one-way delay d
+// (zero until the round trip is measured).
 //
-//     heard(now) = min(timeline_end, p + 8 bytes/ms * (now - t))
+//   - Audio sent at s arrives at s + d. If what is queued before it should
+//     have finished playing by then (a + (timeline_end - q)/rate <= s + d),
+//     Twilio's buffer has run dry (the line went quiet: a tool call, an idle
+//     gap, a stall of the server), and the new audio starts a new segment:
+//     anchor = (timeline_end, s + d). Otherwise it joins the segment playing.
+//   - An echo of position p arriving at t says p finished playing at t - d.
+//     Playback cannot have run ahead of that, so the anchor moves later if
+//     the echo shows Twilio behind the estimate (it started late, or an echo
+//     of earlier audio shows the gap before the current segment was shorter
+//     than it seemed):  a = max(a, (t - d) - (p - q)).  An echo never moves
+//     the anchor earlier, and an echo of earlier audio never moves the new
+//     segment ahead of its own send time.
+//
+// So the caller has heard, when a clear sent now reaches Twilio,
+//
+//     heard(now) = min(timeline_end, q + rate * (now + d - a))
+//
+// (q minus the remaining time if a is still ahead: the anchor moved past the
+// end of audio still playing). Until the new segment's first echo this comes
+// from its send time; afterwards from its echoes, never from an echo of audio
+// played before the line went quiet.
 //
 // Barge-in (the server's input_audio_buffer.speech_started):
 //   1. The response in progress is *discarded*: its late deltas are dropped.
@@ -24,10 +47,13 @@
 //          min(heard + margin, sent, received) ms. Never more than the audio
 //          received, or OpenAI rejects it ("Audio content of X ms is already
 //          shorter than Y ms");
-//        - heard none of it: truncating at 0 is not accepted, so the item is
-//          deleted instead (config forget_unheard), once the server has
-//          finished it (immediately if its response is done, else at that
-//          response's response.done).
+//        - heard none of it (not a whole ms): truncating at 0 is not
+//          accepted, so the item is deleted instead (config forget_unheard),
+//          once the server has finished it (immediately if its response is
+//          done, else at that response's response.done).
+//      Late audio of the discarded response for an item not reconciled here
+//      never reaches the caller either: that item is deleted at its
+//      response's response.done.
 //   4. If we cleared, start a new *generation*. Mark names carry their
 //      generation, so the echoes Twilio sends for the marks the clear flushed
 //      are recognised as stale and cannot advance the new timeline.
@@ -46,10 +72,20 @@ namespace rtb {
 namespace {
 
 constexpr std::size_t max_discarded_responses = 8;
+constexpr std::size_t max_settled_items = 16;
+constexpr std::size_t max_pending_deletes = 16;
 
-std::uint64_t bytes_for(std::chrono::microseconds d) noexcept {
-  if (d.count() <= 0) return 0;
-  return static_cast<std::uint64_t>(d.count()) * audio::mulaw_bytes_per_ms / 1000;
+// One µ-law byte plays for 125 µs.
+constexpr std::int64_t us_per_byte = 1000 / static_cast<std::int64_t>(audio::mulaw_bytes_per_ms);
+
+std::int64_t us_between(timestamp from, timestamp to) noexcept {
+  return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+}
+
+template <class T>
+void push_bounded(std::vector<T>& list, T value, std::size_t max) {
+  if (list.size() >= max) list.erase(list.begin());
+  list.push_back(std::move(value));
 }
 
 }  // namespace
@@ -65,7 +101,7 @@ const actions& barge_in::handle(const barge_in_input& input, timestamp now) {
       [&](const auto& in) {
         using T = std::decay_t<decltype(in)>;
         if constexpr (std::is_same_v<T, playout::assistant_audio>)
-          on_audio(in);
+          on_audio(in, now);
         else if constexpr (std::is_same_v<T, playout::mark_echoed>)
           on_mark(in, now);
         else if constexpr (std::is_same_v<T, playout::caller_speech_started>)
@@ -77,8 +113,10 @@ const actions& barge_in::handle(const barge_in_input& input, timestamp now) {
   return out_;
 }
 
-bool barge_in::discarded(std::string_view response_id) const noexcept {
-  return std::find(discarded_responses_.begin(), discarded_responses_.end(), response_id) != discarded_responses_.end();
+barge_in::discarded_response* barge_in::discarded(std::string_view response_id) noexcept {
+  for (auto& r : discarded_responses_)
+    if (r.response_id == response_id) return &r;
+  return nullptr;
 }
 
 barge_in::item_entry& barge_in::entry_for(const playout::assistant_audio& a) {
@@ -101,13 +139,20 @@ barge_in::item_entry& barge_in::entry_for(const playout::assistant_audio& a) {
   return items_.back();
 }
 
-void barge_in::on_audio(const playout::assistant_audio& a) {
-  if (discarded(a.response_id)) {
+void barge_in::on_audio(const playout::assistant_audio& a, timestamp now) {
+  if (const discarded_response* r = discarded(a.response_id)) {
     ++counters_.late_deltas_dropped;
+    on_late_audio(a, *r);
     return;
   }
   item_entry& e = entry_for(a);
   const std::uint64_t bytes = audio::base64_decoded_size(a.payload);
+  // Where this chunk starts playing: after what is queued, or when it
+  // arrives if Twilio will have played all that by then.
+  const timestamp arrives = now + one_way_delay_;
+  if (!anchor_ ||
+      us_between(anchor_->at, arrives) >= static_cast<std::int64_t>(timeline_end_ - anchor_->position) * us_per_byte)
+    anchor_ = playout_anchor{timeline_end_, arrives};
   e.sent += bytes;
   e.received = std::max({e.received, a.item_received_bytes, e.sent});
   timeline_end_ += bytes;
@@ -117,6 +162,26 @@ void barge_in::on_audio(const playout::assistant_audio& a) {
   ++counters_.media_sent;
   counters_.bytes_sent += bytes;
   ++counters_.marks_sent;
+}
+
+void barge_in::on_late_audio(const playout::assistant_audio& a, const discarded_response& r) {
+  // After its response.done the server sends nothing more for it; if it does,
+  // the delta is only dropped.
+  if (r.finished) return;
+  if (!settle(a.item_id, a.response_id)) return;
+  // An item the barge-in did not see: none of it reached the caller.
+  out_.push_back(to_host::ai_interrupted{std::string(a.item_id), 0, 0});
+  // (A server that streams more new items than any real response has cannot
+  // grow the list without bound.)
+  if (config_.forget_unheard && pending_deletes_.size() < max_pending_deletes)
+    pending_deletes_.push_back({std::string(a.item_id), std::string(a.response_id)});
+}
+
+bool barge_in::settle(std::string_view item_id, std::string_view response_id) {
+  for (const auto& i : settled_items_)
+    if (i.item_id == item_id && i.response_id == response_id) return false;
+  push_bounded(settled_items_, item_ref{std::string(item_id), std::string(response_id)}, max_settled_items);
+  return true;
 }
 
 void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
@@ -136,9 +201,13 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
     const std::uint64_t played =
         std::min<std::uint64_t>(static_cast<std::uint64_t>(mark->sent_ms) * audio::mulaw_bytes_per_ms, e.sent);
     e.heard = std::max(e.heard, played);
-    if (e.start + played >= last_echo_position_) {
-      last_echo_position_ = e.start + played;
-      last_echo_at_ = now;
+    if (anchor_) {
+      // Position p finished playing at now - d, so the anchor's position
+      // started no earlier than (now - d) - (p - q).
+      const std::int64_t p = static_cast<std::int64_t>(e.start + played);
+      const std::int64_t q = static_cast<std::int64_t>(anchor_->position);
+      const timestamp implied = now - one_way_delay_ - std::chrono::microseconds((p - q) * us_per_byte);
+      anchor_->at = std::max(anchor_->at, implied);
     }
     break;
   }
@@ -146,17 +215,21 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
 }
 
 std::uint64_t barge_in::heard_position(timestamp now) const noexcept {
-  if (!last_echo_at_) return 0;
-  const auto since = std::chrono::duration_cast<std::chrono::microseconds>(now - *last_echo_at_);
-  return std::min(timeline_end_, last_echo_position_ + bytes_for(since));
+  if (!anchor_) return 0;
+  // In µs of audio from the start of the timeline, when a clear sent now
+  // would reach Twilio.
+  const std::int64_t played_us =
+      static_cast<std::int64_t>(anchor_->position) * us_per_byte + us_between(anchor_->at, now + one_way_delay_);
+  if (played_us <= 0) return 0;
+  return std::min(timeline_end_, static_cast<std::uint64_t>(played_us / us_per_byte));
 }
 
 void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now) {
   if (!config_.enabled) return;
   const std::string_view active = s.active_response_id;
-  if (!active.empty() && !discarded(active)) {
-    discarded_responses_.emplace_back(active);
-    if (discarded_responses_.size() > max_discarded_responses) discarded_responses_.erase(discarded_responses_.begin());
+  const bool discards = !active.empty() && !discarded(active);
+  if (discards) {
+    push_bounded(discarded_responses_, discarded_response{std::string(active)}, max_discarded_responses);
     if (!config_.server_cancels) {
       out_.push_back(to_openai::cancel_response{});
       ++counters_.cancels;
@@ -173,12 +246,16 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
   const std::uint64_t heard_at = heard_position(now);
   const std::int64_t margin_ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.margin).count();
   for (const item_entry& e : items_) {
+    // Late audio for this item is dropped without deleting it: what is done
+    // here is final.
+    if (discards && e.response_id == active) settle(e.item_id, e.response_id);
     const bool server_may_have_more = !active.empty() && e.response_id == active && !e.complete;
     const std::uint64_t heard = heard_at <= e.start ? 0 : std::min(heard_at - e.start, e.sent);
     if (heard >= e.sent && e.sent >= e.received && !server_may_have_more) continue;  // heard it all
 
     const std::int64_t sent_ms = audio::mulaw_ms(e.sent);
-    if (heard == 0) {
+    const std::int64_t heard_ms = audio::mulaw_ms(heard);
+    if (heard_ms == 0) {
       out_.push_back(to_host::ai_interrupted{e.item_id, 0, sent_ms});
       if (!config_.forget_unheard) continue;
       if (server_may_have_more) {
@@ -189,7 +266,7 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
       }
       continue;
     }
-    const std::int64_t end_ms = std::min({audio::mulaw_ms(heard) + margin_ms, sent_ms, audio::mulaw_ms(e.received)});
+    const std::int64_t end_ms = std::min({heard_ms + margin_ms, sent_ms, audio::mulaw_ms(e.received)});
     out_.push_back(to_openai::truncate_item{e.item_id, e.content_index, end_ms});
     out_.push_back(to_host::ai_interrupted{e.item_id, end_ms, sent_ms});
     ++counters_.truncates;
@@ -198,10 +275,10 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
   if (queued_at_twilio) {
     start_new_generation();
   } else {
+    // Twilio's buffer is empty: the next audio starts a new segment anyway.
     items_.clear();
     timeline_end_ = 0;
-    last_echo_position_ = 0;
-    last_echo_at_.reset();
+    anchor_.reset();
   }
 }
 
@@ -214,6 +291,10 @@ void barge_in::on_response_finished(const playout::response_finished& f) {
     } else {
       ++it;
     }
+  }
+  if (discarded_response* r = discarded(f.response_id)) {
+    r->finished = true;
+    std::erase_if(settled_items_, [&](const item_ref& i) { return i.response_id == f.response_id; });
   }
   for (auto& e : items_)
     if (e.response_id == f.response_id) e.complete = true;
@@ -232,8 +313,7 @@ void barge_in::start_new_generation() {
   items_.clear();
   timeline_end_ = 0;
   marks_outstanding_ = 0;
-  last_echo_position_ = 0;
-  last_echo_at_.reset();
+  anchor_.reset();
 }
 
 }  // namespace rtb

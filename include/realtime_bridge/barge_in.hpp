@@ -76,9 +76,10 @@ struct playout_counters {
 };
 
 /// Pure state machine. Forwards assistant audio with a mark after every
-/// chunk, follows the marks Twilio echoes to know what has been heard, and on
-/// barge-in clears Twilio, truncates or deletes exactly what the caller did
-/// not hear, and drops the interrupted response's late audio.
+/// chunk, estimates from when each chunk was sent and from the marks Twilio
+/// echoes what has been heard, and on barge-in clears Twilio, truncates or
+/// deletes exactly what the caller did not hear, and drops (and forgets) the
+/// interrupted response's late audio.
 ///
 /// Positions are kept per *generation* on one timeline of bytes sent to
 /// Twilio. A clear starts a new generation, so marks Twilio echoes because of
@@ -110,18 +111,33 @@ class barge_in {
     std::uint64_t heard = 0;     ///< bytes confirmed played by a mark echo
     bool complete = false;       ///< no more audio will come for it
   };
-  struct pending_delete {
+  /// Where the timeline plays, as far as the bridge can tell: the byte at
+  /// `position` starts playing at `at`, and everything sent after it follows
+  /// without a gap. Times are on Twilio's side of the link (ours shifted by
+  /// one_way_delay_). See "Heard position" in barge_in.cpp.
+  struct playout_anchor {
+    std::uint64_t position = 0;
+    timestamp at{};
+  };
+  struct discarded_response {
+    std::string response_id;
+    bool finished = false;  ///< its response.done came: no more audio for it
+  };
+  struct item_ref {
     std::string item_id;
     std::string response_id;
   };
 
-  void on_audio(const playout::assistant_audio& a);
+  void on_audio(const playout::assistant_audio& a, timestamp now);
+  void on_late_audio(const playout::assistant_audio& a, const discarded_response& r);
+  /// Records an item of a discarded response as reconciled; false if it already was.
+  bool settle(std::string_view item_id, std::string_view response_id);
   void on_mark(const playout::mark_echoed& m, timestamp now);
   void on_speech(const playout::caller_speech_started& s, timestamp now);
   void on_response_finished(const playout::response_finished& f);
   item_entry& entry_for(const playout::assistant_audio& a);
   std::uint64_t heard_position(timestamp now) const noexcept;
-  bool discarded(std::string_view response_id) const noexcept;
+  discarded_response* discarded(std::string_view response_id) noexcept;
   void prune();
   void start_new_generation();
 
@@ -132,10 +148,17 @@ class barge_in {
   std::vector<item_entry> items_;   ///< this generation's items, oldest first
   std::uint64_t timeline_end_ = 0;  ///< bytes sent in this generation
   std::uint64_t marks_outstanding_ = 0;
-  std::uint64_t last_echo_position_ = 0;
-  std::optional<timestamp> last_echo_at_;
-  std::vector<std::string> discarded_responses_;  ///< most recent last, bounded
-  std::vector<pending_delete> pending_deletes_;
+  std::optional<playout_anchor> anchor_;  ///< none until audio is sent in this generation
+  /// Network delay from us to Twilio, and from Twilio back to us. Zero until
+  /// it is measured (from mark echoes); then sent audio starts playing later,
+  /// an echo reports an earlier play time, and heard_position() looks ahead to
+  /// when a clear would reach Twilio.
+  std::chrono::microseconds one_way_delay_{0};
+  std::vector<discarded_response> discarded_responses_;  ///< most recent last, bounded
+  /// Items of discarded responses already reconciled with the caller (at the
+  /// barge-in, or found unheard when their late audio came), bounded.
+  std::vector<item_ref> settled_items_;
+  std::vector<item_ref> pending_deletes_;
   playout_counters counters_;
 };
 

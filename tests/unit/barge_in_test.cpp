@@ -59,9 +59,13 @@ TEST_CASE("no clear and no truncate when the caller speaks before any audio was 
   SECTION("no response at all") { REQUIRE(p.speech(1000) == actions{}); }
   SECTION("a response is being generated but has produced no audio yet") {
     REQUIRE(p.speech(1000, "resp_1") == actions{});
-    // The server cancels that response; its audio still in flight is dropped.
+    // The server cancels that response; its audio still in flight is dropped,
+    // and its item, which the caller never heard, is forgotten once the
+    // response is done.
+    REQUIRE(p.send("resp_1", "item_A", 1) == actions{to_host::ai_interrupted{"item_A", 0, 0}});
     REQUIRE(p.send("resp_1", "item_A", 1) == actions{});
-    CHECK(p.b.counters().late_deltas_dropped == 1);
+    CHECK(p.b.counters().late_deltas_dropped == 2);
+    REQUIRE(p.done("resp_1", 1100) == actions{to_openai::delete_item{"item_A"}});
   }
   CHECK(p.b.counters().clears == 0);
 }
@@ -143,6 +147,26 @@ TEST_CASE("late deltas of an interrupted response are dropped, the next response
   REQUIRE(p.send("resp_2", "item_C", 1, 900) == actions{to_twilio::media{chunk}, to_twilio::mark{{2, 2, 20}}});
 }
 
+TEST_CASE("late audio of an interrupted response: a new item is forgotten, a truncated one stays truncated",
+          "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5);
+  REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+  REQUIRE(p.speech(20, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 40},
+                                            to_host::ai_interrupted{"item_A", 40, 100}});
+  REQUIRE(p.send("resp_1", "item_A", 2, 25) == actions{});
+  // The caller never hears item_B: the host learns it at once, OpenAI
+  // forgets it once the response is final.
+  REQUIRE(p.send("resp_1", "item_B", 2, 30) == actions{to_host::ai_interrupted{"item_B", 0, 0}});
+  REQUIRE(p.done("resp_1", 40) == actions{to_openai::delete_item{"item_B"}});
+  SECTION("audio the server sends after response.done is only dropped") {
+    REQUIRE(p.send("resp_1", "item_C", 1, 50) == actions{});
+    REQUIRE(p.done("resp_1", 60) == actions{});
+  }
+  CHECK(p.b.counters().deletes == 1);
+  CHECK(p.b.counters().late_deltas_dropped >= 4);
+}
+
 TEST_CASE("a response with two audio items: the audible one is truncated, the unheard one deleted", "[barge_in]") {
   playout_fixture p;
   p.send("resp_1", "item_A", 5);  // 100 ms, then ...
@@ -185,14 +209,92 @@ TEST_CASE("when the caller heard the first item fully, only the second one is tr
                                              to_host::ai_interrupted{"item_B", 40, 100}});
 }
 
-TEST_CASE("an item nothing of which was heard is deleted, never truncated at 0 ms", "[barge_in]") {
+TEST_CASE("an item the caller heard no whole ms of is deleted, never truncated at 0 ms", "[barge_in]") {
+  SECTION("the caller spoke as the audio left") {
+    playout_fixture p;
+    p.send("resp_1", "item_A", 5);
+    REQUIRE(p.done("resp_1", 0) == actions{});
+    REQUIRE(p.speech(0) ==
+            actions{to_twilio::clear{}, to_host::ai_interrupted{"item_A", 0, 100}, to_openai::delete_item{"item_A"}});
+  }
+  SECTION("half a millisecond played, no margin") {
+    playout_fixture p(barge_in_config{.margin = std::chrono::milliseconds(0)});
+    p.send("resp_1", "item_A", 5);
+    REQUIRE(p.done("resp_1", 0) == actions{});
+    REQUIRE(p.b.handle(playout::caller_speech_started{}, t0 + 500us) ==
+            actions{to_twilio::clear{}, to_host::ai_interrupted{"item_A", 0, 100}, to_openai::delete_item{"item_A"}});
+  }
+  SECTION("but audio playing for 10 ms, echoed or not, was heard") {
+    playout_fixture p;
+    p.send("resp_1", "item_A", 5);
+    REQUIRE(p.done("resp_1", 1) == actions{});
+    // Twilio has not echoed a single mark yet: the estimate comes from when
+    // the audio was sent.
+    REQUIRE(p.speech(10) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 30},
+                                    to_host::ai_interrupted{"item_A", 30, 100}});
+    CHECK(p.b.counters().deletes == 0);
+  }
+}
+
+TEST_CASE("audio sent while earlier audio still plays is queued behind it", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5, 0);   // plays from 0 to 100
+  p.send("resp_1", "item_B", 5, 50);  // arrives while item_A plays: from 100 to 200
+  REQUIRE(p.speech(150, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 70},
+                                             to_host::ai_interrupted{"item_B", 70, 100}});
+}
+
+TEST_CASE("after the line went quiet, new audio is heard from when it was sent, not from the last echo", "[barge_in]") {
   playout_fixture p;
   p.send("resp_1", "item_A", 5);
-  REQUIRE(p.done("resp_1", 1) == actions{});
-  // Twilio has not echoed a single mark yet.
-  REQUIRE(p.speech(10) ==
-          actions{to_twilio::clear{}, to_host::ai_interrupted{"item_A", 0, 100}, to_openai::delete_item{"item_A"}});
-  CHECK(p.b.counters().truncates == 0);
+  for (int ms = 20; ms <= 100; ms += 20) REQUIRE(p.echo(to_string(playout_mark{1, 1, ms}), ms) == actions{});
+  REQUIRE(p.done("resp_1", 100) == actions{});
+  REQUIRE_FALSE(p.b.audio_playing());
+  // Half a second of silence (a tool call, or the model waiting for the
+  // caller), then the next answer: 200 ms at once.
+  p.send("resp_2", "item_B", 10, 600);
+  SECTION("before its first echo, from its send time") {
+    REQUIRE(p.speech(650, "resp_2") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 70},
+                                               to_host::ai_interrupted{"item_B", 70, 200}});
+  }
+  SECTION("after, from its own echoes") {
+    REQUIRE(p.echo("rtb.1.2.20", 630) == actions{});  // Twilio started it 10 ms late
+    REQUIRE(p.speech(650, "resp_2") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 60},
+                                               to_host::ai_interrupted{"item_B", 60, 200}});
+  }
+  SECTION("the same inside one answer: the server's audio stalled, Twilio ran dry") {
+    playout_fixture q;
+    q.send("resp_1", "item_A", 5);
+    for (int ms = 20; ms <= 100; ms += 20) REQUIRE(q.echo(to_string(playout_mark{1, 1, ms}), ms) == actions{});
+    q.send("resp_1", "item_A", 10, 600);
+    REQUIRE(q.speech(650, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 170},
+                                               to_host::ai_interrupted{"item_A", 170, 300}});
+  }
+}
+
+TEST_CASE("an echo of earlier audio can only delay the audio sent after it", "[barge_in]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 5, 0);  // no echo yet at 110: as far as we know, it played from 0 to 100
+  p.send("resp_2", "item_B", 5, 110);
+  SECTION("nothing more known: item_B plays from its send time") {
+    REQUIRE(p.speech(150) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 60},
+                                     to_host::ai_interrupted{"item_B", 60, 100}});
+  }
+  SECTION("item_A finished only at 130 (Twilio started late): item_B played from then") {
+    REQUIRE(p.echo("rtb.1.1.100", 130) == actions{});
+    REQUIRE(p.speech(150) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 40},
+                                     to_host::ai_interrupted{"item_B", 40, 100}});
+  }
+  SECTION("item_A still had 20 ms to play at 120: item_B plays from 140") {
+    REQUIRE(p.echo("rtb.1.1.80", 120) == actions{});
+    REQUIRE(p.speech(150) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 30},
+                                     to_host::ai_interrupted{"item_B", 30, 100}});
+  }
+  SECTION("an echo that came before item_B was sent changes nothing for it") {
+    REQUIRE(p.echo("rtb.1.1.100", 100) == actions{});
+    REQUIRE(p.speech(150) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 60},
+                                     to_host::ai_interrupted{"item_B", 60, 100}});
+  }
 }
 
 TEST_CASE("a second barge-in in a later response works (no stale counters)", "[barge_in]") {
