@@ -8,8 +8,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "e2e_support.hpp"
 #include "realtime_bridge/twilio/signature.hpp"
@@ -64,6 +66,25 @@ class raw_client {
 
  private:
   int fd_;
+};
+
+/// Records what the adapter hands the application; refuses every upgrade (no
+/// OpenAI session needed).
+class target_recorder final : public lws_adapter::application {
+ public:
+  lws_adapter::http_response on_http(const lws_adapter::http_request& r) override {
+    const std::lock_guard lock(mutex);
+    http.push_back(r);
+    return {200, "text/plain", "ok\n"};
+  }
+  std::optional<lws_adapter::http_response> check_stream(const lws_adapter::stream_request& r) override {
+    const std::lock_guard lock(mutex);
+    streams.push_back(r);
+    return lws_adapter::http_response{403, "text/plain", "no\n"};
+  }
+  std::mutex mutex;
+  std::vector<lws_adapter::http_request> http;
+  std::vector<lws_adapter::stream_request> streams;
 };
 
 std::shared_ptr<server_app::bridge_app> signing_app() {
@@ -169,4 +190,45 @@ TEST_CASE("connections that never finish their request line are closed; others a
   partial.read_all(2s, closed);
   CHECK(closed);
   CHECK(std::chrono::steady_clock::now() - start < 13s);
+}
+
+TEST_CASE("the application gets each request's target and query as received, and lws' decoded path", "[e2e][webhook]") {
+  peers::fake_openai openai(peers::fake_openai_options{});
+  auto app = std::make_shared<target_recorder>();
+  bridge b(openai, app, bridge::default_config(), quiet);
+  bool closed = false;
+  {
+    raw_client c(b.server->port());
+    c.send("GET /incoming%2Dcall?From=%2B1415&Name=Jane+Doe;x=%3D%26&Flag HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.read_all(5s, closed);
+  }
+  {
+    raw_client c(b.server->port());
+    c.send("POST /incoming-call?tenant=acme%20corp HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\nFrom=%2");
+    std::this_thread::sleep_for(100ms);
+    c.send("B");
+    c.read_all(5s, closed);
+  }
+  {
+    raw_client c(b.server->port());
+    c.send(
+        "GET /media-stream?t=%2Bx HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    const std::string answer = c.read_all(5s, closed);
+    CHECK(answer.find(" 403 ") == 8);  // lws answers a refused upgrade as HTTP/1.0
+  }
+  const std::lock_guard lock(app->mutex);
+  REQUIRE(app->http.size() == 2);
+  CHECK(app->http[0].method == "GET");
+  CHECK(app->http[0].path == "/incoming-call");
+  CHECK(app->http[0].target == "/incoming%2Dcall?From=%2B1415&Name=Jane+Doe;x=%3D%26&Flag");
+  CHECK(app->http[0].query == "From=%2B1415&Name=Jane+Doe;x=%3D%26&Flag");
+  CHECK(app->http[1].method == "POST");
+  CHECK(app->http[1].target == "/incoming-call?tenant=acme%20corp");
+  CHECK(app->http[1].query == "tenant=acme%20corp");
+  CHECK(app->http[1].body == "From=%2B");
+  REQUIRE(app->streams.size() == 1);
+  CHECK(app->streams[0].path == "/media-stream");
+  CHECK(app->streams[0].target == "/media-stream?t=%2Bx");
+  CHECK(app->streams[0].query == "t=%2Bx");
 }
