@@ -11,6 +11,11 @@ packages=(
   libwebsockets-dev libssl-dev openssl    # the adapter, the server, the test peers
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
 )
+# The signature oracle's test runs Twilio's helper library (tests/signature_oracle):
+# node and npm, unless some are installed already (NodeSource's nodejs bundles
+# npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--demo" ]; then
   packages+=(espeak-ng sox)
 fi

@@ -65,13 +65,18 @@ lws_adapter::http_response bridge_app::fallback_twiml() const {
 }
 
 lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_request& request) {
-  const twilio::form_parameters form =
-      request.method == "POST" ? twilio::parse_form(request.body) : twilio::form_parameters{};
+  // Twilio's parameters: a POST's in its form body, a GET's in the query
+  // (twilio.md §3.1). The query is the one received, still encoded.
+  const bool post = request.method == "POST";
+  const twilio::form_parameters fields = twilio::parse_form(post ? request.body : request.query);
   if (!settings_.twilio_auth_token.empty()) {
-    // Twilio signs the URL it requested: ours, from PUBLIC_URL, never the Host header.
-    std::string url = settings_.public_url + request.path;
-    if (!request.query.empty()) url += "?" + request.query;
-    if (!twilio::validate_signature(settings_.twilio_auth_token, request.twilio_signature, url, form))
+    // Twilio signs the URL it requested, byte for byte: ours, from PUBLIC_URL
+    // (never the Host header), and the path and query exactly as received,
+    // never decoded and encoded again; then a POST's form parameters. A GET
+    // has none: its parameters are signed as part of the query.
+    const std::string url = settings_.public_url + (request.target.empty() ? request.path : request.target);
+    if (!twilio::validate_signature(settings_.twilio_auth_token, request.twilio_signature, url,
+                                    post ? fields : twilio::form_parameters{}))
       return forbidden();
   }
   if (!settings_.realtime_enabled) return fallback_twiml();
@@ -87,7 +92,7 @@ lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_req
   }
   // Pass the caller's number on to the stream: it arrives in `start`.
   std::vector<std::pair<std::string, std::string>> parameters;
-  for (const auto& [name, value] : form)
+  for (const auto& [name, value] : fields)
     if (name == "From" || name == "To" || name == "CallSid") parameters.emplace_back(name, value);
   settings effective = settings_;
   if (effective.public_url.empty() && !request.host.empty()) {

@@ -14,6 +14,8 @@
 //   [1] "rtb-openai": the client WebSocket to OpenAI, bound explicitly with
 //       local_protocol_name.
 //   [2] "rtb-listen": the thread's own listening socket (see listener.hpp).
+//   [3] "rtb-request-line": the epoll descriptor where accepted connections
+//       wait for their request line before lws gets them (request_line.hpp).
 //
 // One call_link per call holds both legs, the call_driver, one outbound queue
 // per leg, and the driver's timer. The Twilio wsi's per-session data points at
@@ -48,6 +50,7 @@
 #include "mask_source.hpp"
 #include "realtime_bridge/lws/server.hpp"
 #include "realtime_bridge/shared_parser.hpp"
+#include "request_line.hpp"
 #include "ws_url.hpp"
 
 namespace rtb::lws_adapter {
@@ -155,6 +158,9 @@ struct service_thread {
   /// accept_pause. On the service thread only.
   void pause_accepting(struct lws* listener, int error_number);
   loop_timer accept_resume{};
+  /// Accepted connections wait here until their request line has arrived
+  /// (request_line.hpp); it keeps each request's target as received.
+  request_line_gate requests{*this};
 
   /// Runs queued commands; on the service thread only.
   void drain_inbox();

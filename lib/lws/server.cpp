@@ -184,6 +184,10 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
       t->runner->destroy(t->context);
       return error{errc::invalid_config, "could not create the server (lws_create_vhost)"};
     }
+    if (auto gate = t->requests.open(); !gate) {
+      t->runner->destroy(t->context);
+      return gate.error();
+    }
     auto listener = open_listener(s.options.bind_address, port, port);
     if (!listener) {
       t->runner->destroy(t->context);

@@ -62,35 +62,34 @@ std::string peer_of(struct lws* wsi) {
   return buf;
 }
 
-// The path and query of the request, whatever its method.
-void request_target(struct lws* wsi, std::string& path, std::string& query, std::string& method) {
-  if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) {
-    method = "GET";
-    path = header(wsi, WSI_TOKEN_GET_URI);
-  } else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
-    method = "POST";
-    path = header(wsi, WSI_TOKEN_POST_URI);
-  } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0) {
-    method = "HEAD";
-    path = header(wsi, WSI_TOKEN_HEAD_URI);
-  } else {
-    method = "OTHER";
+// The method and target of the request. `path` is lws' copy, decoded, for
+// routing; `target` and `query` are the bytes as received, kept by the
+// request-line gate (request_line.hpp), because lws decodes its copy of the
+// query past recovery ('+' and %20 both become a space). `consume`: an HTTP
+// request, whose connection serves no other (respond() closes it).
+void request_target(struct lws* wsi, std::string& path, std::string& target, std::string& query, std::string& method,
+                    bool consume) {
+  // lws keeps the path under the token of the request's method.
+  static constexpr std::pair<lws_token_indexes, const char*> methods[] = {
+      {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},     {WSI_TOKEN_HEAD_URI, "HEAD"},
+      {WSI_TOKEN_PUT_URI, "PUT"},       {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_PATCH_URI, "PATCH"},
+      {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}};
+  method = "OTHER";
+  for (const auto& [token, name] : methods) {
+    if (lws_hdr_total_length(wsi, token) <= 0) continue;
+    method = name;
+    path = header(wsi, token);
+    break;
   }
-  // lws keeps the query apart, one fragment per argument.
-  query.clear();
-  for (int i = 0;; ++i) {
-    char buf[1024];
-    const int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
-    if (n < 0) break;
-    if (!query.empty()) query += '&';
-    query.append(buf, static_cast<std::size_t>(n));
-  }
+  target = thread_of(wsi).requests.target(wsi, consume).value_or(std::string());
+  const std::size_t q = target.find('?');
+  query = q == std::string::npos ? std::string() : target.substr(q + 1);
 }
 
 stream_request stream_request_of(struct lws* wsi) {
   stream_request r;
   std::string method;
-  request_target(wsi, r.path, r.query, method);
+  request_target(wsi, r.path, r.target, r.query, method, false);
   r.host = header(wsi, WSI_TOKEN_HOST);
   r.twilio_signature = custom_header(wsi, "x-twilio-signature:");
   r.peer = peer_of(wsi);
@@ -106,8 +105,12 @@ int respond(struct lws* wsi, http_exchange& ex, const http_response& r) {
   unsigned char* p = start;
   unsigned char* end = buf + sizeof buf - 1;
   std::string body = r.body.empty() ? std::string("\n") : r.body;
-  if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), r.content_type.c_str(), body.size(), &p,
-                                  end))
+  // Given no length, lws adds "connection: close" and ends the connection
+  // after this response: each request is then the first on its connection,
+  // the one whose request line the gate read as received (request_line.hpp).
+  if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), r.content_type.c_str(),
+                                  LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+      lws_add_http_header_content_length(wsi, body.size(), &p, end))
     return 1;
   for (const auto& [name, value] : r.headers) {
     const std::string key = name + ":";
@@ -180,6 +183,7 @@ void release_openai_leg(struct lws* wsi, call_link& link, std::string_view why) 
 void on_wsi_destroyed(struct lws* wsi, twilio_pss* pss) {
   const lws_protocols* protocol = lws_get_protocol(wsi);
   service_thread& t = thread_of(wsi);
+  t.requests.forget(wsi);
   if (protocol == &protocol_table()[1]) {
     if (auto* link = static_cast<call_link*>(lws_get_opaque_user_data(wsi))) {
       ++t.shared.unexpected_destroys;
@@ -213,7 +217,7 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       if (!pss) return -1;
       auto* ex = new http_exchange;
       pss->http = ex;
-      request_target(wsi, ex->request.path, ex->request.query, ex->request.method);
+      request_target(wsi, ex->request.path, ex->request.target, ex->request.query, ex->request.method, true);
       ex->request.content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
       ex->request.host = header(wsi, WSI_TOKEN_HOST);
       ex->request.twilio_signature = custom_header(wsi, "x-twilio-signature:");
@@ -366,16 +370,26 @@ int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
 // pending connection and hand it to lws as an HTTP connection of this vhost.
 int listen_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
   if (reason == LWS_CALLBACK_RAW_RX_FILE) {
-    struct lws_vhost* vhost = lws_get_vhost(wsi);
     int error_number = 0;
     const accept_outcome outcome = accept_all(
         lws_get_socket_fd(wsi),
-        [&](int fd) {
-          if (!lws_adopt_socket_vhost(vhost, fd))  // closes fd on failure
-            thread_of(wsi).shared.log(log_level::error, "could not adopt an accepted connection");
-        },
+        [&](int fd) { thread_of(wsi).requests.accepted(fd); },  // adopted once its request line is in
         error_number);
     if (outcome == accept_outcome::out_of_descriptors) thread_of(wsi).pause_accepting(wsi, error_number);
+    return 0;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+// The request-line gate's epoll descriptor, watched as a raw file
+// (request_line.hpp).
+int request_line_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
+  if (reason == LWS_CALLBACK_RAW_RX_FILE) {
+    thread_of(wsi).requests.on_readable();
+    return 0;
+  }
+  if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
+    thread_of(wsi).requests.on_watch_closed();
     return 0;
   }
   return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -400,6 +414,7 @@ const lws_protocols protocols[] = {
     {"rtb-twilio", &guarded<&twilio_callback>, sizeof(twilio_pss), rx_buffer_bytes, 0, nullptr, 0},
     {"rtb-openai", &guarded<&openai_callback>, 0, rx_buffer_bytes, 0, nullptr, 0},
     {"rtb-listen", &guarded<&listen_callback>, 0, 0, 0, nullptr, 0},
+    {"rtb-request-line", &guarded<&request_line_callback>, 0, 0, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 

@@ -249,6 +249,50 @@ TEST_CASE("validate_signature on the Media Stream handshake", "[twilio][signatur
   }
 }
 
+TEST_CASE("a GET is validated over its query exactly as received", "[twilio][signature]") {
+  // Signed by Twilio's helper library (npm twilio 6.2.0,
+  // getExpectedTwilioSignature(token, url, {})): a GET carries its
+  // parameters in the query, so the whole URL, escapes included, is signed.
+  const std::string plus = "https://mycompany.com/myapp.php?From=%2B14155550100&CallerName=Jane+Doe";
+  const std::string pct20 = "https://mycompany.com/myapp.php?From=%2B14155550100&CallerName=Jane%20Doe";
+  const std::string decoded = "https://mycompany.com/myapp.php?From=+14155550100&CallerName=Jane Doe";
+  constexpr std::string_view plus_sig = "qVyYSnrW04Vq/1tOewugQjdW7Jc=";
+  constexpr std::string_view pct20_sig = "7ean4xaP9nXpnE49q69PsMK0t+Y=";
+  constexpr std::string_view decoded_sig = "m9uEsddRC/soMgreM6meUg+P6lI=";
+  CHECK(tw::compute_signature(token, plus, {}) == plus_sig);
+  CHECK(tw::compute_signature(token, pct20, {}) == pct20_sig);
+  CHECK(tw::compute_signature(token, decoded, {}) == decoded_sig);
+  CHECK(tw::validate_signature(token, plus_sig, plus, {}));
+  CHECK(tw::validate_signature(token, pct20_sig, pct20, {}));
+
+  SECTION("the same values encoded another way are another URL") {
+    CHECK_FALSE(tw::validate_signature(token, plus_sig, pct20, {}));
+    CHECK_FALSE(tw::validate_signature(token, pct20_sig, plus, {}));
+    // What the adapter used to validate: lws' decoded arguments joined again
+    // ("Jane Doe" then read as Jane%20Doe by the node-style normalisation).
+    CHECK_FALSE(tw::validate_signature(token, plus_sig, decoded, {}));
+    CHECK_FALSE(tw::validate_signature(token, plus_sig,
+                                       "https://mycompany.com/myapp.php?From=%2b14155550100&CallerName=Jane+Doe", {}));
+  }
+  SECTION("& and = inside values, a ';', UTF-8") {
+    const std::string url =
+        "https://mycompany.com/myapp.php?CallerName=Smith%20%26%20Sons%3Dok&Note=a;b&CallerCity=%E6%97%A5%E6%9C%AC";
+    CHECK(tw::validate_signature(token, "HhGu6UQ2fV304lyFYAc2GdUdEQc=", url, {}));
+  }
+  SECTION("the query's parameters are not also signed as form parameters") {
+    CHECK_FALSE(
+        tw::validate_signature(token, plus_sig, plus, tw::parse_form("From=%2B14155550100&CallerName=Jane+Doe")));
+  }
+  SECTION("with :443 added, or a trailing slash on the path, as for any URL") {
+    CHECK(tw::validate_signature(
+        token, tw::compute_signature(token, "https://mycompany.com:443/myapp.php?From=%2B1&a=b+c", {}),
+        "https://mycompany.com/myapp.php?From=%2B1&a=b+c", {}));
+    CHECK(tw::validate_signature(token,
+                                 tw::compute_signature(token, "https://mycompany.com/myapp.php/?From=%2B1&a=b+c", {}),
+                                 "https://mycompany.com/myapp.php?From=%2B1&a=b+c", {}));
+  }
+}
+
 TEST_CASE("validate_signature rejects wrong signatures, tokens, URLs and parameters", "[twilio][signature]") {
   CHECK_FALSE(tw::validate_signature(token, "WRONG_SIGNATURE", base_url, default_params));
   CHECK_FALSE(tw::validate_signature(token, "", base_url, default_params));

@@ -36,10 +36,19 @@ using log_function = std::function<void(log_level, std::string_view line)>;
 log_function stderr_log(log_level min = log_level::info);
 
 struct http_request {
-  std::string method;  ///< GET, POST, …
-  std::string path;    ///< without the query string
-  std::string query;   ///< without the '?'
-  std::string body;    ///< POST body (bounded by server_options::max_http_body_bytes)
+  std::string method;  ///< GET, POST, HEAD, or OTHER
+  /// The path decoded by lws, for routing: %XX decoded, '+' read as a space,
+  /// "//", "/./" and "/../" collapsed; without the query.
+  std::string path;
+  /// The request target exactly as received: path and query, still
+  /// percent-encoded ("/incoming-call?From=%2B14155550100"). This is what
+  /// Twilio signs after the origin. Empty if the adapter could not read it
+  /// (a request line over 8 KiB, which lws cuts short anyway).
+  std::string target;
+  /// The query of `target` as received, without the '?', still encoded:
+  /// decode it with twilio::parse_form(). Empty when there is none.
+  std::string query;
+  std::string body;  ///< POST body (bounded by server_options::max_http_body_bytes)
   std::string content_type;
   std::string host;              ///< the Host header (not to be trusted for signatures)
   std::string twilio_signature;  ///< X-Twilio-Signature, if any
@@ -60,8 +69,9 @@ struct http_response {
 
 /// A caller's media-stream WebSocket upgrade, before it is accepted.
 struct stream_request {
-  std::string path;
-  std::string query;
+  std::string path;    ///< decoded by lws, as http_request::path
+  std::string target;  ///< as received, as http_request::target
+  std::string query;   ///< as received, as http_request::query
   std::string host;
   std::string twilio_signature;
   std::string peer;
@@ -112,7 +122,9 @@ class application {
   virtual ~application() = default;
   /// Any HTTP request other than the media-stream upgrade, also while the
   /// server drains (see server::draining(): answer what Twilio should hear
-  /// then). Default: 404.
+  /// then). Default: 404. Each response closes its connection ("connection:
+  /// close"), so that every request's target is read as received
+  /// (http_request::target).
   virtual http_response on_http(const http_request& request);
   /// Accept (nullopt) or refuse (the response, e.g. 403) a media-stream
   /// upgrade. Refused upgrades never open an OpenAI session. Default: accept.
