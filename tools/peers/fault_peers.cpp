@@ -888,6 +888,15 @@ void fault_caller::run() {
         }
       }
     }
+    if (started && !silent && !quiet && !stopped && now >= next_frame) {
+      // (While it does not read, what it sends may sit in the socket: a send
+      // that cannot go now is not waited for.)
+      if (not_reading)
+        (void)io.write_all(wire::frame(wire::opcode::text, t.media(++chunk), {.mask = next_key()}), now);
+      else
+        (void)send_text(t.media(++chunk));
+      next_frame += slice;
+    }
     if (not_reading) {
       if (waiting_to_fire && fired_.exchange(false)) {
         // Read again: by now the bridge should have given up on us.
@@ -895,12 +904,8 @@ void fault_caller::run() {
         await_close();
         break;
       }
-      std::this_thread::sleep_for(slice);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
-    }
-    if (started && !silent && !quiet && !stopped && now >= next_frame) {
-      (void)send_text(t.media(++chunk));
-      next_frame += slice;
     }
     std::optional<wire::received_frame> f = reader.next();
     if (!f) {
