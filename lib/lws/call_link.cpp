@@ -322,6 +322,7 @@ void call_link::run(const posted_command& c) {
     case posted_command::kind::tool_result: driver_->submit_tool_result(c.a, c.b); break;
     case posted_command::kind::user_text: driver_->send_user_text(c.a, c.flag); break;
     case posted_command::kind::end_call: driver_->end_call(c.a); break;
+    case posted_command::kind::task: break;  // the thread's, never a call's
   }
   after_driver();
 }

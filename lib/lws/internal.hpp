@@ -34,6 +34,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -60,12 +61,16 @@ struct service_thread;
 
 /// A host command for a call, queued from another thread.
 struct posted_command {
-  enum class kind { tool_result, user_text, end_call };
+  enum class kind { tool_result, user_text, end_call, task };
   std::uint64_t call_id = 0;
   kind what = kind::end_call;
   std::string a;
   std::string b;
   bool flag = false;
+  /// kind::task: work for the thread itself (not for a call). Called with the
+  /// thread, or with null when the mailbox closes before it ran: it must then
+  /// give up cleanly (e.g. tell its caller the server stopped).
+  std::function<void(service_thread*)> task;
 };
 
 /// A service thread's inbox for commands from other threads.
@@ -110,6 +115,9 @@ struct server_shared {
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> unexpected_destroys{0};
   std::atomic<std::int64_t> timers_pending{0};
+  std::atomic<std::int64_t> fetches_active{0};
+  std::atomic<bool> accepting_fetches{true};
+  std::atomic<std::uint64_t> next_fetch_thread{0};
 
   void log(log_level level, std::string_view line) const {
     if (options.log) options.log(level, line);
@@ -162,13 +170,18 @@ struct service_thread {
   /// (request_line.hpp); it keeps each request's target as received.
   request_line_gate requests{*this};
 
+  /// The service thread running on the calling thread, if any.
+  static service_thread* current() noexcept;
   /// Runs queued commands; on the service thread only.
   void drain_inbox();
   /// Runs a command for one of this thread's calls, on the service thread.
   /// False if the call is gone.
   bool run_now(const posted_command& command);
   /// Refuses further commands; before the context is destroyed. Any thread.
+  /// Tasks still queued are told they will not run.
   void close_mailbox();
+  /// Queues `command` for this thread; false if the mailbox is closed. Any thread.
+  bool post(posted_command command);
   void run();
 };
 

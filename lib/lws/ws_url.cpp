@@ -5,23 +5,28 @@
 
 namespace rtb::lws_adapter {
 
-result<ws_url> parse_ws_url(std::string_view url) {
+namespace {
+
+// scheme://authority/path?query, where `secure` (e.g. "wss") means TLS on
+// port 443 and `plain` (e.g. "ws") no TLS on port 80.
+result<ws_url> parse_url(std::string_view url, std::string_view secure, std::string_view plain) {
   ws_url u;
-  const auto scheme_is = [url](std::string_view scheme) {
-    if (url.size() < scheme.size()) return false;
+  const auto scheme_is = [&url](std::string_view scheme) {
+    if (url.size() < scheme.size() + 3 || url.substr(scheme.size(), 3) != "://") return false;
     for (std::size_t i = 0; i < scheme.size(); ++i)
       if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i]) return false;
     return true;
   };
-  if (scheme_is("wss://")) {
+  if (scheme_is(secure)) {
     u.tls = true;
-    url.remove_prefix(6);
+    url.remove_prefix(secure.size() + 3);
     u.port = 443;
-  } else if (scheme_is("ws://")) {
-    url.remove_prefix(5);
+  } else if (scheme_is(plain)) {
+    url.remove_prefix(plain.size() + 3);
     u.port = 80;
   } else {
-    return error{errc::invalid_config, "the URL must start with wss:// or ws://"};
+    return error{errc::invalid_config, "the URL must start with " + std::string(secure) + ":// or " +
+                                           std::string(plain) + "://"};
   }
   const auto slash = url.find_first_of("/?");
   std::string_view authority = url.substr(0, slash);
@@ -62,6 +67,12 @@ result<ws_url> parse_ws_url(std::string_view url) {
     u.path = std::string(rest);
   return u;
 }
+
+}  // namespace
+
+result<ws_url> parse_ws_url(std::string_view url) { return parse_url(url, "wss", "ws"); }
+
+result<ws_url> parse_http_url(std::string_view url) { return parse_url(url, "https", "http"); }
 
 std::string ws_url::host_header() const {
   std::string h = host.find(':') == std::string::npos ? host : "[" + host + "]";

@@ -24,6 +24,10 @@ struct ws_url {
 /// callers say which URL it was.
 [[nodiscard]] result<ws_url> parse_ws_url(std::string_view url);
 
+/// Parses http://host[:port]/path?query or https://… the same way (tls for
+/// https; default ports 80 and 443).
+[[nodiscard]] result<ws_url> parse_http_url(std::string_view url);
+
 /// True for localhost, 127.0.0.0/8 and ::1: the only hosts plain ws:// may reach.
 bool is_loopback_host(std::string_view host) noexcept;
 
