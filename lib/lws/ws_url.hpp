@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "realtime_bridge/loopback.hpp"
 #include "realtime_bridge/result.hpp"
 
 namespace rtb::lws_adapter {
@@ -28,7 +29,6 @@ struct ws_url {
 /// https; default ports 80 and 443).
 [[nodiscard]] result<ws_url> parse_http_url(std::string_view url);
 
-/// True for localhost, 127.0.0.0/8 and ::1: the only hosts plain ws:// may reach.
-bool is_loopback_host(std::string_view host) noexcept;
+using rtb::is_loopback_host;
 
 }  // namespace rtb::lws_adapter
