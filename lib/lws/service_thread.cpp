@@ -11,6 +11,7 @@
 #include "fetch_exchange.hpp"
 #include "internal.hpp"
 #include "listener.hpp"
+#include "upgrade_refusal.hpp"
 
 namespace rtb::lws_adapter {
 namespace {
@@ -365,11 +366,16 @@ int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
     case LWS_CALLBACK_CLIENT_CLOSED:
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
       if (link) {
-        std::string why =
-            reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR
-                ? fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error")
-            : reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP ? std::string("connection closed before the upgrade")
-                                                        : std::string("closed");
+        std::string why;
+        if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR) {
+          // A refused upgrade still has its status here (upgrade_refusal.hpp).
+          const unsigned status = lws_http_client_http_response(wsi);
+          why = status != 0 && status != 101
+                    ? describe_upgrade_refusal(status)
+                    : fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error");
+        } else {
+          why = reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP ? "connection closed before the upgrade" : "closed";
+        }
         release_openai_leg(wsi, *link, why);
       }
       return 0;
