@@ -34,6 +34,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <functional>
 #include <cstdint>
 #include <memory>
@@ -50,6 +52,7 @@
 #include "event_loop.hpp"
 #include "mask_source.hpp"
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/metrics.hpp"
 #include "realtime_bridge/shared_parser.hpp"
 #include "request_line.hpp"
 #include "ws_url.hpp"
@@ -93,6 +96,27 @@ struct rtb::lws_adapter::call_handle::shared_state {
 
 namespace rtb::lws_adapter {
 
+/// What one service thread counts as it relays; written by that thread
+/// alone (single_writer_counter), read by whoever scrapes.
+struct thread_metrics {
+  single_writer_counter messages_in[2];   ///< complete messages received: [0] Twilio, [1] OpenAI
+  single_writer_counter messages_out[2];  ///< messages sent
+  single_writer_counter calls;            ///< calls on the thread now (add and subtract by this thread)
+  latency_histogram relay;                ///< a message received -> the frames it caused written
+  latency_histogram loop_lag;             ///< how late the thread's once-a-second tick ran
+};
+
+/// Totals of ended calls (their counters at the end), from any thread.
+struct call_totals {
+  static constexpr std::size_t reasons = 16;
+  std::atomic<std::uint64_t> ended_by_reason[reasons]{};
+  std::atomic<std::uint64_t> caller_frames{0}, ai_audio_deltas{0}, media_sent{0}, marks_sent{0}, barge_ins{0},
+      clears{0}, truncates{0}, deletes{0}, cancels{0}, late_deltas_dropped{0}, rejected_twilio{0}, rejected_openai{0},
+      responses{0}, tool_calls{0}, openai_errors{0}, input_text_tokens{0}, input_audio_tokens{0},
+      input_cached_tokens{0}, output_text_tokens{0}, output_audio_tokens{0};
+  void add(const call_summary& s) noexcept;
+};
+
 struct server_shared {
   server_options options;
   std::shared_ptr<application> app;
@@ -116,6 +140,13 @@ struct server_shared {
   std::atomic<std::uint64_t> unexpected_destroys{0};
   std::atomic<std::int64_t> timers_pending{0};
   std::atomic<std::int64_t> fetches_active{0};
+  call_totals totals;
+  latency_histogram openai_connect;  ///< connect started -> WebSocket open (record_shared)
+  latency_histogram session_setup;   ///< WebSocket open -> session.updated
+  mutable std::mutex error_codes_mutex;
+  std::map<std::string, std::uint64_t, std::less<>> openai_error_codes;  ///< bounded (see count_openai_error)
+  /// Counts an OpenAI error by its code (the text before ':' in `detail`).
+  void count_openai_error(std::string_view detail);
   std::atomic<bool> accepting_fetches{true};
   std::atomic<std::uint64_t> next_fetch_thread{0};
 
@@ -144,6 +175,11 @@ struct service_thread {
   /// Media-stream upgrades admitted (holding a slot of max_calls) whose
   /// WebSocket is not established yet; this thread only.
   std::unordered_set<struct lws*> admitted_upgrades;
+  thread_metrics metrics;
+  loop_timer tick{};  ///< once a second: the loop's lag
+  std::chrono::steady_clock::time_point tick_due{};
+  void arm_tick();
+
   /// Masking keys for frames to OpenAI; this thread only.
   mask_source masks;
   /// The JSON parser every call on this thread decodes in, one message at a
@@ -184,6 +220,10 @@ struct service_thread {
   bool post(posted_command command);
   void run();
 };
+
+/// The adapter's metrics (server::write_metrics).
+void write_adapter_metrics(const server_shared& shared, const std::vector<std::unique_ptr<service_thread>>& threads,
+                           prometheus_writer& out);
 
 /// The protocol table every vhost uses.
 const lws_protocols* protocol_table();

@@ -243,6 +243,8 @@ bool server::full() const noexcept {
   return !s.accepting.load() || s.admitted.load() >= s.max_calls;
 }
 
+void server::write_metrics(prometheus_writer& out) const { write_adapter_metrics(impl_->shared, impl_->threads, out); }
+
 void server::fetch(fetch_request request, fetch_callback done) {
   service_thread* here = service_thread::current();
   if (here && &here->shared == &impl_->shared) {

@@ -559,7 +559,9 @@ void service_thread::run() {
     const std::lock_guard lock(mailbox->mutex);
     mailbox->owner = thread_id;
   }
+  arm_tick();
   runner->run(context, exit);
+  runner->cancel(tick);
   // The loop may also stop on its own (lws failed): refuse commands before
   // the context they would wake is gone.
   close_mailbox();

@@ -20,6 +20,7 @@
 #include "realtime_bridge/call.hpp"
 #include "realtime_bridge/call_driver.hpp"
 #include "realtime_bridge/fetch.hpp"
+#include "realtime_bridge/metrics.hpp"
 #include "realtime_bridge/result.hpp"
 #include "realtime_bridge/transport.hpp"
 
@@ -174,6 +175,9 @@ struct server_options {
   /// 0: as many as the open-files limit leaves room for (two descriptors per
   /// call, and a reserve), computed at start().
   std::size_t max_calls = 0;
+  /// Measure the relay latency of every message (two clock reads each);
+  /// off: rtb_relay_latency_seconds stays empty.
+  bool relay_latency_metrics = true;
   /// WebSocket pings on both legs; a peer silent for `idle_hangup` is dropped.
   std::chrono::seconds ping_interval{20};
   std::chrono::seconds idle_hangup{60};
@@ -240,6 +244,11 @@ class server final : public fetcher {
   /// from any other thread it runs on one of the service threads. `done` is
   /// called exactly once, with fetch_error::stopped if the server stops first.
   void fetch(fetch_request request, fetch_callback done) override;
+  /// Writes the adapter's metrics (calls, admission, messages each way, relay
+  /// latency, OpenAI connect and setup times and errors, per-thread calls and
+  /// loop lag, totals of ended calls) in the Prometheus text format. Cheap:
+  /// per-thread counters, read here.
+  void write_metrics(prometheus_writer& out) const;
   /// The loop the threads run (never `automatic`).
   event_loop loop() const noexcept;
 
