@@ -483,3 +483,62 @@ TEST_CASE("open_call_store: DATABASE_URL=off is no store and a default instance 
   auto bad_path = svc::open_call_store({svc::database_url::kind::sqlite, "/proc/forbidden/calls.db"});
   REQUIRE_FALSE(bad_path);
 }
+
+TEMPLATE_TEST_CASE("the embedding guide's example records a call and reads it back", "[store]", sqlite_db,
+                   postgres_db) {
+  TestType db;
+  RTB_NEED_DATABASE(db);
+  const std::string from = "+15550001", to = "+15559999", transcript = "Hello?";
+  const auto t = svc::store_now();
+  rtb::call_counters counters;
+  counters.openai.output_audio_tokens = 90;
+  svc::store_options options;
+  options.instance = "bridge-1";
+  auto store = svc::open_call_store(db.url(), options);
+  REQUIRE(store);
+  REQUIRE(*store);
+
+  // As in docs/embedding.md, "The call store".
+  struct {  // the fields of rtb::call_summary the example reads
+    rtb::end_reason reason;
+    const rtb::call_counters& counters;
+  } summary{rtb::end_reason::caller_hung_up, counters};
+  const svc::price_table my_prices{};
+  svc::call_recorder call(**store, "CA123");
+  svc::records::call_started s;
+  s.from = from;
+  s.to = to;
+  s.agent = "support";
+  s.started_at = svc::store_now();
+  call.started(std::move(s));
+
+  svc::records::item said;  // when the caller's transcript is complete
+  said.role = svc::item_role::caller;
+  said.text = transcript;
+  said.started_at = t;
+  const auto seq = call.item(std::move(said));  // record it again with this seq to update it
+  call.event(svc::event_kind::dtmf, svc::json_object({{"digit", "5"}}));
+
+  svc::records::call_ended end;  // in on_call_ended
+  end.ended_at = svc::store_now();
+  end.end_reason = rtb::to_string(summary.reason);
+  end.tokens = svc::tokens_of(summary.counters);
+  end.cost_usd = svc::estimate_cost(end.tokens, my_prices);  // a price_table; all zero: unknown, cost 0
+  end.counters_json = svc::counters_json(summary.counters);
+  call.ended(std::move(end));
+  REQUIRE((*store)->flush(10s));
+  svc::call_query q;
+  q.agent = "support";
+  q.limit = 50;
+  auto page = (*store)->list_calls(q);
+  REQUIRE(page);
+  CHECK(sids(*page) == std::vector<std::string>{"CA123"});
+  auto detail = (*store)->get_call("CA123");
+  REQUIRE(detail);
+  REQUIRE(detail->has_value());
+  CHECK(seq == 0);
+  CHECK((**detail).items.at(0).text == "Hello?");
+  CHECK((**detail).events.at(0).detail == R"({"digit":"5"})");
+  CHECK((**detail).call.end_reason == "caller_hung_up");
+  CHECK((**detail).call.tokens.output_audio == 90);
+}
