@@ -178,7 +178,8 @@ result<std::unique_ptr<store_backend>> open_postgres_backend(const postgres_opti
                                                              std::span<const migration> migrations) {
   auto writer = detail::open_postgres_connection(options.uri, "realtime-bridge store writer");
   if (!writer) return writer.error();
-  auto backend = detail::sql_backend::open(std::move(*writer), options.instance, migrations);
+  auto backend = detail::sql_backend::open(std::move(*writer), options.instance,
+                                           detail::sql_backend::recovery::own_instance, migrations);
   if (!backend) return backend.error();
   auto reader = detail::open_postgres_connection(options.uri, "realtime-bridge store reader");
   if (!reader) return reader.error();

@@ -252,9 +252,9 @@ result<int> migrate(sql_connection& conn, std::span<const migration> migrations)
 }
 
 result<std::unique_ptr<sql_backend>> sql_backend::open(std::unique_ptr<sql_connection> writer, std::string instance,
-                                                       std::span<const migration> migrations) {
+                                                       recovery scope, std::span<const migration> migrations) {
   if (auto v = migrate(*writer, migrations); !v) return v.error();
-  return std::unique_ptr<sql_backend>(new sql_backend(std::move(writer), std::move(instance)));
+  return std::unique_ptr<sql_backend>(new sql_backend(std::move(writer), std::move(instance), scope));
 }
 
 result<void> sql_backend::apply(const record& r) {
@@ -317,10 +317,10 @@ result<void> sql_backend::write(std::span<const record> batch) {
 
 result<std::uint64_t> sql_backend::close_open_calls(store_time now) {
   params p;
-  p.time(now).text(bridge_restarted).text("the bridge stopped before the call ended").text(instance_);
-  auto changed = writer_->run(
-      "UPDATE calls SET ended_ms = $1, end_reason = $2, end_detail = $3 WHERE ended_ms IS NULL AND instance = $4",
-      p.span());
+  p.time(now).text(bridge_restarted).text("the bridge stopped before the call ended");
+  std::string sql = "UPDATE calls SET ended_ms = $1, end_reason = $2, end_detail = $3 WHERE ended_ms IS NULL";
+  if (scope_ == recovery::own_instance) sql += " AND instance = " + p.text(instance_).last();
+  auto changed = writer_->run(sql, p.span());
   if (!changed) return changed.error();
   return static_cast<std::uint64_t>(*changed);
 }

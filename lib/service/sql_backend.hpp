@@ -14,10 +14,15 @@ namespace rtb::service::detail {
 
 class sql_backend final : public store_backend {
  public:
+  /// Which open calls close_open_calls() closes.
+  enum class recovery {
+    own_instance,   ///< those of this instance (PostgreSQL: instances share the database)
+    all_instances,  ///< all (SQLite: the file belongs to one bridge, whatever its host name is today)
+  };
   /// Applies `migrations` on `writer`, then returns the backend. Reads need
   /// set_reader() before they work.
   [[nodiscard]] static result<std::unique_ptr<sql_backend>> open(std::unique_ptr<sql_connection> writer,
-                                                                 std::string instance,
+                                                                 std::string instance, recovery scope,
                                                                  std::span<const migration> migrations);
   void set_reader(std::unique_ptr<sql_connection> reader) { reader_ = std::move(reader); }
 
@@ -28,8 +33,8 @@ class sql_backend final : public store_backend {
   void recover_connection() override { writer_->reconnect(); }
 
  private:
-  sql_backend(std::unique_ptr<sql_connection> writer, std::string instance)
-      : writer_(std::move(writer)), instance_(std::move(instance)) {}
+  sql_backend(std::unique_ptr<sql_connection> writer, std::string instance, recovery scope)
+      : writer_(std::move(writer)), instance_(std::move(instance)), scope_(scope) {}
   result<void> apply(const record& r);
   result<std::optional<call_detail>> read_call(std::string_view call_sid);
 
@@ -37,6 +42,7 @@ class sql_backend final : public store_backend {
   std::mutex read_mutex_;                   ///< readers take turns on their connection
   std::unique_ptr<sql_connection> reader_;
   std::string instance_;
+  recovery scope_;
 };
 
 /// Applies the migrations newer than the database's schema_version in one

@@ -200,7 +200,8 @@ result<std::unique_ptr<store_backend>> open_sqlite_backend(const sqlite_options&
                                                            std::span<const migration> migrations) {
   auto writer = detail::open_sqlite_connection(options.path, options.busy_timeout, true);
   if (!writer) return writer.error();
-  auto backend = detail::sql_backend::open(std::move(*writer), options.instance, migrations);
+  auto backend = detail::sql_backend::open(std::move(*writer), options.instance,
+                                           detail::sql_backend::recovery::all_instances, migrations);
   if (!backend) return backend.error();
   // The reader opens once the writer has created the file and set WAL mode.
   auto reader = detail::open_sqlite_connection(options.path, options.busy_timeout, false);

@@ -324,10 +324,11 @@ class store_backend {
   /// was never started is (the batch fails).
   [[nodiscard]] virtual result<void> write(std::span<const record> batch) = 0;
 
-  /// Closes every call this bridge instance left without an end time (the
-  /// process died mid-call), with end reason bridge_restarted and end time
-  /// `now`; returns how many. Called once at start-up, before any write. Calls
-  /// of other instances sharing the database are left alone.
+  /// Closes the calls a crash left without an end time, with end reason
+  /// bridge_restarted and end time `now`; returns how many. Called once at
+  /// start-up, before any write. A database shared by several instances must
+  /// close only this instance's calls (PostgreSQL does; SQLite, one bridge's
+  /// file, closes all).
   [[nodiscard]] virtual result<std::uint64_t> close_open_calls(store_time now) = 0;
 
   [[nodiscard]] virtual result<call_page> list_calls(const call_query& query) = 0;

@@ -14,7 +14,11 @@ namespace rtb::service {
 
 struct sqlite_options {
   std::string path;      ///< the database file; it and its directory are created if missing
-  std::string instance;  ///< this bridge instance's name (store_options::instance)
+  /// This bridge instance's name (store_options::instance), recorded with
+  /// its calls. At start-up every open call in the file is closed as
+  /// bridge_restarted, whatever instance wrote it: a SQLite file belongs to
+  /// one bridge, and its host name may change across restarts (containers).
+  std::string instance;
   /// How long a write or read waits for another process holding the file's
   /// lock before it fails.
   std::chrono::milliseconds busy_timeout{5'000};

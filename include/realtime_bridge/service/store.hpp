@@ -15,10 +15,11 @@
 namespace rtb::service {
 
 struct store_options {
-  /// This bridge instance's name, recorded with each call it starts; at
-  /// start-up the calls left open under this name are closed as
-  /// bridge_restarted. Empty: the host name. Give each instance sharing a
-  /// PostgreSQL database its own name, the same across its restarts.
+  /// This bridge instance's name, recorded with each call it starts. Empty:
+  /// the host name. At start-up the calls a crash left open are closed as
+  /// bridge_restarted: on PostgreSQL those recorded under this name only, so
+  /// give each instance sharing a database its own name, the same across its
+  /// restarts; on SQLite all of them.
   std::string instance;
   writer_options writer;
   std::chrono::milliseconds sqlite_busy_timeout{5'000};

@@ -16,8 +16,8 @@
 //   with a growing pause), then split: each record is written on its own, so
 //   one bad record (say, an item of a call whose start was dropped) costs only
 //   itself, counted in store_stats::failed.
-// - start() closes the calls the backend's instance left open (a crash) with
-//   end reason bridge_restarted, before anything else is written.
+// - start() closes the calls a crash left open (backend->close_open_calls())
+//   with end reason bridge_restarted, before anything else is written.
 // - stop() (and the destructor) write everything accepted so far, then end
 //   the thread.
 #pragma once
@@ -49,8 +49,8 @@ struct writer_options {
 
 class store_writer final : public call_store {
  public:
-  /// Closes the open calls the backend's instance left (store_stats::
-  /// recovered_calls), then starts the writer thread.
+  /// Closes the calls a crash left open (store_stats::recovered_calls), then
+  /// starts the writer thread.
   [[nodiscard]] static result<std::unique_ptr<store_writer>> start(std::unique_ptr<store_backend> backend,
                                                                    writer_options options = {},
                                                                    store_time now = store_now());
