@@ -136,7 +136,7 @@ void record_call(svc::call_store& store, const std::string& sid, int items, std:
     latencies.push_back(static_cast<std::uint64_t>((std::chrono::steady_clock::now() - before).count()));
   };
   const auto t = svc::store_now();
-  svc::records::call_started s{sid, "MZ" + sid, "+15551230000", "+15559870000", svc::call_direction::inbound,
+  svc::records::call_started s{sid,       "MZ" + sid, "+15551230000", "+15559870000", svc::call_direction::inbound,
                                "support", t};
   timed(s);
   timed(svc::records::call_answered{sid, "", t + 500ms});
@@ -369,7 +369,10 @@ int main(int argc, char** argv) {
   std::vector<report> reports;
   bool failed = false;
   if (o.backend == "sqlite" || o.backend == "both") {
-    if (auto r = bench_sqlite(o)) reports.push_back(*r); else failed = true;
+    if (auto r = bench_sqlite(o))
+      reports.push_back(*r);
+    else
+      failed = true;
   }
   if (o.backend == "postgresql" || o.backend == "both") {
     const std::string url = postgres_url(o);
@@ -379,7 +382,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "store_bench: PostgreSQL is required but no server was given\n");
         failed = true;
       } else {
-        std::printf("postgresql: SKIPPED (no server: --postgres-url, RTB_TEST_POSTGRES_URL or RTB_TEST_POSTGRES_URL_FILE)\n");
+        std::printf(
+            "postgresql: SKIPPED (no server: --postgres-url, RTB_TEST_POSTGRES_URL or RTB_TEST_POSTGRES_URL_FILE)\n");
       }
     } else if (auto r = bench_postgres(o, url)) {
       reports.push_back(*r);
@@ -393,12 +397,11 @@ int main(int argc, char** argv) {
   std::printf("%-11s %12s %14s %12s %10s %12s %12s %9s %8s %8s\n", "backend", "cpu us/call", "server us/call",
               "bytes/call", "calls/s", "record p50", "record p99", "batches", "dropped", "failed");
   for (const auto& r : reports) {
-    std::printf("%-11s %12.1f %14s %12.0f %10.0f %10.0fns %10.0fns %9llu %8llu %8llu\n", r.backend.c_str(),
-                r.cpu_us_per_call,
-                r.server_cpu_us_per_call ? fmt::format("{:.1f}", *r.server_cpu_us_per_call).c_str() : "-",
-                r.bytes_per_call, o.calls / r.seconds, r.record_ns_p50, r.record_ns_p99,
-                static_cast<unsigned long long>(r.stats.batches), static_cast<unsigned long long>(r.stats.dropped),
-                static_cast<unsigned long long>(r.stats.failed));
+    std::printf(
+        "%-11s %12.1f %14s %12.0f %10.0f %10.0fns %10.0fns %9llu %8llu %8llu\n", r.backend.c_str(), r.cpu_us_per_call,
+        r.server_cpu_us_per_call ? fmt::format("{:.1f}", *r.server_cpu_us_per_call).c_str() : "-", r.bytes_per_call,
+        o.calls / r.seconds, r.record_ns_p50, r.record_ns_p99, static_cast<unsigned long long>(r.stats.batches),
+        static_cast<unsigned long long>(r.stats.dropped), static_cast<unsigned long long>(r.stats.failed));
     if (r.stats.dropped || r.stats.failed) failed = true;
   }
 

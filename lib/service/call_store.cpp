@@ -59,7 +59,8 @@ double estimate_cost(const token_usage& t, const price_table& p) noexcept {
   const std::int64_t cached_text = std::min(cached, std::max<std::int64_t>(t.input_text, 0));
   const std::int64_t cached_audio = std::min(cached - cached_text, std::max<std::int64_t>(t.input_audio, 0));
   const auto d = [](std::int64_t n) { return static_cast<double>(n); };
-  const double per_million = d(t.input_text - cached_text) * p.input_text + d(t.input_audio - cached_audio) * p.input_audio +
+  const double per_million = d(t.input_text - cached_text) * p.input_text +
+                             d(t.input_audio - cached_audio) * p.input_audio +
                              d(cached_text + cached_audio) * p.input_cached + d(t.output_text) * p.output_text +
                              d(t.output_audio) * p.output_audio;
   return per_million / 1e6;

@@ -73,8 +73,8 @@ class pg_connection final : public sql_connection {
 
   result<std::vector<sql_row>> query(std::string_view sql, std::span<const sql_param> params) override {
     const text_params values(params);
-    pg_result r(PQexecParams(conn_, std::string(sql).c_str(), values.count(), nullptr, values.values(), nullptr,
-                             nullptr, 0));
+    pg_result r(
+        PQexecParams(conn_, std::string(sql).c_str(), values.count(), nullptr, values.values(), nullptr, nullptr, 0));
     if (auto e = check(r.get())) return *e;
     std::vector<sql_row> rows;
     const int n = PQntuples(r.get());
@@ -87,7 +87,8 @@ class pg_connection final : public sql_connection {
         if (PQgetisnull(r.get(), i, c)) {
           row.emplace_back();
         } else {
-          row.emplace_back(std::string(PQgetvalue(r.get(), i, c), static_cast<std::size_t>(PQgetlength(r.get(), i, c))));
+          row.emplace_back(
+              std::string(PQgetvalue(r.get(), i, c), static_cast<std::size_t>(PQgetlength(r.get(), i, c))));
         }
       }
     }
@@ -142,7 +143,8 @@ class pg_connection final : public sql_connection {
   std::optional<rtb::error> check(PGresult* r) {
     const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return std::nullopt;
-    return rtb::error{errc::invalid_value, "postgresql: " + trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_))};
+    return rtb::error{errc::invalid_value,
+                      "postgresql: " + trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_))};
   }
 
   PGconn* conn_;

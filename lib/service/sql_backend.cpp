@@ -220,9 +220,9 @@ result<int> migrate(sql_connection& conn, std::span<const migration> migrations)
     (void)conn.exec("ROLLBACK");
     return e;
   };
-  if (auto r = conn.exec(
-          "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, description TEXT NOT NULL, "
-          "applied_ms BIGINT NOT NULL)");
+  if (auto r =
+          conn.exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, description TEXT NOT NULL, "
+                    "applied_ms BIGINT NOT NULL)");
       !r) {
     return fail(r.error());
   }
@@ -241,8 +241,8 @@ result<int> migrate(sql_connection& conn, std::span<const migration> migrations)
     }
     params p;
     p.integer(m.version).text(m.description).time(store_now());
-    if (auto r = conn.run("INSERT INTO schema_version (version, description, applied_ms) VALUES ($1, $2, $3)",
-                          p.span());
+    if (auto r =
+            conn.run("INSERT INTO schema_version (version, description, applied_ms) VALUES ($1, $2, $3)", p.span());
         !r) {
       return fail(r.error());
     }

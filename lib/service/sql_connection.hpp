@@ -34,8 +34,7 @@ class sql_connection {
   /// rows it changed. For the write path: `sql` should be a constant.
   [[nodiscard]] virtual result<std::int64_t> run(std::string_view sql, std::span<const sql_param> params) = 0;
   /// Runs one query (not kept prepared) and returns its rows.
-  [[nodiscard]] virtual result<std::vector<sql_row>> query(std::string_view sql,
-                                                           std::span<const sql_param> params) = 0;
+  [[nodiscard]] virtual result<std::vector<sql_row>> query(std::string_view sql, std::span<const sql_param> params) = 0;
   /// Starts the transaction that applies migrations: no other instance can
   /// start one until it ends (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
   /// advisory lock held to the end of the transaction).

@@ -99,10 +99,12 @@ TEMPLATE_TEST_CASE("a call, its items, tool calls and events read back exactly a
   note.ended_at.reset();
   store->record(note);
 
-  svc::records::tool_call tool{"CA1", 0, "call_7", "lookup_order", R"({"order":"42"})", R"({"status":"shipped"})",
-                               svc::tool_outcome::ok, at(1500), 230};
+  svc::records::tool_call tool{
+      "CA1",    0,  "call_7", "lookup_order", R"({"order":"42"})", R"({"status":"shipped"})", svc::tool_outcome::ok,
+      at(1500), 230};
   store->record(tool);
-  svc::records::tool_call late{"CA1", 1, "call_8", "refund", "{not json", "", svc::tool_outcome::cancelled, at(6000), 0};
+  svc::records::tool_call late{"CA1",    1, "call_8", "refund", "{not json", "", svc::tool_outcome::cancelled,
+                               at(6000), 0};
   store->record(late);
 
   svc::records::event barge{"CA1", 0, at(3700), std::string(svc::event_kind::barge_in),
@@ -161,8 +163,8 @@ TEMPLATE_TEST_CASE("a call, its items, tool calls and events read back exactly a
   CHECK(st.batches >= 1);
 }
 
-TEMPLATE_TEST_CASE("text that is not valid UTF-8 is stored with U+FFFD in place of each bad byte", "[store]",
-                   sqlite_db, postgres_db) {
+TEMPLATE_TEST_CASE("text that is not valid UTF-8 is stored with U+FFFD in place of each bad byte", "[store]", sqlite_db,
+                   postgres_db) {
   TestType db;
   RTB_NEED_DATABASE(db);
   auto store = open_store(db);
@@ -250,7 +252,8 @@ TEMPLATE_TEST_CASE("migrations: every one on a new database, none again on reope
   CHECK_THAT(refused.error().message, Catch::Contains("newer than this build knows"));
 
   // A migration that fails leaves the database as it was.
-  next.push_back({static_cast<int>(next.size()) + 1, "broken", "CREATE TABLE ok_one (x BIGINT); SELECT nope FROM nowhere"});
+  next.push_back(
+      {static_cast<int>(next.size()) + 1, "broken", "CREATE TABLE ok_one (x BIGINT); SELECT nope FROM nowhere"});
   auto broken = db.open_backend("bridge-1", next);
   REQUIRE_FALSE(broken);
   CHECK_THAT(broken.error().message, Catch::Contains("migration " + std::to_string(next.size())));
@@ -302,8 +305,8 @@ TEMPLATE_TEST_CASE("at start-up the calls left open are closed as bridge_restart
   }
 }
 
-TEMPLATE_TEST_CASE("listing calls: filters, newest first, and a cursor that pages through every call once",
-                   "[store]", sqlite_db, postgres_db) {
+TEMPLATE_TEST_CASE("listing calls: filters, newest first, and a cursor that pages through every call once", "[store]",
+                   sqlite_db, postgres_db) {
   TestType db;
   RTB_NEED_DATABASE(db);
   auto store = open_store(db);
@@ -486,8 +489,8 @@ TEST_CASE("open_call_store: DATABASE_URL=off is no store and a default instance 
   REQUIRE(off);
   CHECK(*off == nullptr);
   CHECK_FALSE(svc::default_instance_name().empty());
-  auto unreachable = svc::open_call_store({svc::database_url::kind::postgresql,
-                                           "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"});
+  auto unreachable = svc::open_call_store(
+      {svc::database_url::kind::postgresql, "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"});
   REQUIRE_FALSE(unreachable);
   CHECK_THAT(unreachable.error().message, Catch::Contains("cannot connect"));
   auto bad_path = svc::open_call_store({svc::database_url::kind::sqlite, "/proc/forbidden/calls.db"});

@@ -58,8 +58,10 @@ std::string test_postgres_url(std::string* why) {
   if (const char* url = std::getenv("RTB_TEST_POSTGRES_URL"); url && *url) return url;
   const char* file = std::getenv("RTB_TEST_POSTGRES_URL_FILE");
   if (!file || !*file) {
-    if (why) *why = "neither RTB_TEST_POSTGRES_URL nor RTB_TEST_POSTGRES_URL_FILE is set (run through ctest, or start "
-                    "tests/pg/start_cluster.sh)";
+    if (why)
+      *why =
+          "neither RTB_TEST_POSTGRES_URL nor RTB_TEST_POSTGRES_URL_FILE is set (run through ctest, or start "
+          "tests/pg/start_cluster.sh)";
     return {};
   }
   std::ifstream in(file);

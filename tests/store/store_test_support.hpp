@@ -87,11 +87,11 @@ std::string query_one(service::detail::sql_connection& conn, const std::string& 
 
 /// Skips the rest of a test case when its database is not there (failing
 /// instead where RTB_REQUIRE_POSTGRES=1).
-#define RTB_NEED_DATABASE(db)                                                               \
-  do {                                                                                      \
-    if (!(db).available()) {                                                                \
+#define RTB_NEED_DATABASE(db)                                                                        \
+  do {                                                                                               \
+    if (!(db).available()) {                                                                         \
       if (rtb::test::postgres_required()) FAIL((db).name << " is required: " << (db).skip_reason()); \
-      WARN((db).name << " SKIPPED: " << (db).skip_reason());                                \
-      return;                                                                               \
-    }                                                                                       \
+      WARN((db).name << " SKIPPED: " << (db).skip_reason());                                         \
+      return;                                                                                        \
+    }                                                                                                \
   } while (0)

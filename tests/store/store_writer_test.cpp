@@ -25,7 +25,7 @@ class gated_backend final : public svc::store_backend {
     std::mutex m;
     std::condition_variable cv;
     bool open = true;
-    int waiting = 0;  ///< writes held at the gate
+    int waiting = 0;                       ///< writes held at the gate
     std::vector<std::size_t> batch_sizes;  ///< committed batches
     std::vector<std::string> written;      ///< call_sid:seq of each committed record, in order
     int write_calls = 0;

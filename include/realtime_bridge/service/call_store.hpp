@@ -150,7 +150,7 @@ struct call_ended {
   std::string end_reason;  ///< rtb::to_string(end_reason), or bridge_restarted
   std::string end_detail;
   token_usage tokens;
-  double cost_usd = 0;              ///< estimate_cost(tokens, prices); 0 if unknown
+  double cost_usd = 0;               ///< estimate_cost(tokens, prices); 0 if unknown
   std::string counters_json = "{}";  ///< counters_json(summary.counters), or any JSON object
   friend bool operator==(const call_ended&, const call_ended&) = default;
 };
@@ -166,8 +166,8 @@ struct item {
   /// (empty when nothing). Unset when the item was not interrupted.
   std::optional<std::string> heard_text;
   bool interrupted = false;
-  std::int64_t audio_ms = 0;               ///< audio of the item (sent to the caller, or from the caller)
-  std::optional<std::int64_t> heard_ms;    ///< of audio_ms, heard by the caller (interrupted items)
+  std::int64_t audio_ms = 0;             ///< audio of the item (sent to the caller, or from the caller)
+  std::optional<std::int64_t> heard_ms;  ///< of audio_ms, heard by the caller (interrupted items)
   store_time started_at{};
   std::optional<store_time> ended_at;
   friend bool operator==(const item&, const item&) = default;
@@ -273,8 +273,8 @@ struct call_page {
 /// The writer's figures, for metrics. Every record handed to record() ends up
 /// counted exactly once in written, dropped or failed (or is still queued).
 struct store_stats {
-  std::uint64_t queue_depth = 0;     ///< records accepted and not yet written or failed
-  std::uint64_t queue_capacity = 0;  ///< record() drops beyond this depth
+  std::uint64_t queue_depth = 0;      ///< records accepted and not yet written or failed
+  std::uint64_t queue_capacity = 0;   ///< record() drops beyond this depth
   std::uint64_t max_queue_depth = 0;  ///< the highest depth seen
   std::uint64_t accepted = 0;         ///< taken by record()
   std::uint64_t written = 0;          ///< committed to the database

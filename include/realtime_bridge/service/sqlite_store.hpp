@@ -13,7 +13,7 @@
 namespace rtb::service {
 
 struct sqlite_options {
-  std::string path;      ///< the database file; it and its directory are created if missing
+  std::string path;  ///< the database file; it and its directory are created if missing
   /// This bridge instance's name (store_options::instance), recorded with
   /// its calls. At start-up every open call in the file is closed as
   /// bridge_restarted, whatever instance wrote it: a SQLite file belongs to

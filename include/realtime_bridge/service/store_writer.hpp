@@ -38,9 +38,9 @@
 namespace rtb::service {
 
 struct writer_options {
-  std::size_t queue_capacity = 10'000;  ///< records accepted and not yet written
-  std::size_t max_batch = 500;          ///< records per transaction, at most
-  std::uint32_t retries = 2;            ///< retries of a failed transaction before it is split
+  std::size_t queue_capacity = 10'000;         ///< records accepted and not yet written
+  std::size_t max_batch = 500;                 ///< records per transaction, at most
+  std::uint32_t retries = 2;                   ///< retries of a failed transaction before it is split
   std::chrono::milliseconds retry_pause{200};  ///< before the first retry; doubled for each next one
   /// Called on the writer's thread with a line about each failed transaction
   /// and each record given up. Default: nothing.
@@ -81,8 +81,8 @@ class store_writer final : public call_store {
   writer_options options_;
 
   mutable std::mutex mutex_;
-  std::condition_variable wake_;  ///< the writer: records arrived, or stop
-  std::condition_variable done_;  ///< flush(): records were written
+  std::condition_variable wake_;             ///< the writer: records arrived, or stop
+  std::condition_variable done_;             ///< flush(): records were written
   std::vector<rtb::service::record> queue_;  ///< reserved to queue_capacity
   std::vector<rtb::service::record> taken_;  ///< the writer's; swapped with queue_
   bool stopping_ = false;
