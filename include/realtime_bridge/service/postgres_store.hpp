@@ -15,7 +15,9 @@ namespace rtb::service {
 struct postgres_options {
   /// A postgresql:// URI or a libpq conninfo string, handed to libpq as is
   /// (sslmode, connect_timeout, options=-csearch_path%3D... all work).
-  /// connect_timeout defaults to 10 s unless the URI sets it.
+  /// Unless the URI sets them: connect_timeout 10 s, TCP keepalives after
+  /// 10 s idle, and tcp_user_timeout 30 s (a server that stops answering
+  /// fails the connection instead of holding the writer).
   std::string uri;
   /// This bridge instance's name (store_options::instance). Each instance
   /// sharing the database needs its own: at start-up an instance closes the
