@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/version.hpp"
 #include "server/app.hpp"
 #include "server/settings.hpp"
 
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--version") {
-      std::printf("realtime-bridge-server %s\n", RTB_VERSION);
+      std::printf("realtime-bridge-server %.*s\n", static_cast<int>(rtb::version.size()), rtb::version.data());
       return 0;
     }
   }
@@ -60,7 +61,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   server_app::settings s = std::move(*loaded);
-  const auto log = lws_adapter::stderr_log(level_of(s.log_level));
+  // Every line, the adapter's and ours, goes out as a record: text or JSON.
+  const lws_adapter::record_function records = s.log_format == "json"
+                                                   ? lws_adapter::stderr_json_log(level_of(s.log_level))
+                                                   : lws_adapter::stderr_text_log(level_of(s.log_level));
+  const lws_adapter::log_function log = [records](lws_adapter::log_level level, std::string_view line) {
+    records(lws_adapter::log_record{level, line, 0, {}, {}, {}});
+  };
 
   if (s.realtime_enabled && s.openai_api_key.empty() && s.openai_realtime_url.empty()) {
     std::fprintf(stderr,
@@ -91,7 +98,7 @@ int main(int argc, char** argv) {
   options.openai.ca_file = s.openai_ca_file;
   options.call = server_app::call_config_from(s);
   options.max_calls = s.max_calls;
-  options.log = log;
+  options.log_records = records;
 
   auto app = std::make_shared<server_app::bridge_app>(s);
   app->set_log(log);

@@ -64,7 +64,7 @@ struct service_thread;
 
 /// A host command for a call, queued from another thread.
 struct posted_command {
-  enum class kind { tool_result, user_text, end_call, task };
+  enum class kind { tool_result, user_text, end_call, set_agent, task };
   std::uint64_t call_id = 0;
   kind what = kind::end_call;
   std::string a;
@@ -140,6 +140,10 @@ struct server_shared {
   std::atomic<std::uint64_t> unexpected_destroys{0};
   std::atomic<std::int64_t> timers_pending{0};
   std::atomic<std::int64_t> fetches_active{0};
+  /// When a connection to OpenAI last opened, and last failed to (ms on the
+  /// steady clock; 0: never): readiness looks at these.
+  std::atomic<std::int64_t> openai_last_open_ms{0};
+  std::atomic<std::int64_t> openai_last_failure_ms{0};
   call_totals totals;
   latency_histogram openai_connect;  ///< connect started -> WebSocket open (record_shared)
   latency_histogram session_setup;   ///< WebSocket open -> session.updated
@@ -151,7 +155,10 @@ struct server_shared {
   std::atomic<std::uint64_t> next_fetch_thread{0};
 
   void log(log_level level, std::string_view line) const {
-    if (options.log) options.log(level, line);
+    if (options.log_records)
+      options.log_records(log_record{level, line, 0, {}, {}, {}});
+    else if (options.log)
+      options.log(level, line);
   }
 };
 
@@ -178,6 +185,7 @@ struct service_thread {
   thread_metrics metrics;
   loop_timer tick{};  ///< once a second: the loop's lag
   std::chrono::steady_clock::time_point tick_due{};
+  std::atomic<std::int64_t> last_tick_ms{0};  ///< steady clock: liveness
   void arm_tick();
 
   /// Masking keys for frames to OpenAI; this thread only.

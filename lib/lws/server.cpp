@@ -276,6 +276,14 @@ void server::fetch(fetch_request request, fetch_callback done) {
   }
 }
 
+bool server::threads_alive(std::chrono::milliseconds within) const noexcept {
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  for (const auto& t : impl_->threads)
+    if (now_ms - t->last_tick_ms.load() > within.count()) return false;
+  return true;
+}
+
 result<void> validate_openai_url(std::string_view text) {
   auto url = parse_ws_url(std::string(text));
   if (!url) return error{errc::invalid_config, url.error().message};
@@ -318,6 +326,11 @@ server_stats server::stats() const {
   out.unexpected_destroys = s.unexpected_destroys.load();
   out.timers_pending = s.timers_pending.load();
   out.fetches_active = s.fetches_active.load();
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (const auto at = s.openai_last_open_ms.load(); at != 0) out.openai_last_open_ago = std::chrono::milliseconds(now_ms - at);
+  if (const auto at = s.openai_last_failure_ms.load(); at != 0)
+    out.openai_last_failure_ago = std::chrono::milliseconds(now_ms - at);
   return out;
 }
 

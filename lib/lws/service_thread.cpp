@@ -145,7 +145,7 @@ int answer_http(struct lws* wsi, http_exchange& ex) {
       r = {500, "text/plain", "internal error\n"};
     }
   }
-  t.shared.log(log_level::info,
+  t.shared.log(r.quiet ? log_level::debug : log_level::info,
                fmt::format("HTTP {} {} from {} -> {}", ex.request.method, ex.request.path, ex.request.peer, r.status));
   return respond(wsi, ex, r);
 }
@@ -234,6 +234,7 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       ex->request.content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
       ex->request.host = header(wsi, WSI_TOKEN_HOST);
       ex->request.twilio_signature = custom_header(wsi, "x-twilio-signature:");
+      ex->request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
       ex->request.peer = peer_of(wsi);
       const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
       ex->content_length = length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10);

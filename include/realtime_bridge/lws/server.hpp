@@ -37,8 +37,32 @@ using log_function = std::function<void(log_level, std::string_view line)>;
 /// A log function writing "<time> <level> <line>" to stderr, at `min` and above.
 log_function stderr_log(log_level min = log_level::info);
 
+/// One log line with its fields apart, for structured logs.
+struct log_record {
+  log_level level = log_level::info;
+  std::string_view message;  ///< without the call's prefix
+  std::uint64_t call_id = 0;  ///< the adapter's number for the call; 0: not about a call
+  std::string_view call_sid;  ///< once Twilio's start has come
+  std::string_view stream_sid;
+  std::string_view agent;  ///< when the application named one (call_handle::set_agent)
+};
+/// Receives every log record; like log_function, concurrently from service
+/// threads, and never with a secret in it.
+using record_function = std::function<void(const log_record&)>;
+
+/// The human line of a record: "call 12 CA…/MZ…: message" (or the message alone).
+std::string format_log_line(const log_record& r);
+/// A record as one JSON object (no newline): the time, level, message and
+/// the call's fields as separate keys (empty ones left out).
+std::string format_json_log_line(const log_record& r);
+/// Records as JSON objects, one per line on stderr, at `min` and above:
+/// {"time":"…","level":"info","msg":"…","call_id":12,"call_sid":"CA…","stream_sid":"MZ…","agent":"…"}
+record_function stderr_json_log(log_level min = log_level::info);
+/// Records as human lines on stderr (format_log_line), at `min` and above.
+record_function stderr_text_log(log_level min = log_level::info);
+
 struct http_request {
-  std::string method;  ///< GET, POST, HEAD, or OTHER
+  std::string method;  ///< GET, POST, HEAD, PUT, DELETE, PATCH, OPTIONS, or OTHER
   /// The path decoded by lws, for routing: %XX decoded, '+' read as a space,
   /// "//", "/./" and "/../" collapsed; without the query.
   std::string path;
@@ -54,6 +78,7 @@ struct http_request {
   std::string content_type;
   std::string host;              ///< the Host header (not to be trusted for signatures)
   std::string twilio_signature;  ///< X-Twilio-Signature, if any
+  std::string authorization;     ///< the Authorization header, if any
   std::string peer;              ///< the client's address
 };
 
@@ -67,6 +92,8 @@ struct http_response {
   std::string body;
   /// More response headers, e.g. {"Allow", "GET, POST"} with a 405.
   header_list headers;
+  /// Logged at debug rather than info (health probes, scrapes).
+  bool quiet = false;
 };
 
 /// A caller's media-stream WebSocket upgrade, before it is accepted.
@@ -103,6 +130,8 @@ class call_handle {
   command_result submit_tool_result(std::string_view call_id, std::string_view output) const;
   command_result send_user_text(std::string_view text, bool respond = true) const;
   command_result end_call(std::string_view reason) const;
+  /// Names the call's agent in its log records (log_record::agent).
+  command_result set_agent(std::string_view name) const;
 
   /// False once the call has ended (and for a handle that names no call).
   bool active() const noexcept;
@@ -189,6 +218,8 @@ struct server_options {
   /// How long a peer has to answer our close frame before its connection is dropped.
   std::chrono::seconds close_timeout{5};
   log_function log = stderr_log();
+  /// When set, receives every log line instead of `log`, with its fields apart.
+  record_function log_records;
 };
 
 struct server_stats {
@@ -209,6 +240,10 @@ struct server_stats {
   std::int64_t timers_pending = 0;
   /// Outbound HTTP requests (fetch) in progress.
   std::int64_t fetches_active = 0;
+  /// How long ago a connection to OpenAI last opened, and last failed to
+  /// open (never: nullopt).
+  std::optional<std::chrono::milliseconds> openai_last_open_ago;
+  std::optional<std::chrono::milliseconds> openai_last_failure_ago;
 };
 
 /// Checks an OpenAI WebSocket URL as server::start() would: ws:// or wss://,
@@ -234,6 +269,9 @@ class server final : public fetcher {
   std::size_t max_calls() const noexcept;
   /// True when a new call would be refused: draining, or max_calls active.
   bool full() const noexcept;
+  /// True when every service thread has run its event loop within `within`
+  /// (each ticks once a second): the liveness a probe wants.
+  bool threads_alive(std::chrono::milliseconds within = std::chrono::seconds(5)) const noexcept;
   /// Waits until no call is active, or the timeout passes. True if idle.
   bool wait_idle(std::chrono::milliseconds timeout);
   /// Closes every remaining call and stops the service threads.
