@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "realtime_bridge/lws/openai_check.hpp"
 #include "realtime_bridge/lws/server.hpp"
 #include "realtime_bridge/version.hpp"
 #include "server/app.hpp"
@@ -40,6 +41,30 @@ void raise_open_files_limit() {
   }
 }
 
+/// --check: 0 when a session was configured, 1 otherwise, with the diagnosis.
+int run_check(const rtb::server_app::settings& s) {
+  using namespace rtb;
+  lws_adapter::openai_endpoint endpoint;
+  endpoint.url = s.effective_openai_url();
+  endpoint.api_key = s.openai_api_key;
+  endpoint.ca_file = s.openai_ca_file;
+  if (endpoint.api_key.empty() && s.openai_realtime_url.empty()) {
+    std::fprintf(stderr, "realtime-bridge-server --check: OPENAI_API_KEY is not set.\n");
+    return 1;
+  }
+  std::printf("checking %s (model %s, voice %s)…\n", endpoint.url.c_str(), s.openai_model.c_str(), s.voice.c_str());
+  const auto r = lws_adapter::check_openai(endpoint, server_app::call_config_from(s));
+  if (r.ok()) {
+    std::printf("OK: %s (WebSocket in %lld ms, session configured %lld ms later)\n", r.detail.c_str(),
+                static_cast<long long>(r.connect_time.count()), static_cast<long long>(r.setup_time.count()));
+    return 0;
+  }
+  std::printf("FAILED (%.*s): %s\n", static_cast<int>(to_string(r.what).size()), to_string(r.what).data(),
+              r.detail.c_str());
+  if (!r.fix.empty()) std::printf("fix: %s\n", r.fix.c_str());
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,6 +80,8 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  // --check: try the OpenAI side as a call would, say what is wrong, exit.
+  const bool check = std::erase(args, std::string("--check")) > 0;
   auto loaded = server_app::load_settings(&server_app::process_env, args);
   if (!loaded) {
     std::fprintf(stderr, "realtime-bridge-server: %s\n", loaded.error().message.c_str());
@@ -68,6 +95,8 @@ int main(int argc, char** argv) {
   const lws_adapter::log_function log = [records](lws_adapter::log_level level, std::string_view line) {
     records(lws_adapter::log_record{level, line, 0, {}, {}, {}});
   };
+
+  if (check) return run_check(s);
 
   if (s.realtime_enabled && s.openai_api_key.empty() && s.openai_realtime_url.empty()) {
     std::fprintf(stderr,

@@ -607,6 +607,9 @@ std::string usage() {
     }
     out += line + "\n";
   }
+  out += "  --check\n      Connect to OpenAI as a call would (key, URL, model, session settings), print what\n"
+         "      is wrong and how to fix it, and exit (0: a session was configured).\n";
+  out += "  --version\n      Print the version.\n";
   out += "  --help, -h\n      Show this text.\n";
   return out;
 }
