@@ -117,6 +117,35 @@ struct call_totals {
   void add(const call_summary& s) noexcept;
 };
 
+}  // namespace rtb::lws_adapter
+
+/// Shared by a streamed HTTP response (on its service thread) and the
+/// application's event_stream handles (any thread).
+struct rtb::lws_adapter::event_stream::shared_state {
+  static constexpr std::size_t max_queued_bytes = 1024 * 1024;
+  std::mutex mutex;
+  std::string queued;  ///< what waits to be written
+  bool closed = false;  ///< no more writes: the client left, fell behind, or close() was asked
+  bool close_asked = false;
+  struct lws* wsi = nullptr;  ///< on the owner thread only; null once the connection is gone
+  std::shared_ptr<thread_mailbox> mailbox;
+};
+
+/// Shared by a request waiting for its answer (on its service thread) and
+/// the application's pending_response handles (any thread).
+struct rtb::lws_adapter::pending_response::shared_state {
+  std::mutex mutex;
+  std::optional<http_response> answer;  ///< set once, by the first respond()
+  bool done = false;                    ///< answered, or the client left
+  void* exchange = nullptr;             ///< the waiting request (owner thread only); null once it is gone
+  std::shared_ptr<thread_mailbox> mailbox;
+};
+
+namespace rtb::lws_adapter {
+
+/// Runs `work` on the thread of `mailbox`, soon; nothing if it is closed.
+void post_task(thread_mailbox& mailbox, std::function<void(service_thread*)> work);
+
 struct server_shared {
   server_options options;
   std::shared_ptr<application> app;

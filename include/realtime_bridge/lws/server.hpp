@@ -94,6 +94,54 @@ struct http_response {
   header_list headers;
   /// Logged at debug rather than info (health probes, scrapes).
   bool quiet = false;
+  /// Keep the response open and stream to it (Server-Sent Events): the
+  /// headers go out now, without a length, and the application gets an
+  /// event_stream to write to (application::on_event_stream). `body`, if
+  /// any, is written first.
+  bool event_stream = false;
+  /// The answer is not ready (it needs I/O that must not run on a service
+  /// thread, e.g. a database read): the application gets a pending_response
+  /// to answer later, from any thread (application::on_pending_response).
+  /// Nothing else of this response is used.
+  bool later = false;
+};
+
+/// A request whose answer comes later (http_response::later): a plain value,
+/// safe to copy and use from any thread. The first respond() wins; a request
+/// not answered within server_options::pending_answer_timeout gets 504; a client that left makes respond() a no-op.
+class pending_response {
+ public:
+  pending_response() = default;
+  /// Sends `response` (not a streamed or later one). False if it was already
+  /// answered or the client is gone.
+  bool respond(http_response response) const;
+
+  struct shared_state;
+  explicit pending_response(std::shared_ptr<shared_state> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<shared_state> state_;
+};
+
+/// An open streamed HTTP response (http_response::event_stream): a plain
+/// value, safe to copy and use from any thread at any time. What is sent is
+/// written in order; a client that does not keep up (more than 1 MiB waiting)
+/// is disconnected.
+class event_stream {
+ public:
+  event_stream() = default;
+  /// Queues `data` (e.g. "data: {…}\n\n"). False once the stream is closed
+  /// (the client left, it fell behind, the server stopped): drop the handle.
+  bool send(std::string_view data) const;
+  /// Ends the response and closes the connection.
+  void close() const;
+  bool open() const noexcept;
+
+  struct shared_state;
+  explicit event_stream(std::shared_ptr<shared_state> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<shared_state> state_;
 };
 
 /// A caller's media-stream WebSocket upgrade, before it is accepted.
@@ -157,6 +205,12 @@ class application {
   /// close"), so that every request's target is read as received
   /// (http_request::target).
   virtual http_response on_http(const http_request& request);
+  /// A request on_http() answered with `later`: answer it through
+  /// `pending` (from any thread). Default: 501.
+  virtual void on_pending_response(pending_response pending, const http_request& request);
+  /// A response on_http() marked event_stream has sent its headers; write to
+  /// it through `stream`. Default: close it.
+  virtual void on_event_stream(event_stream stream, const http_request& request);
   /// Accept (nullopt) or refuse (the response, e.g. 403) a media-stream
   /// upgrade. Refused upgrades never open an OpenAI session. Default: accept.
   virtual std::optional<http_response> check_stream(const stream_request& request);
@@ -198,6 +252,8 @@ struct server_options {
   call_config call;      ///< the default configuration of every call
   driver_limits limits;  ///< per-leg message size limits
   std::size_t max_http_body_bytes = 64 * 1024;
+  /// A request answered `later` that gets no answer in this time gets 504.
+  std::chrono::milliseconds pending_answer_timeout{30'000};
   /// Calls at once, in the whole process (all threads). A media stream
   /// beyond it is refused with 503 before any OpenAI session opens (counted
   /// in server_stats::admission_refusals, logged at most once a second).
