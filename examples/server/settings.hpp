@@ -35,14 +35,14 @@ struct settings {
   /// OPENAI_REALTIME_URL: the full WebSocket URL to use instead of OpenAI's
   /// (query included), for proxies and test peers.
   std::string openai_realtime_url;
-  std::string openai_ca_file;       // OPENAI_CA_FILE
-  std::string voice = "marin";      // VOICE (one of OpenAI's, unless ALLOW_UNKNOWN_VOICE)
+  std::string openai_ca_file;        // OPENAI_CA_FILE
+  std::string voice = "marin";       // VOICE (one of OpenAI's, unless ALLOW_UNKNOWN_VOICE)
   bool allow_unknown_voice = false;  // ALLOW_UNKNOWN_VOICE
-  std::string instructions;         // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
-  std::string greeting;             // GREETING: what the AI says first ("" = wait for the caller)
-  std::string transcription_model;  // TRANSCRIPTION_MODEL ("" = no caller transcripts)
-  double vad_threshold = 0.5;       // VAD_THRESHOLD
-  int silence_duration_ms = 500;    // SILENCE_DURATION_MS
+  std::string instructions;          // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
+  std::string greeting;              // GREETING: what the AI says first ("" = wait for the caller)
+  std::string transcription_model;   // TRANSCRIPTION_MODEL ("" = no caller transcripts)
+  double vad_threshold = 0.5;        // VAD_THRESHOLD
+  int silence_duration_ms = 500;     // SILENCE_DURATION_MS
   /// CALLER_AUDIO_BATCH_MS: caller audio per message to OpenAI (0 = off, one
   /// message per 20 ms frame; else a multiple of 20 from 40 to 200).
   int caller_audio_batch_ms = 0;
@@ -63,6 +63,12 @@ struct settings {
   std::string log_level = "info";           // LOG_LEVEL: debug, info, warning, error
   std::string log_format = "text";          // LOG_FORMAT: text or json
   std::string metrics_token;                // METRICS_TOKEN (secret): bearer token for /metrics ("" = open)
+
+  // --- records and the operator's view
+  std::string database_url;   // DATABASE_URL ("" = SQLite at data/calls.db; "off"); may hold a password
+  std::string admin_token;    // ADMIN_TOKEN (secret): the calls API, live events and /calls ("" = off)
+  std::string events_url;     // EVENTS_URL: POST each live event here ("" = off)
+  std::string events_secret;  // EVENTS_SECRET (secret): signs the events
 
   /// The OpenAI URL to connect to: openai_realtime_url, or OpenAI's with the model.
   std::string effective_openai_url() const;

@@ -98,6 +98,10 @@ const std::vector<std::string> all_names = {
     "LOG_LEVEL",
     "LOG_FORMAT",
     "METRICS_TOKEN",
+    "DATABASE_URL",
+    "ADMIN_TOKEN",
+    "EVENTS_URL",
+    "EVENTS_SECRET",
 };
 
 std::string flag_of(std::string_view env_name) {
@@ -648,6 +652,10 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "LOG_LEVEL=info (default)",
       "LOG_FORMAT=text (default)",
       "METRICS_TOKEN=(not set)",
+      "DATABASE_URL=(not set: sqlite:data/calls.db)",
+      "ADMIN_TOKEN=(not set)",
+      "EVENTS_URL=(not set)",
+      "EVENTS_SECRET=(not set)",
   };
   CHECK(app::describe(*r) == defaults);
 
@@ -774,4 +782,22 @@ TEST_CASE("process_env reads the process environment", "[server][settings]") {
   CHECK(app::process_env("RTB_SETTINGS_TEST_VARIABLE") == std::optional<std::string>("value 1"));
   ::unsetenv("RTB_SETTINGS_TEST_VARIABLE");
   CHECK_FALSE(app::process_env("RTB_SETTINGS_TEST_VARIABLE").has_value());
+}
+
+TEST_CASE("the operator's settings: DATABASE_URL, ADMIN_TOKEN, EVENTS_URL", "[server][settings]") {
+  CHECK(load({{"DATABASE_URL", "off"}})->database_url == "off");
+  CHECK(load({{"DATABASE_URL", "sqlite:data/x.db"}})->database_url == "sqlite:data/x.db");
+  CHECK(load({{"EVENTS_URL", "https://events.example/hook"}})->events_url == "https://events.example/hook");
+  CHECK(load({{"EVENTS_URL", "http://127.0.0.1:8080/hook"}}).has_value());
+  CHECK(error_of({{"EVENTS_URL", "http://events.example/hook"}}) ==
+        "EVENTS_URL must be an https:// URL (http:// only to a loopback host), not 'http://events.example/hook'");
+  CHECK(error_of({{"DATABASE_URL", "mysql://db/calls"}}).starts_with("DATABASE_URL is not usable: "));
+  // A PostgreSQL password never shows.
+  const std::string url = "postgresql://bridge:hunter2-secret@db.example:5432/calls";
+  auto r = load({{"DATABASE_URL", url}, {"ADMIN_TOKEN", "admin-CANARY-1234"}});
+  REQUIRE(r.has_value());
+  for (const auto& line : app::describe(*r)) {
+    CHECK(line.find("hunter2") == std::string::npos);
+    CHECK(line.find("admin-CANARY") == std::string::npos);
+  }
 }
