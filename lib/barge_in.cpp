@@ -90,6 +90,23 @@ void push_bounded(std::vector<T>& list, T value, std::size_t max) {
 
 }  // namespace
 
+result<void> validate(const barge_in_config& c) {
+  if (c.margin.count() < 0) return error{errc::invalid_config, "barge-in margin must not be negative"};
+  return {};
+}
+
+bool allows_server_interrupt(const barge_in_config& c) noexcept { return c.enabled; }
+
+void derive_interrupt_response(barge_in_config& c, openai::session_config& session) noexcept {
+  const bool allowed = allows_server_interrupt(c);
+  std::visit(
+      [&](auto& turn) {
+        if constexpr (requires { turn.interrupt_response; }) turn.interrupt_response = turn.interrupt_response && allowed;
+      },
+      session.turn);
+  c.server_cancels = openai::server_interrupts(session);
+}
+
 barge_in::barge_in(barge_in_config config) : config_(config) {
   out_.reserve(8);
   items_.reserve(8);

@@ -53,8 +53,10 @@
 namespace rtb {
 namespace {
 
+// Barge-in decides the session's interrupt_response (and so whether it
+// cancels responses itself).
 call_config derive(call_config c) {
-  c.barge_in.server_cancels = openai::server_interrupts(c.openai.config);
+  derive_interrupt_response(c.barge_in, c.openai.config);
   return c;
 }
 
@@ -103,7 +105,7 @@ result<void> validate(const call_config& c) {
   if (c.twilio.start.count() <= 0) return error{errc::invalid_config, "twilio start timeout must be positive"};
   if (c.twilio.media_idle.count() < 0)
     return error{errc::invalid_config, "twilio media idle timeout must not be negative"};
-  if (c.barge_in.margin.count() < 0) return error{errc::invalid_config, "barge-in margin must not be negative"};
+  if (auto r = validate(c.barge_in); !r) return r;
   if (c.limits.held_caller_audio.count() < 0 || c.limits.held_ai_audio.count() < 0)
     return error{errc::invalid_config, "held audio limits must not be negative"};
   if (const auto batch = c.limits.caller_audio_batch.count();

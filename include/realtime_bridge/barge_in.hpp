@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "realtime_bridge/actions.hpp"
+#include "realtime_bridge/openai/session_config.hpp"
+#include "realtime_bridge/result.hpp"
 #include "realtime_bridge/time.hpp"
 
 namespace rtb {
@@ -29,9 +31,26 @@ struct barge_in_config {
   bool forget_unheard = true;
   /// The server cancels its own response on speech (turn detection with
   /// interrupt_response). When false we send response.cancel ourselves.
+  /// Not configuration: derive_interrupt_response() sets it.
   bool server_cancels = true;
   friend bool operator==(const barge_in_config&, const barge_in_config&) = default;
 };
+
+/// Checks the barge-in settings; the message names the bad one.
+[[nodiscard]] result<void> validate(const barge_in_config& config);
+
+/// Whether barge-in lets the server cancel its own response when the caller
+/// starts speaking (turn_detection.interrupt_response). Not when barge-in is
+/// disabled: the server would stop the answer while Twilio goes on playing
+/// what it holds, and the caller would hear it cut off mid-sentence.
+[[nodiscard]] bool allows_server_interrupt(const barge_in_config& config) noexcept;
+
+/// Barge-in decides the session's interrupt_response: false when it does not
+/// allow the server to interrupt (allows_server_interrupt), else the
+/// configured value. Sets config.server_cancels to what the server will then
+/// do (false also without turn detection), so that barge-in sends
+/// response.cancel itself exactly when the server does not.
+void derive_interrupt_response(barge_in_config& config, openai::session_config& session) noexcept;
 
 // Inputs.
 namespace playout {

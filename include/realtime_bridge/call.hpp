@@ -48,7 +48,9 @@ struct call_limits {
 struct call_config {
   openai::session_options openai;  ///< session.update contents, greeting, timeouts
   twilio::stream_timeouts twilio;
-  barge_in_config barge_in;  ///< server_cancels is derived from openai.config
+  /// Also decides openai.config's turn_detection.interrupt_response: the call
+  /// applies derive_interrupt_response() (config() shows the result).
+  barge_in_config barge_in;
   call_limits limits;
   friend bool operator==(const call_config&, const call_config&) = default;
 };

@@ -412,3 +412,66 @@ TEST_CASE("marks the bridge did not send are counted and ignored", "[barge_in]")
   CHECK(p.b.counters().foreign_marks == 2);
   CHECK(p.b.marks_outstanding() == 2);
 }
+
+// ---- barge-in's own settings: validation and the session's interrupt_response ----
+
+TEST_CASE("barge-in validates its own settings, naming the bad one", "[barge_in][config]") {
+  CHECK(validate(barge_in_config{}));
+  barge_in_config c;
+  c.margin = std::chrono::milliseconds(-1);
+  const auto r = validate(c);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::invalid_config);
+  CHECK(r.error().message == "barge-in margin must not be negative");
+}
+
+TEST_CASE("barge-in decides interrupt_response: off when it is disabled, else as configured", "[barge_in][config]") {
+  struct row {
+    bool enabled;
+    bool configured;  // interrupt_response as configured
+    bool sent;        // in session.update
+    bool server_cancels;
+  };
+  // Disabled: the server must not stop an answer Twilio goes on playing.
+  const row rows[] = {
+      {true, true, true, true},
+      {true, false, false, false},
+      {false, true, false, false},
+      {false, false, false, false},
+  };
+  for (const row& r : rows) {
+    INFO("enabled " << r.enabled << ", configured interrupt_response " << r.configured);
+    for (const bool semantic : {false, true}) {
+      barge_in_config b{.enabled = r.enabled};
+      openai::session_config s;
+      if (semantic)
+        s.turn = openai::semantic_vad{"auto", true, r.configured};
+      else
+        s.turn = openai::server_vad{0.5, 300, 500, std::nullopt, true, r.configured};
+      derive_interrupt_response(b, s);
+      CHECK(openai::server_interrupts(s) == r.sent);
+      CHECK(b.server_cancels == r.server_cancels);
+      // Nothing else of the turn detection changes.
+      if (semantic)
+        CHECK(std::get<openai::semantic_vad>(s.turn).create_response);
+      else
+        CHECK(std::get<openai::server_vad>(s.turn) == openai::server_vad{0.5, 300, 500, std::nullopt, true, r.sent});
+    }
+  }
+  SECTION("without turn detection the bridge always cancels itself") {
+    barge_in_config b;
+    openai::session_config s;
+    s.turn = openai::no_turn_detection{};
+    derive_interrupt_response(b, s);
+    CHECK_FALSE(b.server_cancels);
+    CHECK(s.turn == openai::turn_detection{openai::no_turn_detection{}});
+  }
+  SECTION("deriving twice changes nothing more") {
+    barge_in_config b{.enabled = false};
+    openai::session_config s;
+    derive_interrupt_response(b, s);
+    const auto once = s;
+    derive_interrupt_response(b, s);
+    CHECK(s == once);
+  }
+}

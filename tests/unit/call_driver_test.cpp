@@ -309,3 +309,21 @@ TEST_CASE("with caller audio batching the driver sends one append per batch, and
   std::ostringstream replayed;
   CHECK(replayed_openai_messages(trace_text.str(), replayed) == sent_to_openai(r));
 }
+
+TEST_CASE("the session.update on the wire carries the interrupt_response barge-in decided", "[driver][barge_in]") {
+  call_config config;
+  SECTION("barge-in disabled: false, though the configuration says true") {
+    config.barge_in.enabled = false;
+    rig r(config);
+    r.up();
+    REQUIRE_FALSE(r.openai.sent.empty());
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":false)") != std::string::npos);
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":true)") == std::string::npos);
+  }
+  SECTION("barge-in enabled: as configured") {
+    rig r(config);
+    r.up();
+    REQUIRE_FALSE(r.openai.sent.empty());
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":true)") != std::string::npos);
+  }
+}

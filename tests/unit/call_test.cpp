@@ -390,3 +390,31 @@ TEST_CASE("caller audio held while OpenAI connects is batched the same way when 
   CHECK(c.counters().caller_frames_forwarded == 6);
   CHECK(c.counters().caller_audio_appends == 3);
 }
+
+// ---- barge-in decides interrupt_response ----
+
+TEST_CASE("with barge-in disabled the session.update asks the server not to interrupt, and speech changes nothing",
+          "[call][barge_in]") {
+  call_config cfg = config_with();
+  cfg.barge_in.enabled = false;
+  REQUIRE(openai::server_interrupts(cfg.openai.config));  // the default turn detection interrupts
+  live_call lc(cfg);
+  CHECK_FALSE(openai::server_interrupts(lc.c.config().openai.config));
+  CHECK_FALSE(lc.c.config().barge_in.server_cancels);
+  CHECK(rtb::validate(lc.c.config()));
+
+  (void)lc.oa(response_created("resp_1"), 300);
+  for (int i = 0; i < 5; ++i) (void)lc.oa(delta("resp_1", "item_A", chunk), 310);
+  REQUIRE(lc.oa(speech_started(), 350) == actions{});
+  // The answer goes on playing.
+  REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 360) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 120}}});
+}
+
+TEST_CASE("with barge-in enabled the configured interrupt_response is kept", "[call][barge_in]") {
+  const bool interrupt = GENERATE(true, false);
+  call_config cfg = config_with();
+  cfg.openai.config.turn = openai::semantic_vad{"auto", true, interrupt};
+  call c(cfg, at(0));
+  CHECK(openai::server_interrupts(c.config().openai.config) == interrupt);
+  CHECK(c.config().barge_in.server_cancels == interrupt);
+}
