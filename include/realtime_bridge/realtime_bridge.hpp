@@ -6,6 +6,7 @@
 #include "realtime_bridge/barge_in.hpp"
 #include "realtime_bridge/call.hpp"
 #include "realtime_bridge/call_driver.hpp"
+#include "realtime_bridge/caller_audio_batch.hpp"
 #include "realtime_bridge/config_json.hpp"
 #include "realtime_bridge/openai/decoder.hpp"
 #include "realtime_bridge/openai/encoder.hpp"
