@@ -8,33 +8,46 @@
 // span [start, start + sent).
 //
 // Heard position. Twilio plays each chunk when the chunk before it has
-// finished, or, if its buffer ran dry, as soon as the chunk arrives. The
-// machine follows that with an *anchor*: "the byte at position q starts
-// playing at time a, and everything sent after it follows without a gap".
-// Times are on Twilio's side of the link: ours shifted by the one-way delay d
-// (zero until the round trip is measured).
+// finished, or, if its buffer ran dry, once the chunk has arrived and waited
+// Twilio's start delay sd (a jitter buffer: Twilio documents none, but
+// nothing promises there is none). The machine follows that with an *anchor*:
+// "the byte at position q starts playing at time a, and everything sent
+// after it follows without a gap". Times are on Twilio's side of the link:
+// ours shifted by the one-way delay d.
 //
 //   - Audio sent at s arrives at s + d. If what is queued before it should
 //     have finished playing by then (a + (timeline_end - q)/rate <= s + d),
 //     Twilio's buffer has run dry (the line went quiet: a tool call, an idle
 //     gap, a stall of the server), and the new audio starts a new segment:
-//     anchor = (timeline_end, s + d). Otherwise it joins the segment playing.
+//     anchor = (timeline_end, s + d + sd), everything before it played.
+//     Otherwise it joins the segment playing. (d and sd are applied when the
+//     heard position is computed, so a segment sent before they were
+//     measured benefits from them.)
 //   - An echo of position p arriving at t says p finished playing at t - d.
-//     Playback cannot have run ahead of that, so the anchor moves later if
-//     the echo shows Twilio behind the estimate (it started late, or an echo
-//     of earlier audio shows the gap before the current segment was shorter
-//     than it seemed):  a = max(a, (t - d) - (p - q)).  An echo never moves
-//     the anchor earlier, and an echo of earlier audio never moves the new
-//     segment ahead of its own send time.
+//     For audio of the anchor's own segment (p > q) that places the anchor
+//     exactly: a = (t - d) - (p - q). An echo of earlier audio (p <= q, still
+//     in flight when the new segment began) can only show that the gap before
+//     the segment was shorter than it seemed: a = max(a, (t - d) - (p - q)).
 //
 // So the caller has heard, when a clear sent now reaches Twilio,
 //
-//     heard(now) = min(timeline_end, q + rate * (now + d - a))
+//     heard(now) = min(timeline_end, max(played, q + rate * (now + d - a)))
 //
-// (q minus the remaining time if a is still ahead: the anchor moved past the
-// end of audio still playing). Until the new segment's first echo this comes
-// from its send time; afterwards from its echoes, never from an echo of audio
-// played before the line went quiet.
+// where `played` is q after a gap, or the echoed p that moved the anchor
+// (audio before q still playing). From an echo that is the echoed position,
+// plus the time since, plus the echo's journey and the clear's: p + rate *
+// (now - t + 2d).
+//
+// The round trip. d is half the round trip, measured with *probe* marks: a
+// mark sent alone (item 0: "rtb.<generation>.0.0") just before audio that
+// goes into Twilio's empty buffer (every mark sent has come back), which
+// Twilio echoes on arrival. sd is measured by the first mark after that
+// audio: it comes back after the round trip, the start delay and the audio
+// before it. Each is a running median of recent samples (round_trip). Until
+// a probe has come back, d = sd = 0 and the echoes are taken at face value
+// (the truncate is then up to a round trip short); until the first mark after
+// the probe has, sd = 0 (audio sent into an empty buffer is then taken to
+// play on arrival, up to sd early).
 //
 // Barge-in (the server's input_audio_buffer.speech_started):
 //   1. The response in progress is *discarded*: its late deltas are dropped.
@@ -44,9 +57,10 @@
 //   3. Reconcile every item on the timeline with what the caller heard:
 //        - heard it all, and the server has no more of it: nothing to do;
 //        - heard part of it: conversation.item.truncate at
-//          min(heard + margin, sent, received) ms. Never more than the audio
-//          received, or OpenAI rejects it ("Audio content of X ms is already
-//          shorter than Y ms");
+//          min(heard + margin, sent, received) ms (the margin, 0 by default,
+//          is for hosts that prefer to err towards "heard"). Never more than
+//          the audio received, or OpenAI rejects it ("Audio content of X ms
+//          is already shorter than Y ms");
 //        - heard none of it (not a whole ms): truncating at 0 is not
 //          accepted, so the item is deleted instead (config forget_unheard),
 //          once the server has finished it (immediately if its response is
@@ -164,12 +178,21 @@ void barge_in::on_audio(const playout::assistant_audio& a, timestamp now) {
   }
   item_entry& e = entry_for(a);
   const std::uint64_t bytes = audio::base64_decoded_size(a.payload);
-  // Where this chunk starts playing: after what is queued, or when it
-  // arrives if Twilio will have played all that by then.
-  const timestamp arrives = now + one_way_delay_;
-  if (!anchor_ ||
-      us_between(anchor_->at, arrives) >= static_cast<std::int64_t>(timeline_end_ - anchor_->position) * us_per_byte)
-    anchor_ = playout_anchor{timeline_end_, arrives};
+  // Every mark sent has come back: Twilio's buffer is empty.
+  const bool starts_spurt = marks_outstanding_ == 0;
+  if (starts_spurt && !probe_) {
+    // A mark alone, ahead of the audio: Twilio echoes it on arrival.
+    out_.push_back(to_twilio::mark{playout_mark{generation_, 0, 0}});
+    probe_ = probe{generation_, now};
+    ++counters_.probes_sent;
+  }
+  // Where this chunk starts playing: after what is queued, or, if Twilio
+  // will have played all that when it arrives, once it has waited the start
+  // delay.
+  if (!anchor_ || us_between(anchor_time(), now + one_way_delay_) >=
+                      static_cast<std::int64_t>(timeline_end_ - anchor_->position) * us_per_byte)
+    anchor_ = playout_anchor{timeline_end_, now, true, timeline_end_};
+  if (starts_spurt) spurt_ = spurt{timeline_end_, timeline_end_ + bytes, now, false};
   e.sent += bytes;
   e.received = std::max({e.received, a.item_received_bytes, e.sent});
   timeline_end_ += bytes;
@@ -207,6 +230,10 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
     ++counters_.foreign_marks;
     return;
   }
+  if (mark->item == 0) {
+    on_probe_echo(*mark, now);
+    return;
+  }
   if (mark->generation != generation_) {
     ++counters_.stale_marks;
     return;
@@ -218,17 +245,55 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
     const std::uint64_t played =
         std::min<std::uint64_t>(static_cast<std::uint64_t>(mark->sent_ms) * audio::mulaw_bytes_per_ms, e.sent);
     e.heard = std::max(e.heard, played);
+    const std::uint64_t position = e.start + played;
+    if (spurt_ && !spurt_->measured && position >= spurt_->first_mark) {
+      spurt_->measured = true;
+      // Sent at s into an empty buffer, the first chunk played from
+      // s + d + start delay; its echo left Twilio when it ended.
+      if (position == spurt_->first_mark) {
+        lead_.add(std::chrono::duration_cast<std::chrono::microseconds>(now - spurt_->sent_at) -
+                  std::chrono::microseconds(static_cast<std::int64_t>(position - spurt_->start) * us_per_byte));
+        update_delays();
+      }
+    }
     if (anchor_) {
       // Position p finished playing at now - d, so the anchor's position
-      // started no earlier than (now - d) - (p - q).
-      const std::int64_t p = static_cast<std::int64_t>(e.start + played);
+      // started at (now - d) - (p - q): exactly, for audio of the anchor's
+      // own segment (p > q); no earlier, for audio before it.
+      const std::int64_t p = static_cast<std::int64_t>(position);
       const std::int64_t q = static_cast<std::int64_t>(anchor_->position);
       const timestamp implied = now - one_way_delay_ - std::chrono::microseconds((p - q) * us_per_byte);
-      anchor_->at = std::max(anchor_->at, implied);
+      if (p > q)
+        *anchor_ = playout_anchor{anchor_->position, implied, false, anchor_->position};
+      else if (implied > anchor_time())
+        *anchor_ = playout_anchor{anchor_->position, implied, false, position};
     }
     break;
   }
   prune();
+}
+
+void barge_in::on_probe_echo(const playout_mark& mark, timestamp now) {
+  if (!probe_ || probe_->generation != mark.generation || mark.sent_ms != 0) {
+    ++counters_.stale_marks;
+    return;
+  }
+  ++counters_.probes_echoed;
+  round_trip_.add(std::chrono::duration_cast<std::chrono::microseconds>(now - probe_->sent_at));
+  probe_.reset();
+  update_delays();
+}
+
+void barge_in::update_delays() noexcept {
+  const auto rtt = round_trip_.estimate();
+  if (!rtt) return;  // until the round trip is known, the echoes speak for themselves
+  one_way_delay_ = *rtt / 2;
+  if (const auto lead = lead_.estimate()) start_delay_ = std::max(std::chrono::microseconds(0), *lead - *rtt);
+}
+
+timestamp barge_in::anchor_time() const noexcept {
+  if (!anchor_->from_send) return anchor_->at;
+  return anchor_->at + one_way_delay_ + start_delay_;
 }
 
 std::uint64_t barge_in::heard_position(timestamp now) const noexcept {
@@ -236,9 +301,9 @@ std::uint64_t barge_in::heard_position(timestamp now) const noexcept {
   // In µs of audio from the start of the timeline, when a clear sent now
   // would reach Twilio.
   const std::int64_t played_us =
-      static_cast<std::int64_t>(anchor_->position) * us_per_byte + us_between(anchor_->at, now + one_way_delay_);
-  if (played_us <= 0) return 0;
-  return std::min(timeline_end_, static_cast<std::uint64_t>(played_us / us_per_byte));
+      static_cast<std::int64_t>(anchor_->position) * us_per_byte + us_between(anchor_time(), now + one_way_delay_);
+  const std::uint64_t played = played_us <= 0 ? 0 : static_cast<std::uint64_t>(played_us / us_per_byte);
+  return std::min(timeline_end_, std::max(anchor_->played, played));
 }
 
 void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now) {
@@ -296,6 +361,7 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
     items_.clear();
     timeline_end_ = 0;
     anchor_.reset();
+    spurt_.reset();
   }
 }
 
@@ -331,6 +397,7 @@ void barge_in::start_new_generation() {
   timeline_end_ = 0;
   marks_outstanding_ = 0;
   anchor_.reset();
+  spurt_.reset();
 }
 
 }  // namespace rtb

@@ -15,6 +15,7 @@
 #include "realtime_bridge/actions.hpp"
 #include "realtime_bridge/openai/session_config.hpp"
 #include "realtime_bridge/result.hpp"
+#include "realtime_bridge/round_trip.hpp"
 #include "realtime_bridge/time.hpp"
 
 namespace rtb {
@@ -82,7 +83,7 @@ using barge_in_input = std::variant<playout::assistant_audio, playout::mark_echo
 struct playout_counters {
   std::uint64_t media_sent = 0;  ///< media messages forwarded to Twilio
   std::uint64_t bytes_sent = 0;  ///< µ-law bytes in them
-  std::uint64_t marks_sent = 0;
+  std::uint64_t marks_sent = 0;           ///< marks after audio (probes not included)
   std::uint64_t marks_echoed = 0;         ///< echoes of the current generation
   std::uint64_t stale_marks = 0;          ///< echoes flushed by a clear, ignored
   std::uint64_t foreign_marks = 0;        ///< echoes of marks we did not send
@@ -92,6 +93,8 @@ struct playout_counters {
   std::uint64_t truncates = 0;
   std::uint64_t deletes = 0;
   std::uint64_t cancels = 0;
+  std::uint64_t probes_sent = 0;  ///< marks sent alone into Twilio's empty buffer (round-trip samples)
+  std::uint64_t probes_echoed = 0;
 };
 
 /// Pure state machine. Forwards assistant audio with a mark after every
@@ -114,6 +117,17 @@ class barge_in {
   std::uint64_t marks_outstanding() const noexcept { return marks_outstanding_; }
   bool audio_playing() const noexcept { return marks_outstanding_ > 0; }
   std::uint32_t generation() const noexcept { return generation_; }
+  /// The round trip to Twilio and back, once a probe mark has come back.
+  std::optional<std::chrono::microseconds> round_trip_time() const noexcept { return round_trip_.estimate(); }
+  /// Network delay assumed each way (half the round trip; 0 until measured).
+  std::chrono::microseconds one_way_delay() const noexcept { return one_way_delay_; }
+  /// How long Twilio waits before playing audio that reaches an empty
+  /// buffer, once measured (a probe and the first mark after audio sent into
+  /// the empty buffer came back); until then it is taken as 0.
+  std::optional<std::chrono::microseconds> start_delay() const noexcept {
+    if (round_trip_.samples() == 0 || lead_.samples() == 0) return std::nullopt;
+    return start_delay_;
+  }
   const playout_counters& counters() const noexcept { return counters_; }
   const barge_in_config& config() const noexcept { return config_; }
 
@@ -136,7 +150,13 @@ class barge_in {
   /// one_way_delay_). See "Heard position" in barge_in.cpp.
   struct playout_anchor {
     std::uint64_t position = 0;
-    timestamp at{};
+    timestamp at{};  ///< from an echo; or, if from_send, when the audio was sent
+    /// No echo has placed it yet: it plays from `at` plus the delays as
+    /// estimated now (they may be measured after the audio was sent).
+    bool from_send = false;
+    /// Known to have played by `at`: `position` after a gap (the buffer ran
+    /// dry before it), less if an echo of earlier audio moved the anchor.
+    std::uint64_t played = 0;
   };
   struct discarded_response {
     std::string response_id;
@@ -146,16 +166,35 @@ class barge_in {
     std::string item_id;
     std::string response_id;
   };
+  /// A probe mark in flight: sent alone while Twilio's buffer was empty, so
+  /// Twilio echoes it at once and its echo measures the round trip.
+  struct probe {
+    std::uint32_t generation = 0;
+    timestamp sent_at{};
+  };
+  /// Audio sent into Twilio's empty buffer (every mark echoed): the AI starts
+  /// talking again. Its first mark's echo measures the round trip plus the
+  /// start delay.
+  struct spurt {
+    std::uint64_t start = 0;       ///< timeline position of its first byte
+    std::uint64_t first_mark = 0;  ///< position of the mark after its first chunk
+    timestamp sent_at{};
+    bool measured = false;  ///< the first mark came back
+  };
 
   void on_audio(const playout::assistant_audio& a, timestamp now);
   void on_late_audio(const playout::assistant_audio& a, const discarded_response& r);
   /// Records an item of a discarded response as reconciled; false if it already was.
   bool settle(std::string_view item_id, std::string_view response_id);
   void on_mark(const playout::mark_echoed& m, timestamp now);
+  void on_probe_echo(const playout_mark& mark, timestamp now);
+  void update_delays() noexcept;
   void on_speech(const playout::caller_speech_started& s, timestamp now);
   void on_response_finished(const playout::response_finished& f);
   item_entry& entry_for(const playout::assistant_audio& a);
   std::uint64_t heard_position(timestamp now) const noexcept;
+  /// When the anchor's position starts playing, on Twilio's side.
+  timestamp anchor_time() const noexcept;
   discarded_response* discarded(std::string_view response_id) noexcept;
   void prune();
   void start_new_generation();
@@ -168,11 +207,18 @@ class barge_in {
   std::uint64_t timeline_end_ = 0;  ///< bytes sent in this generation
   std::uint64_t marks_outstanding_ = 0;
   std::optional<playout_anchor> anchor_;  ///< none until audio is sent in this generation
-  /// Network delay from us to Twilio, and from Twilio back to us. Zero until
-  /// it is measured (from mark echoes); then sent audio starts playing later,
+  std::optional<probe> probe_;
+  std::optional<spurt> spurt_;  ///< the latest, until the next clear
+  round_trip round_trip_;       ///< probe echoes: the round trip
+  round_trip lead_;             ///< first echoes of spurts: the round trip plus the start delay
+  /// Network delay from us to Twilio, and from Twilio back to us: half the
+  /// round trip, zero until it is measured. Sent audio starts playing later,
   /// an echo reports an earlier play time, and heard_position() looks ahead to
   /// when a clear would reach Twilio.
   std::chrono::microseconds one_way_delay_{0};
+  /// Twilio's wait before playing audio that reaches an empty buffer (a jitter
+  /// buffer): lead minus round trip, zero until both are measured.
+  std::chrono::microseconds start_delay_{0};
   std::vector<discarded_response> discarded_responses_;  ///< most recent last, bounded
   /// Items of discarded responses already reconciled with the caller (at the
   /// barge-in, or found unheard when their late audio came), bounded.

@@ -14,6 +14,7 @@
 #include "realtime_bridge/openai/session.hpp"
 #include "realtime_bridge/playout_mark.hpp"
 #include "realtime_bridge/result.hpp"
+#include "realtime_bridge/round_trip.hpp"
 #include "realtime_bridge/shared_parser.hpp"
 #include "realtime_bridge/trace.hpp"
 #include "realtime_bridge/transport.hpp"

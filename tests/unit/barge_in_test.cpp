@@ -46,7 +46,9 @@ struct playout_fixture {
 
 TEST_CASE("each forwarded chunk is followed by a mark naming generation, item and ms sent", "[barge_in]") {
   playout_fixture p;
-  REQUIRE(p.send("resp_1", "item_A", 1) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
+  // The first audio into Twilio's empty buffer is preceded by a probe mark (item 0; see the round-trip tests).
+  REQUIRE(p.send("resp_1", "item_A", 1) ==
+          actions{to_twilio::mark{{1, 0, 0}}, to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
   REQUIRE(p.send("resp_1", "item_A", 1) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 40}}});
   SECTION("a second item gets the next item number and counts its own ms") {
     REQUIRE(p.send("resp_1", "item_B", 1) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 2, 20}}});
@@ -473,5 +475,118 @@ TEST_CASE("barge-in decides interrupt_response: off when it is disabled, else as
     const auto once = s;
     derive_interrupt_response(b, s);
     CHECK(s == once);
+  }
+}
+
+// ---- the round trip to Twilio (probe marks) and Twilio's start delay ----
+
+TEST_CASE("a probe mark goes ahead of audio sent into Twilio's empty buffer, one at a time", "[barge_in][rtt]") {
+  playout_fixture p;
+  REQUIRE(p.send("resp_1", "item_A", 2, 0) == actions{to_twilio::mark{{1, 0, 0}}, to_twilio::media{chunk},
+                                                      to_twilio::mark{{1, 1, 20}}, to_twilio::media{chunk},
+                                                      to_twilio::mark{{1, 1, 40}}});
+  CHECK(p.b.counters().probes_sent == 1);
+  CHECK(p.b.counters().marks_sent == 2);  // probes are not counted with the marks after audio
+  CHECK(p.b.marks_outstanding() == 2);    // nor as audio queued at Twilio
+  SECTION("while marks are outstanding, Twilio is playing: no probe") {
+    REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+    REQUIRE(p.send("resp_1", "item_A", 1, 30) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 60}}});
+  }
+  SECTION("once every mark came back, the next audio gets a probe, if the last one came back") {
+    REQUIRE(p.echo("rtb.1.0.0", 0) == actions{});
+    REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+    REQUIRE(p.echo("rtb.1.1.40", 40) == actions{});
+    REQUIRE(p.send("resp_2", "item_B", 1, 500) ==
+            actions{to_twilio::mark{{1, 0, 0}}, to_twilio::media{chunk}, to_twilio::mark{{1, 2, 20}}});
+    CHECK(p.b.counters().probes_sent == 2);
+    CHECK(p.b.counters().probes_echoed == 1);
+  }
+  SECTION("a probe that has not come back is not repeated") {
+    REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
+    REQUIRE(p.echo("rtb.1.1.40", 40) == actions{});
+    REQUIRE(p.send("resp_2", "item_B", 1, 500) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 2, 20}}});
+  }
+}
+
+TEST_CASE("the probe's echo measures the round trip; the first echo after it, the start delay", "[barge_in][rtt]") {
+  // 40 ms each way; Twilio waits 30 ms before playing audio that reaches an empty buffer.
+  playout_fixture p;
+  p.send("resp_1", "item_A", 10, 0);  // reaches Twilio at 40, plays from 70 to 270
+  CHECK_FALSE(p.b.round_trip_time().has_value());
+  CHECK(p.b.one_way_delay() == 0us);
+  REQUIRE(p.echo("rtb.1.0.0", 80) == actions{});  // echoed on arrival
+  CHECK(p.b.round_trip_time() == 80ms);
+  CHECK(p.b.one_way_delay() == 40ms);
+  CHECK_FALSE(p.b.start_delay().has_value());
+  REQUIRE(p.echo("rtb.1.1.20", 130) == actions{});  // the first chunk ended at 90 on Twilio's side
+  CHECK(p.b.start_delay() == 30ms);
+  CHECK(p.b.round_trip_time() == 80ms);
+}
+
+TEST_CASE("with the round trip measured, the truncate is what had played when the clear reaches Twilio",
+          "[barge_in][rtt]") {
+  // 40 ms each way, no start delay, no margin: audio sent at 0 plays from 40.
+  playout_fixture p(barge_in_config{.margin = 0ms});
+  p.send("resp_1", "item_A", 10, 0);
+  REQUIRE(p.echo("rtb.1.0.0", 80) == actions{});
+  REQUIRE(p.echo("rtb.1.1.20", 100) == actions{});  // ended at 60 on Twilio's side
+  REQUIRE(p.echo("rtb.1.1.40", 120) == actions{});  // ended at 80
+  // A clear sent at 130 reaches Twilio at 170: 130 ms had played. The last
+  // echo (40 ms at 120) plus the time since (10) plus both journeys (80).
+  REQUIRE(p.speech(130, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 130},
+                                             to_host::ai_interrupted{"item_A", 130, 200}});
+  SECTION("before the probe came back the echoes were taken at face value: a round trip short") {
+    playout_fixture q(barge_in_config{.margin = 0ms});
+    q.send("resp_1", "item_A", 10, 0);
+    REQUIRE(q.echo("rtb.1.1.20", 100) == actions{});
+    REQUIRE(q.echo("rtb.1.1.40", 120) == actions{});
+    REQUIRE(q.speech(130, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 50},
+                                               to_host::ai_interrupted{"item_A", 50, 200}});
+  }
+}
+
+TEST_CASE("with the start delay measured, audio sent into an empty buffer is heard from when it starts playing",
+          "[barge_in][rtt]") {
+  // 40 ms each way; Twilio waits 30 ms before playing audio that reaches an empty buffer.
+  playout_fixture p(barge_in_config{.margin = 0ms});
+  p.send("resp_1", "item_A", 5, 0);  // plays from 70 to 170
+  REQUIRE(p.echo("rtb.1.0.0", 80) == actions{});
+  for (int ms = 20; ms <= 100; ms += 20) REQUIRE(p.echo(to_string(playout_mark{1, 1, ms}), 110 + ms) == actions{});
+  REQUIRE(p.done("resp_1", 200) == actions{});
+  REQUIRE(p.b.start_delay() == 30ms);
+  // The next answer, sent at 1000, reaches Twilio at 1040 and plays from 1070.
+  p.send("resp_2", "item_B", 10, 1000);
+  SECTION("the caller spoke before it started: nothing of it was heard") {
+    // The clear, sent at 1020, reaches Twilio at 1060.
+    REQUIRE(p.speech(1020, "resp_2") == actions{to_twilio::clear{}, to_host::ai_interrupted{"item_B", 0, 200}});
+    REQUIRE(p.done("resp_2", 1030) == actions{to_openai::delete_item{"item_B"}});
+  }
+  SECTION("50 ms into it, before its first echo") {
+    // The clear, sent at 1080, reaches Twilio at 1120.
+    REQUIRE(p.speech(1080, "resp_2") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_B", 0, 50},
+                                                to_host::ai_interrupted{"item_B", 50, 200}});
+  }
+}
+
+TEST_CASE("an echo of the segment's own audio places it exactly, earlier as well as later", "[barge_in][rtt]") {
+  playout_fixture p(barge_in_config{.margin = 0ms});
+  p.send("resp_1", "item_A", 10, 0);
+  REQUIRE(p.echo("rtb.1.1.20", 35) == actions{});  // a late echo: as if playback had started at 15
+  REQUIRE(p.echo("rtb.1.1.40", 40) == actions{});  // back on time: it started at 0
+  REQUIRE(p.speech(50, "resp_1") == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 50},
+                                            to_host::ai_interrupted{"item_A", 50, 200}});
+}
+
+TEST_CASE("a probe echo of an older generation still measures the round trip", "[barge_in][rtt]") {
+  playout_fixture p;
+  p.send("resp_1", "item_A", 10, 0);
+  REQUIRE(p.speech(10, "resp_1").size() == 3);  // clear, truncate, ai_interrupted; generation 2 begins
+  REQUIRE(p.echo("rtb.1.0.0", 60) == actions{});  // the probe had reached an empty buffer: echoed at once
+  CHECK(p.b.round_trip_time() == 60ms);
+  SECTION("but an unexpected one does not") {
+    REQUIRE(p.echo("rtb.1.0.0", 70) == actions{});
+    REQUIRE(p.echo("rtb.2.0.0", 70) == actions{});
+    CHECK(p.b.counters().probes_echoed == 1);
+    CHECK(p.b.round_trip_time() == 60ms);
   }
 }

@@ -84,7 +84,8 @@ TEST_CASE("the driver encodes each action onto the right leg, in Twilio's and Op
   const std::string ai = frame(0x2A);
   r.driver.on_text(leg::openai, delta_json("resp_1", "item_A", ai));
   REQUIRE(r.twilio.sent ==
-          std::vector<std::string>{R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
+          std::vector<std::string>{R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.0.0"}})",
+                                   R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
                                    R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.1.20"}})"});
 }
 

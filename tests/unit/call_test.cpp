@@ -43,7 +43,7 @@ TEST_CASE("a greeting call: session.update on open, greeting once both legs are 
   CHECK(c.stream_sid() == "MZ9");
   REQUIRE(c.handle(openai::event{response_created("resp_1")}, at(300)) == actions{});
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", chunk)}, at(350)) ==
-          actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
+          actions{to_twilio::mark{{1, 0, 0}}, to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
 }
 
 TEST_CASE("caller audio is passed to OpenAI unchanged once the socket is open", "[call]") {
@@ -77,6 +77,7 @@ TEST_CASE("AI audio that arrives before Twilio's start is held and sent once the
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", a)}, at(70)) == actions{});
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", b)}, at(71)) == actions{});
   REQUIRE(c.handle(twilio::event{start_event()}, at(90)) == actions{to_host::stream_started{"CA1", "MZ1", {}},
+                                                                    to_twilio::mark{{1, 0, 0}},
                                                                     to_twilio::media{a}, to_twilio::mark{{1, 1, 20}},
                                                                     to_twilio::media{b}, to_twilio::mark{{1, 1, 40}}});
 }
@@ -334,7 +335,7 @@ TEST_CASE("pending caller audio goes to OpenAI before any other message for Open
     (void)lc.oa(response_created("resp_1"), 300);
     REQUIRE(lc.tw(media_event(f1), 305) == actions{});
     REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 310) ==
-            actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
+            actions{to_twilio::mark{{1, 0, 0}}, to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
     REQUIRE(lc.tw(twilio::dtmf{5, "MZ1", "inbound_track", "7"}, 315) == actions{to_host::dtmf{"7"}});
     CHECK(lc.c.next_timeout() == at(405));
     REQUIRE(lc.c.handle_timeout(at(405)) == actions{to_openai::append_audio{pending}});
