@@ -24,9 +24,13 @@ struct barge_in_config {
   /// React to the caller speaking over the AI at all. Off: the AI is not
   /// interruptible; speech_started changes nothing on the Twilio side.
   bool enabled = true;
-  /// Added to the estimated heard position of the interrupted item, to cover
-  /// the time the `clear` takes to reach Twilio (playback continues meanwhile).
-  std::chrono::milliseconds margin{20};
+  /// Added to the estimated heard position of the interrupted item. The
+  /// estimate already covers the time the `clear` takes to reach Twilio, once
+  /// the round trip is measured (probe marks), and is centred on what was
+  /// heard (within a few ms on loopback and over 40 ms each way), so the
+  /// default adds nothing: a margin only makes the model believe the caller
+  /// heard audio they did not. Raise it to err towards "heard".
+  std::chrono::milliseconds margin{0};
   /// Delete output items of which the caller heard nothing, so the model does
   /// not remember saying them. Off: leave them in the conversation.
   bool forget_unheard = true;

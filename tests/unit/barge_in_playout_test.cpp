@@ -4,7 +4,8 @@
 // wire. The ground truth of each scenario is what the caller had heard when
 // the clear reached Twilio.
 //
-// Conventions: 25 ms each way, margin 20 ms, deltas of 20 ms unless said
+// Conventions: 25 ms each way, margin 20 ms (not the default, 0: it shows
+// where the margin applies), deltas of 20 ms unless said
 // otherwise; times are ms at the bridge after t0. Each scenario gives the
 // timeline at Twilio in a comment.
 #include <algorithm>
@@ -36,7 +37,7 @@ struct interruption {
 /// The playout machine wired to a simulated Twilio: echoes reach the machine
 /// when the link delivers them, and what it sends goes down the link.
 struct linked_call {
-  explicit linked_call(barge_in_config config = {}, std::chrono::milliseconds to_twilio = 25ms,
+  explicit linked_call(barge_in_config config = {.margin = 20ms}, std::chrono::milliseconds to_twilio = 25ms,
                        std::chrono::milliseconds to_bridge = 25ms,
                        std::chrono::milliseconds start_delay = std::chrono::milliseconds(0))
       : b(config), twilio(to_twilio, to_bridge, start_delay) {}
@@ -191,7 +192,7 @@ TEST_CASE("an item queued behind audio still playing is deleted: the caller hear
 TEST_CASE("an item of the interrupted response that never reached the caller is deleted once the response is done",
           "[barge_in][playout]") {
   const bool forget = GENERATE(true, false);
-  linked_call c(barge_in_config{.forget_unheard = forget});
+  linked_call c(barge_in_config{.margin = 20ms, .forget_unheard = forget});
   c.audio(0, "resp_1", "item_A", 200);
   REQUIRE(c.speech(100, "resp_1") ==
           actions{clear, to_openai::truncate_item{"item_A", 0, 120}, to_host::ai_interrupted{"item_A", 120, 200}});

@@ -2,7 +2,8 @@
 //
 // Conventions: every audio chunk is 160 µ-law bytes (20 ms) unless said
 // otherwise; marks are named rtb.<generation>.<item>.<sent_ms>; times are ms
-// after t0. The default margin is 20 ms and the server cancels on its own.
+// after t0. The scenarios use a margin of 20 ms (the default is 0), so that
+// every number shows where the margin applies; the server cancels on its own.
 #include <map>
 #include <random>
 
@@ -17,7 +18,7 @@ namespace {
 const std::string chunk = frame();  // 20 ms
 
 struct playout_fixture {
-  explicit playout_fixture(barge_in_config c = {}) : b(c) {}
+  explicit playout_fixture(barge_in_config c = {.margin = 20ms}) : b(c) {}
 
   barge_in b;
 
@@ -190,7 +191,7 @@ TEST_CASE("a response with two audio items: the audible one is truncated, the un
                                     to_host::ai_interrupted{"item_B", 0, 100}, to_openai::delete_item{"item_B"}});
   }
   SECTION("with forget_unheard off the unheard item stays") {
-    playout_fixture q(barge_in_config{.forget_unheard = false});
+    playout_fixture q(barge_in_config{.margin = 20ms, .forget_unheard = false});
     q.send("resp_1", "item_A", 5);
     q.send("resp_1", "item_B", 5);
     REQUIRE(q.echo("rtb.1.1.40", 40) == actions{});
@@ -371,7 +372,7 @@ TEST_CASE("a truncate never exceeds the audio received for the item", "[barge_in
 }
 
 TEST_CASE("with interrupt_response off the bridge cancels the response itself", "[barge_in]") {
-  playout_fixture p(barge_in_config{.server_cancels = false});
+  playout_fixture p(barge_in_config{.margin = 20ms, .server_cancels = false});
   p.send("resp_1", "item_A", 5);
   REQUIRE(p.echo("rtb.1.1.20", 20) == actions{});
   REQUIRE(p.speech(20, "resp_1") == actions{to_openai::cancel_response{}, to_twilio::clear{},

@@ -15,6 +15,7 @@ call_config config_with(openai::greeting g = {}) {
   call_config c;
   c.openai.greeting = std::move(g);
   c.twilio.media_idle = 0ms;
+  c.barge_in.margin = 20ms;  // not the default (0): the barge-in numbers show where it applies
   return c;
 }
 
