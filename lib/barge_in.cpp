@@ -80,6 +80,8 @@
 #include <algorithm>
 #include <type_traits>
 
+#include <fmt/format.h>
+
 #include "realtime_bridge/audio.hpp"
 
 namespace rtb {
@@ -88,6 +90,7 @@ namespace {
 constexpr std::size_t max_discarded_responses = 8;
 constexpr std::size_t max_settled_items = 16;
 constexpr std::size_t max_pending_deletes = 16;
+constexpr std::chrono::milliseconds max_guard{10'000};
 
 // One µ-law byte plays for 125 µs.
 constexpr std::int64_t us_per_byte = 1000 / static_cast<std::int64_t>(audio::mulaw_bytes_per_ms);
@@ -106,10 +109,18 @@ void push_bounded(std::vector<T>& list, T value, std::size_t max) {
 
 result<void> validate(const barge_in_config& c) {
   if (c.margin.count() < 0) return error{errc::invalid_config, "barge-in margin must not be negative"};
+  if (c.echo_guard.count() < 0 || c.echo_guard > max_guard)
+    return error{errc::invalid_config, fmt::format("barge-in echo guard must be from 0 to {} ms, not {} ms",
+                                                   max_guard.count(), c.echo_guard.count())};
+  if (c.min_speech.count() < 0 || c.min_speech > max_guard)
+    return error{errc::invalid_config, fmt::format("barge-in minimum speech must be from 0 to {} ms, not {} ms",
+                                                   max_guard.count(), c.min_speech.count())};
   return {};
 }
 
-bool allows_server_interrupt(const barge_in_config& c) noexcept { return c.enabled; }
+bool allows_server_interrupt(const barge_in_config& c) noexcept {
+  return c.enabled && c.echo_guard.count() == 0 && c.min_speech.count() == 0;
+}
 
 void derive_interrupt_response(barge_in_config& c, openai::session_config& session) noexcept {
   const bool allowed = allows_server_interrupt(c);
@@ -137,10 +148,24 @@ const actions& barge_in::handle(const barge_in_input& input, timestamp now) {
           on_mark(in, now);
         else if constexpr (std::is_same_v<T, playout::caller_speech_started>)
           on_speech(in, now);
+        else if constexpr (std::is_same_v<T, playout::caller_speech_stopped>)
+          on_speech_stopped();
         else
           on_response_finished(in);
       },
       input);
+  return out_;
+}
+
+const actions& barge_in::handle_timeout(timestamp now) {
+  out_.clear();
+  if (timers_.expired(timer::min_speech, now) && pending_speech_) {
+    // The caller has been speaking long enough: it is a barge-in, now.
+    timers_.stop(timer::min_speech);
+    const std::string active = std::move(pending_speech_->active_response);
+    pending_speech_.reset();
+    interrupt(active, now);
+  }
   return out_;
 }
 
@@ -176,6 +201,7 @@ void barge_in::on_audio(const playout::assistant_audio& a, timestamp now) {
     on_late_audio(a, *r);
     return;
   }
+  if (pending_speech_ && pending_speech_->active_response.empty()) pending_speech_->active_response = a.response_id;
   item_entry& e = entry_for(a);
   const std::uint64_t bytes = audio::base64_decoded_size(a.payload);
   // Every mark sent has come back: Twilio's buffer is empty.
@@ -192,7 +218,7 @@ void barge_in::on_audio(const playout::assistant_audio& a, timestamp now) {
   if (!anchor_ || us_between(anchor_time(), now + one_way_delay_) >=
                       static_cast<std::int64_t>(timeline_end_ - anchor_->position) * us_per_byte)
     anchor_ = playout_anchor{timeline_end_, now, true, timeline_end_};
-  if (starts_spurt) spurt_ = spurt{timeline_end_, timeline_end_ + bytes, now, false};
+  if (starts_spurt) spurt_ = spurt{timeline_end_, timeline_end_ + bytes, now, false, std::nullopt};
   e.sent += bytes;
   e.received = std::max({e.received, a.item_received_bytes, e.sent});
   timeline_end_ += bytes;
@@ -248,6 +274,7 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
     const std::uint64_t position = e.start + played;
     if (spurt_ && !spurt_->measured && position >= spurt_->first_mark) {
       spurt_->measured = true;
+      spurt_->start_seen = now - std::chrono::microseconds(static_cast<std::int64_t>(position - spurt_->start) * us_per_byte);
       // Sent at s into an empty buffer, the first chunk played from
       // s + d + start delay; its echo left Twilio when it ended.
       if (position == spurt_->first_mark) {
@@ -308,7 +335,38 @@ std::uint64_t barge_in::heard_position(timestamp now) const noexcept {
 
 void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now) {
   if (!config_.enabled) return;
-  const std::string_view active = s.active_response_id;
+  if (pending_speech_) return;  // already waiting to see whether it lasts
+  if (in_echo_window(now)) {
+    ++counters_.speech_guarded;
+    return;
+  }
+  if (config_.min_speech.count() > 0 && (marks_outstanding_ > 0 || !s.active_response_id.empty())) {
+    pending_speech_ = pending_speech{std::string(s.active_response_id)};
+    timers_.set(timer::min_speech, now + config_.min_speech);
+    return;
+  }
+  interrupt(s.active_response_id, now);
+}
+
+void barge_in::on_speech_stopped() {
+  if (!pending_speech_) return;
+  // Too short to be the caller taking the turn: the answer goes on.
+  pending_speech_.reset();
+  timers_.stop(timer::min_speech);
+  ++counters_.speech_too_short;
+}
+
+bool barge_in::in_echo_window(timestamp now) const noexcept {
+  if (config_.echo_guard.count() <= 0 || !spurt_) return false;
+  // Before the first echo, when it would be seen: the round trip and the
+  // start delay after the audio was sent (as far as measured).
+  const timestamp seen =
+      spurt_->start_seen ? *spurt_->start_seen : spurt_->sent_at + 2 * one_way_delay_ + start_delay_;
+  // Speech before the AI could be heard is not its echo.
+  return now >= seen && now < seen + config_.echo_guard;
+}
+
+void barge_in::interrupt(std::string_view active, timestamp now) {
   const bool discards = !active.empty() && !discarded(active);
   if (discards) {
     push_bounded(discarded_responses_, discarded_response{std::string(active)}, max_discarded_responses);
@@ -366,6 +424,7 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
 }
 
 void barge_in::on_response_finished(const playout::response_finished& f) {
+  if (pending_speech_ && pending_speech_->active_response == f.response_id) pending_speech_->active_response.clear();
   for (auto it = pending_deletes_.begin(); it != pending_deletes_.end();) {
     if (it->response_id == f.response_id) {
       out_.push_back(to_openai::delete_item{std::move(it->item_id)});

@@ -15,7 +15,10 @@
 //   - AI audio deltas go through barge_in, which emits media + mark for Twilio.
 //     Until Twilio's `start` gives us the streamSid they are held (bounded).
 //   - Mark echoes go to barge_in; speech_started goes to barge_in with the
-//     session's active response; response.done tells barge_in a response ended.
+//     session's active response, speech_stopped after it (the echo guard's
+//     minimum speech); response.done tells barge_in a response ended.
+//   - Timers: the earliest of the machines' (stream, session, caller audio
+//     batch, barge-in); handle_timeout runs each machine's.
 //
 // Ending: exactly once, for the first of: Twilio stop/close/timeouts/bad
 // format, an OpenAI failure (from the session), too many rejected messages on
@@ -134,7 +137,8 @@ const actions& call::handle(const call_input& input, timestamp now) {
 std::optional<timestamp> call::next_timeout() const noexcept {
   if (ended()) return std::nullopt;
   std::optional<timestamp> next;
-  for (const auto& t : {stream_.next_timeout(), session_.next_timeout(), caller_audio_.next_timeout()})
+  for (const auto& t :
+       {stream_.next_timeout(), session_.next_timeout(), caller_audio_.next_timeout(), barge_in_.next_timeout()})
     if (t && (!next || *t < *next)) next = t;
   return next;
 }
@@ -144,6 +148,7 @@ const actions& call::handle_timeout(timestamp now) {
   begin_step();
   if (ended()) return out_;
   append(caller_audio_.handle_timeout(now_));
+  append(barge_in_.handle_timeout(now_));
   on_stream_verdict(stream_.handle_timeout(now), nullptr, now);
   if (!ended()) {
     append(session_.handle_timeout(now));
@@ -287,6 +292,8 @@ void call::on_openai(const openai::event& ev, timestamp now) {
     forward_ai_audio(*d, now);
   } else if (std::holds_alternative<openai::speech_started>(ev)) {
     append(barge_in_.handle(playout::caller_speech_started{session_.active_response()}, now));
+  } else if (std::holds_alternative<openai::speech_stopped>(ev)) {
+    append(barge_in_.handle(playout::caller_speech_stopped{}, now));
   } else if (const auto* r = std::get_if<openai::response_done>(&ev)) {
     append(barge_in_.handle(playout::response_finished{r->response_id}, now));
   } else if (const auto* u = std::get_if<openai::unknown_event>(&ev)) {

@@ -144,6 +144,8 @@ void visit_fields(V& v, barge_in_config& b) {
   v.field("enabled", b.enabled);
   v.field("margin_ms", b.margin);
   v.field("forget_unheard", b.forget_unheard);
+  v.field_if_set("echo_guard_ms", b.echo_guard);
+  v.field_if_set("min_speech_ms", b.min_speech);
 }
 
 template <class V>

@@ -17,6 +17,7 @@
 #include "realtime_bridge/result.hpp"
 #include "realtime_bridge/round_trip.hpp"
 #include "realtime_bridge/time.hpp"
+#include "realtime_bridge/timer_table.hpp"
 
 namespace rtb {
 
@@ -34,6 +35,18 @@ struct barge_in_config {
   /// Delete output items of which the caller heard nothing, so the model does
   /// not remember saying them. Off: leave them in the conversation.
   bool forget_unheard = true;
+  /// Echo guard: ignore the caller's speech for this long after the AI's
+  /// audio starts playing (measured from the first echo of audio sent into
+  /// Twilio's empty buffer, not from sending it), so that line echo of the
+  /// AI's first words cannot interrupt it. Real speech in that window does
+  /// not interrupt either. 0 (the default): off. At most 10 s.
+  std::chrono::milliseconds echo_guard{0};
+  /// Interrupt the AI only once the caller has been speaking this long
+  /// (speech_started and no speech_stopped for this long); shorter sounds
+  /// (a cough, a click, "uh-huh") leave the answer playing. Delays every real
+  /// barge-in by this much. 0 (the default): interrupt at speech_started.
+  /// At most 10 s.
+  std::chrono::milliseconds min_speech{0};
   /// The server cancels its own response on speech (turn detection with
   /// interrupt_response). When false we send response.cancel ourselves.
   /// Not configuration: derive_interrupt_response() sets it.
@@ -47,7 +60,9 @@ struct barge_in_config {
 /// Whether barge-in lets the server cancel its own response when the caller
 /// starts speaking (turn_detection.interrupt_response). Not when barge-in is
 /// disabled: the server would stop the answer while Twilio goes on playing
-/// what it holds, and the caller would hear it cut off mid-sentence.
+/// what it holds, and the caller would hear it cut off mid-sentence. Nor with
+/// an echo guard or a minimum speech: the bridge decides whether speech
+/// interrupts, and cancels the response itself when it does.
 [[nodiscard]] bool allows_server_interrupt(const barge_in_config& config) noexcept;
 
 /// Barge-in decides the session's interrupt_response: false when it does not
@@ -79,10 +94,12 @@ struct caller_speech_started {
 struct response_finished {
   std::string_view response_id;
 };
+/// The server heard the caller stop speaking.
+struct caller_speech_stopped {};
 }  // namespace playout
 
 using barge_in_input = std::variant<playout::assistant_audio, playout::mark_echoed, playout::caller_speech_started,
-                                    playout::response_finished>;
+                                    playout::response_finished, playout::caller_speech_stopped>;
 
 struct playout_counters {
   std::uint64_t media_sent = 0;  ///< media messages forwarded to Twilio
@@ -99,6 +116,8 @@ struct playout_counters {
   std::uint64_t cancels = 0;
   std::uint64_t probes_sent = 0;  ///< marks sent alone into Twilio's empty buffer (round-trip samples)
   std::uint64_t probes_echoed = 0;
+  std::uint64_t speech_guarded = 0;  ///< speech ignored: it began in the echo guard's window
+  std::uint64_t speech_too_short = 0;  ///< speech that stopped before min_speech: no barge-in
 };
 
 /// Pure state machine. Forwards assistant audio with a mark after every
@@ -115,6 +134,10 @@ class barge_in {
   explicit barge_in(barge_in_config config);
 
   [[nodiscard]] const actions& handle(const barge_in_input& input, timestamp now);
+  /// With min_speech: when speech that started becomes a barge-in, unless it stops first.
+  [[nodiscard]] std::optional<timestamp> next_timeout() const noexcept { return timers_.next(); }
+  /// Safe to call spuriously.
+  [[nodiscard]] const actions& handle_timeout(timestamp now);
 
   /// Marks sent in this generation that Twilio has not echoed yet, i.e. audio
   /// still queued at Twilio.
@@ -170,6 +193,11 @@ class barge_in {
     std::string item_id;
     std::string response_id;
   };
+  enum class timer { min_speech, count_ };
+  /// Speech that started but has not lasted min_speech yet.
+  struct pending_speech {
+    std::string active_response;  ///< the response in progress ("" if none), kept current
+  };
   /// A probe mark in flight: sent alone while Twilio's buffer was empty, so
   /// Twilio echoes it at once and its echo measures the round trip.
   struct probe {
@@ -184,6 +212,9 @@ class barge_in {
     std::uint64_t first_mark = 0;  ///< position of the mark after its first chunk
     timestamp sent_at{};
     bool measured = false;  ///< the first mark came back
+    /// When the start of its playback was seen here: its first echo, less the
+    /// audio before that mark.
+    std::optional<timestamp> start_seen;
   };
 
   void on_audio(const playout::assistant_audio& a, timestamp now);
@@ -194,6 +225,11 @@ class barge_in {
   void on_probe_echo(const playout_mark& mark, timestamp now);
   void update_delays() noexcept;
   void on_speech(const playout::caller_speech_started& s, timestamp now);
+  void on_speech_stopped();
+  /// The caller interrupts the AI: clear, cancel, truncate, delete.
+  void interrupt(std::string_view active, timestamp now);
+  /// Speech now began in the echo guard's window after the AI started playing.
+  bool in_echo_window(timestamp now) const noexcept;
   void on_response_finished(const playout::response_finished& f);
   item_entry& entry_for(const playout::assistant_audio& a);
   std::uint64_t heard_position(timestamp now) const noexcept;
@@ -205,6 +241,8 @@ class barge_in {
 
   barge_in_config config_;
   actions out_;
+  timer_table<timer> timers_;
+  std::optional<pending_speech> pending_speech_;
   std::uint32_t generation_ = 1;
   std::uint32_t next_item_seq_ = 1;
   std::vector<item_entry> items_;   ///< this generation's items, oldest first

@@ -96,3 +96,48 @@ TEST_CASE("barge-in disabled: the session asks the server not to interrupt, and 
   REQUIRE(app->wait_ended(1, 5s));
   CHECK(app->calls()[0].counters.playout.barge_ins == 0);
 }
+
+TEST_CASE("minimum speech: a short noise leaves the answer playing, speech that lasts interrupts it",
+          "[e2e][barge_in]") {
+  peers::fake_openai_options options = long_answer();
+  options.speed = 1.0;  // real time: the answer is still being generated when the caller interrupts
+  peers::fake_openai openai(options);
+  auto app = std::make_shared<recording_app>();
+  call_config config = bridge::default_config();
+  openai::server_vad vad;
+  vad.silence_duration_ms = 200;  // so that the noise's speech_stopped comes before min_speech
+  config.openai.config.turn = vad;
+  config.barge_in.min_speech = 400ms;
+  bridge b(openai, app, config);
+
+  peers::caller_pool callers;
+  const int id = callers.start_call({.url = b.stream_url(),
+                                     .script = {peers::step::pause{200ms},
+                                                peers::step::say{peers::synthetic_speech(700, 3)},
+                                                peers::step::wait_for_ai_audio{1000ms, 5s},
+                                                peers::step::say{peers::synthetic_speech(120, 5)},  // a cough
+                                                peers::step::pause{1000ms},
+                                                peers::step::say{peers::synthetic_speech(900, 4)},
+                                                peers::step::wait_for_ai_silence{5s},
+                                                peers::step::pause{500ms},
+                                                peers::step::hang_up{}}});
+  REQUIRE(callers.wait(id, 20s));
+  const auto caller = callers.result(id);
+  CHECK(caller.violations.empty());
+  REQUIRE(caller.clears == 1);  // the cough cleared nothing
+  const auto sessions = openai.sessions();
+  REQUIRE(sessions.size() == 1);
+  const auto& s = sessions[0];
+  CHECK(s.session_update.find(R"("interrupt_response":false)") != std::string::npos);
+  CHECK(s.speech_started >= 3);
+  REQUIRE(s.truncates.size() == 1);
+  CHECK(s.truncates[0].accepted);
+  CHECK(std::abs(s.truncates[0].audio_end_ms - caller.heard_at_clears.at(0)) <= 20);
+  // The bridge cancelled the answer itself, once.
+  CHECK(std::count(s.client_event_types.begin(), s.client_event_types.end(), "response.cancel") == 1);
+  CHECK(s.responses_cancelled == 1);
+  REQUIRE(app->wait_ended(1, 5s));
+  const auto& counters = app->calls()[0].counters.playout;
+  CHECK(counters.speech_too_short == 1);
+  CHECK(counters.barge_ins == 1);
+}

@@ -591,3 +591,176 @@ TEST_CASE("a probe echo of an older generation still measures the round trip", "
     CHECK(p.b.round_trip_time() == 60ms);
   }
 }
+
+// ---- the echo guard (opt-in): ignore speech just after the AI starts playing, and speech too short ----
+
+namespace {
+
+/// An answer of 1 s sent at `t` into Twilio's empty buffer on a link of 40 ms
+/// each way, with the probe echoed at t + 80 and the first chunk's mark at
+/// t + 100 + `start_delay` (the AI is heard from t + 40 + start_delay at
+/// Twilio, which the bridge sees at t + 80 + start_delay).
+void answer_playing(playout_fixture& p, std::int64_t t, std::int64_t start_delay = 0,
+                    std::string_view resp = "resp_1", std::string_view item = "item_A") {
+  p.send(resp, item, 50, t);
+  const auto gen = p.b.generation();
+  if (p.b.counters().probes_echoed < p.b.counters().probes_sent)
+    REQUIRE(p.echo(to_string(playout_mark{gen, 0, 0}), t + 80) == actions{});
+  REQUIRE(p.echo(to_string(playout_mark{gen, static_cast<std::uint32_t>(p.b.counters().media_sent / 50), 20}),
+                 t + 100 + start_delay) == actions{});
+}
+
+barge_in_config guarded(std::chrono::milliseconds echo_guard, std::chrono::milliseconds min_speech = 0ms) {
+  // The bridge decides: the server does not cancel on speech (derive_interrupt_response).
+  return barge_in_config{.margin = 0ms, .echo_guard = echo_guard, .min_speech = min_speech, .server_cancels = false};
+}
+
+}  // namespace
+
+TEST_CASE("echo guard: speech in the first N ms of the AI's playback is ignored, the answer goes on",
+          "[barge_in][echo_guard]") {
+  playout_fixture p(guarded(500ms));
+  answer_playing(p, 0);  // its start is seen here at 80: the window is [80, 580)
+  SECTION("inside the window: nothing happens") {
+    REQUIRE(p.speech(300, "resp_1") == actions{});
+    CHECK(p.b.counters().speech_guarded == 1);
+    CHECK(p.b.counters().barge_ins == 0);
+    REQUIRE(p.send("resp_1", "item_A", 1, 310).size() == 2);  // media + mark: still playing
+    SECTION("a second speech_started in the window neither") { REQUIRE(p.speech(570, "resp_1") == actions{}); }
+  }
+  SECTION("after the window: a barge-in, with the bridge's own cancel") {
+    REQUIRE(p.speech(580, "resp_1") == actions{to_openai::cancel_response{}, to_twilio::clear{},
+                                               to_openai::truncate_item{"item_A", 0, 580},
+                                               to_host::ai_interrupted{"item_A", 580, 1000}});
+  }
+  SECTION("before the AI could be heard: not its echo, a barge-in") {
+    playout_fixture q(guarded(500ms));
+    q.send("resp_1", "item_A", 50, 0);
+    REQUIRE(q.echo("rtb.1.0.0", 80) == actions{});
+    // Seen from 80 + 0 (no start delay measured yet); speech at 60 came first.
+    const auto& out = q.speech(60, "resp_1");
+    CHECK(only<to_twilio::clear>(out).size() == 1);
+    CHECK(only<to_openai::cancel_response>(out).size() == 1);
+  }
+}
+
+TEST_CASE("echo guard: the window starts when playback starts (the first echo), not when the audio was sent",
+          "[barge_in][echo_guard]") {
+  playout_fixture p(guarded(500ms));
+  answer_playing(p, 0, 200);  // Twilio waited 200 ms: seen to start at 280, window [280, 780)
+  CHECK(p.b.start_delay() == 200ms);
+  REQUIRE(p.speech(700, "resp_1") == actions{});  // a window from sending (0 to 500) would have let this through
+  CHECK(p.b.counters().speech_guarded == 1);
+  SECTION("and it opens again each time the AI starts talking after silence") {
+    for (int ms = 40; ms <= 1000; ms += 20) (void)p.echo(to_string(playout_mark{1, 1, ms}), 1100);
+    REQUIRE(p.done("resp_1", 1100) == actions{});
+    REQUIRE_FALSE(p.b.audio_playing());
+    // The next answer at 2000: probe back at 2080; first chunk seen at
+    // 2000 + 80 + 200 (the start delay measured), its echo at 2300.
+    p.send("resp_2", "item_B", 50, 2000);
+    REQUIRE(p.echo("rtb.1.0.0", 2080) == actions{});
+    REQUIRE(p.speech(2290, "resp_2") == actions{});  // before the echo: from the estimate, in [2280, 2780)
+    REQUIRE(p.echo("rtb.1.2.20", 2300) == actions{});
+    REQUIRE(p.speech(2700, "resp_2") == actions{});
+    CHECK(p.b.counters().speech_guarded == 3);
+    CHECK_FALSE(p.speech(2800, "resp_2").empty());
+  }
+}
+
+TEST_CASE("minimum speech: speech that stops before M ms leaves the answer playing", "[barge_in][echo_guard]") {
+  playout_fixture p(guarded(0ms, 300ms));
+  answer_playing(p, 0);
+  REQUIRE(p.speech(200, "resp_1") == actions{});
+  REQUIRE(p.b.next_timeout() == at(500));
+  REQUIRE(p.b.handle_timeout(at(499)) == actions{});  // spurious
+  REQUIRE(p.b.handle(playout::caller_speech_stopped{}, at(350)) == actions{});
+  CHECK_FALSE(p.b.next_timeout().has_value());
+  CHECK(p.b.counters().speech_too_short == 1);
+  CHECK(p.b.counters().barge_ins == 0);
+  REQUIRE(p.b.handle_timeout(at(500)) == actions{});
+  REQUIRE(p.send("resp_1", "item_A", 1, 510).size() == 2);  // still playing
+}
+
+TEST_CASE("minimum speech: speech that lasts M ms interrupts then, at what had been heard then",
+          "[barge_in][echo_guard]") {
+  playout_fixture p(guarded(0ms, 300ms));
+  answer_playing(p, 0);
+  REQUIRE(p.speech(200, "resp_1") == actions{});
+  SECTION("the timer fires while the caller speaks") {
+    // A clear sent at 500 reaches Twilio at 540: 500 ms of the answer had played.
+    REQUIRE(p.b.handle_timeout(at(500)) == actions{to_openai::cancel_response{}, to_twilio::clear{},
+                                                  to_openai::truncate_item{"item_A", 0, 500},
+                                                  to_host::ai_interrupted{"item_A", 500, 1000}});
+    CHECK_FALSE(p.b.next_timeout().has_value());
+    CHECK(p.b.counters().barge_ins == 1);
+    REQUIRE(p.b.handle(playout::caller_speech_stopped{}, at(900)) == actions{});
+    CHECK(p.b.counters().speech_too_short == 0);
+  }
+  SECTION("a second speech_started while waiting changes nothing") {
+    REQUIRE(p.speech(300, "resp_1") == actions{});
+    CHECK(p.b.next_timeout() == at(500));
+  }
+  SECTION("the response finished generating meanwhile: no cancel, the rest is still cleared") {
+    REQUIRE(p.done("resp_1", 400) == actions{});
+    REQUIRE(p.b.handle_timeout(at(500)) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 500},
+                                                  to_host::ai_interrupted{"item_A", 500, 1000}});
+  }
+}
+
+TEST_CASE("minimum speech: with nothing playing and no response, speech is handled at once", "[barge_in][echo_guard]") {
+  playout_fixture p(guarded(0ms, 300ms));
+  REQUIRE(p.speech(100) == actions{});
+  CHECK_FALSE(p.b.next_timeout().has_value());
+  SECTION("but a response being generated, with no audio yet, waits to see") {
+    REQUIRE(p.speech(200, "resp_1") == actions{});
+    CHECK(p.b.next_timeout() == at(500));
+    REQUIRE(p.b.handle_timeout(at(500)) == actions{to_openai::cancel_response{}});
+  }
+}
+
+TEST_CASE("echo guard and minimum speech together: speech in the window does not even start the wait",
+          "[barge_in][echo_guard]") {
+  playout_fixture p(guarded(500ms, 300ms));
+  answer_playing(p, 0);
+  REQUIRE(p.speech(300, "resp_1") == actions{});
+  CHECK_FALSE(p.b.next_timeout().has_value());
+  REQUIRE(p.speech(600, "resp_1") == actions{});
+  REQUIRE(p.b.next_timeout() == at(900));
+  CHECK_FALSE(p.b.handle_timeout(at(900)).empty());
+}
+
+TEST_CASE("with barge-in disabled the guards change nothing: no timer", "[barge_in][echo_guard]") {
+  barge_in_config c = guarded(500ms, 300ms);
+  c.enabled = false;
+  playout_fixture p(c);
+  answer_playing(p, 0);
+  REQUIRE(p.speech(700, "resp_1") == actions{});
+  CHECK_FALSE(p.b.next_timeout().has_value());
+}
+
+TEST_CASE("the echo guard and the minimum speech have the bridge decide: interrupt_response goes off",
+          "[barge_in][echo_guard][config]") {
+  for (const auto& [guard, min_speech] : {std::pair{500ms, 0ms}, std::pair{0ms, 300ms}}) {
+    barge_in_config b{.echo_guard = guard, .min_speech = min_speech};
+    CHECK_FALSE(allows_server_interrupt(b));
+    openai::session_config s;
+    derive_interrupt_response(b, s);
+    CHECK_FALSE(openai::server_interrupts(s));
+    CHECK_FALSE(b.server_cancels);
+  }
+  CHECK(allows_server_interrupt(barge_in_config{}));
+}
+
+TEST_CASE("the echo guard's settings are validated", "[barge_in][echo_guard][config]") {
+  barge_in_config c;
+  c.echo_guard = -1ms;
+  CHECK(validate(c).error().message == "barge-in echo guard must be from 0 to 10000 ms, not -1 ms");
+  c.echo_guard = 10'001ms;
+  CHECK(validate(c).error().message == "barge-in echo guard must be from 0 to 10000 ms, not 10001 ms");
+  c.echo_guard = 10'000ms;
+  CHECK(validate(c));
+  c.min_speech = -5ms;
+  CHECK(validate(c).error().message == "barge-in minimum speech must be from 0 to 10000 ms, not -5 ms");
+  c.min_speech = 20'000ms;
+  CHECK(validate(c).error().message == "barge-in minimum speech must be from 0 to 10000 ms, not 20000 ms");
+}

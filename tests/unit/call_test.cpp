@@ -420,3 +420,29 @@ TEST_CASE("with barge-in enabled the configured interrupt_response is kept", "[c
   CHECK(openai::server_interrupts(c.config().openai.config) == interrupt);
   CHECK(c.config().barge_in.server_cancels == interrupt);
 }
+
+TEST_CASE("with a minimum speech the call routes speech_stopped and runs barge-in's timer", "[call][barge_in]") {
+  call_config cfg = config_with();
+  cfg.barge_in.min_speech = 300ms;
+  live_call lc(cfg);
+  CHECK_FALSE(openai::server_interrupts(lc.c.config().openai.config));  // the bridge decides
+  (void)lc.oa(response_created("resp_1"), 300);
+  for (int i = 0; i < 10; ++i) (void)lc.oa(delta("resp_1", "item_A", chunk), 310);
+  REQUIRE(lc.oa(speech_started(), 400) == actions{});
+  REQUIRE(lc.c.next_timeout() == at(700));
+  SECTION("it stops in time: a cough, the answer goes on") {
+    openai::speech_stopped stopped;
+    stopped.item_id = "item_user";
+    REQUIRE(lc.oa(stopped, 500) == actions{});
+    CHECK_FALSE(lc.c.next_timeout().has_value());
+    REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 510).size() == 2);
+  }
+  SECTION("it lasts: the barge-in happens at the deadline, with the bridge's cancel") {
+    const auto& out = lc.c.handle_timeout(at(700));
+    REQUIRE(out.size() == 4);
+    CHECK(out[0] == action{to_openai::cancel_response{}});
+    CHECK(out[1] == action{to_twilio::clear{}});
+    CHECK(std::holds_alternative<to_openai::truncate_item>(out[2]));
+    REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 710) == actions{});  // late audio dropped
+  }
+}

@@ -98,6 +98,8 @@ rtb::call_config non_default_config() {
   c.barge_in.enabled = false;
   c.barge_in.margin = 55ms;
   c.barge_in.forget_unheard = false;
+  c.barge_in.echo_guard = 700ms;
+  c.barge_in.min_speech = 250ms;
   // barge_in.server_cancels is derived by rtb::call from the turn detection; it is not configuration.
   c.limits = rtb::call_limits{1500ms, 7000ms, 7, 60ms};
   return c;
@@ -452,6 +454,21 @@ TEST_CASE("config json writes limits.caller_audio_batch_ms only when batching is
   CHECK(same_config(*r, expected));
 }
 
+TEST_CASE("config json writes the echo guard's settings only when they are on", "[config][codec]") {
+  rtb::call_config c;
+  // Off: the barge_in object is what it was before the settings existed.
+  CHECK(to_json(c).find(R"("barge_in":{"enabled":true,"margin_ms":0,"forget_unheard":true})") != std::string::npos);
+  c.barge_in.echo_guard = 1500ms;
+  CHECK(to_json(c).find(R"("forget_unheard":true,"echo_guard_ms":1500})") != std::string::npos);
+  c.barge_in.min_speech = 300ms;
+  CHECK(to_json(c).find(R"("echo_guard_ms":1500,"min_speech_ms":300})") != std::string::npos);
+  CHECK(round_trip(c).barge_in == c.barge_in);
+  auto r = rtb::parse_config_json(R"({"barge_in":{"min_speech_ms":200}})");
+  REQUIRE(r);
+  CHECK(r->barge_in.min_speech == 200ms);
+  CHECK(r->barge_in.echo_guard == 0ms);
+}
+
 TEST_CASE("config json appends to the output buffer without clearing it", "[config][codec]") {
   std::string out = "[";
   rtb::append_config_json(out, rtb::call_config{});
@@ -513,6 +530,7 @@ TEST_CASE("config json rejects unknown members, naming their full path", "[confi
       {R"({"openai":{"timeouts":{"connect":5}}})", "unknown setting openai.timeouts.connect"},
       {R"({"twilio":{"start_ms":1}})", "unknown setting twilio.start_ms"},
       {R"({"barge_in":{"server_cancels":false}})", "unknown setting barge_in.server_cancels"},
+      {R"({"barge_in":{"echo_guard":500}})", "unknown setting barge_in.echo_guard"},
       {R"({"limits":{"max_rejected":1}})", "unknown setting limits.max_rejected"},
   };
   for (const auto& c : cases) CHECK(parse_error(c.json).message == c.message);
@@ -561,6 +579,8 @@ TEST_CASE("config json rejects members of the wrong type, naming the setting", "
       {R"({"twilio":{"start_timeout_ms":1.5}})", "twilio.start_timeout_ms must be an integer (ms)"},
       {R"({"barge_in":{"enabled":1}})", "barge_in.enabled must be true or false"},
       {R"({"barge_in":{"margin_ms":"20"}})", "barge_in.margin_ms must be an integer (ms)"},
+      {R"({"barge_in":{"echo_guard_ms":true}})", "barge_in.echo_guard_ms must be an integer (ms)"},
+      {R"({"barge_in":{"min_speech_ms":0.5}})", "barge_in.min_speech_ms must be an integer (ms)"},
       {R"({"limits":{"max_rejected_messages":-1}})", "limits.max_rejected_messages must be a non-negative integer"},
       {R"({"limits":{"max_rejected_messages":4294967296}})",
        "limits.max_rejected_messages must be a non-negative integer"},
