@@ -141,3 +141,37 @@ TEST_CASE("minimum speech: a short noise leaves the answer playing, speech that 
   CHECK(counters.speech_too_short == 1);
   CHECK(counters.barge_ins == 1);
 }
+
+TEST_CASE("echo guard: speech just after the AI starts playing does not interrupt it", "[e2e][barge_in]") {
+  peers::fake_openai_options options = long_answer();
+  options.script = {peers::scripted_response{"An answer with an echo.", {}, 2500, std::nullopt, false}};
+  peers::fake_openai openai(options);
+  auto app = std::make_shared<recording_app>();
+  call_config config = bridge::default_config();
+  config.barge_in.echo_guard = 1500ms;
+  bridge b(openai, app, config);
+
+  peers::caller_pool callers;
+  // The "echo": sound from the caller's side 100 ms into the answer.
+  const int id = callers.start_call({.url = b.stream_url(),
+                                     .script = {peers::step::pause{200ms},
+                                                peers::step::say{peers::synthetic_speech(700, 3)},
+                                                peers::step::wait_for_ai_audio{100ms, 5s},
+                                                peers::step::say{peers::synthetic_speech(300, 6)},
+                                                peers::step::wait_for_ai_silence{5s},
+                                                peers::step::pause{300ms},
+                                                peers::step::hang_up{}}});
+  REQUIRE(callers.wait(id, 20s));
+  const auto caller = callers.result(id);
+  CHECK(caller.violations.empty());
+  CHECK(caller.clears == 0);
+  CHECK(caller.audio_bytes_received >= 2500 * 8);
+  const auto sessions = openai.sessions();
+  REQUIRE(sessions.size() == 1);
+  CHECK(sessions[0].session_update.find(R"("interrupt_response":false)") != std::string::npos);
+  CHECK(sessions[0].responses_cancelled == 0);
+  CHECK(sessions[0].truncates.empty());
+  REQUIRE(app->wait_ended(1, 5s));
+  CHECK(app->calls()[0].counters.playout.speech_guarded >= 1);
+  CHECK(app->calls()[0].counters.playout.barge_ins == 0);
+}
