@@ -75,6 +75,27 @@
 // Nothing is playing (every mark echoed): no clear. Items are only truncated
 // if their response is still generating (the server may hold audio we never
 // received); a finished response that finished playing is left alone.
+//
+// Echo guard (opt-in; either rule turns interrupt_response off, so that the
+// server does not cancel and the bridge decides, and cancels, itself):
+//   - echo_guard N: speech starting in [seen, seen + N) is ignored, where
+//     `seen` is when the start of the current spurt's playback was seen here
+//     (its first echo less the audio before that mark; until that echo, its
+//     send time plus the round trip and start delay). Speech before `seen`
+//     cannot be the AI's echo.
+//   - min_speech M: speech_started arms a timer at now + M; speech_stopped
+//     before it was noise; the timer firing is the barge-in, at that time.
+//
+//   | state   | input          | condition                        | next    | emits           |
+//   |---------|----------------|----------------------------------|---------|-----------------|
+//   | idle    | speech_started | disabled, or in the echo window  | idle    | -               |
+//   | idle    | speech_started | M = 0, or nothing queued and no  | idle    | barge-in        |
+//   |         |                | response in progress             |         |                 |
+//   | idle    | speech_started | otherwise                        | waiting | - (timer)       |
+//   | waiting | speech_started |                                  | waiting | -               |
+//   | waiting | speech_stopped |                                  | idle    | - (too short)   |
+//   | waiting | response.done  | of the response it would cancel  | waiting | - (no cancel)   |
+//   | waiting | timer          |                                  | idle    | barge-in        |
 #include "realtime_bridge/barge_in.hpp"
 
 #include <algorithm>
@@ -126,7 +147,8 @@ void derive_interrupt_response(barge_in_config& c, openai::session_config& sessi
   const bool allowed = allows_server_interrupt(c);
   std::visit(
       [&](auto& turn) {
-        if constexpr (requires { turn.interrupt_response; }) turn.interrupt_response = turn.interrupt_response && allowed;
+        if constexpr (requires { turn.interrupt_response; })
+          turn.interrupt_response = turn.interrupt_response && allowed;
       },
       session.turn);
   c.server_cancels = openai::server_interrupts(session);
@@ -274,7 +296,8 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
     const std::uint64_t position = e.start + played;
     if (spurt_ && !spurt_->measured && position >= spurt_->first_mark) {
       spurt_->measured = true;
-      spurt_->start_seen = now - std::chrono::microseconds(static_cast<std::int64_t>(position - spurt_->start) * us_per_byte);
+      spurt_->start_seen =
+          now - std::chrono::microseconds(static_cast<std::int64_t>(position - spurt_->start) * us_per_byte);
       // Sent at s into an empty buffer, the first chunk played from
       // s + d + start delay; its echo left Twilio when it ended.
       if (position == spurt_->first_mark) {
@@ -360,8 +383,7 @@ bool barge_in::in_echo_window(timestamp now) const noexcept {
   if (config_.echo_guard.count() <= 0 || !spurt_) return false;
   // Before the first echo, when it would be seen: the round trip and the
   // start delay after the audio was sent (as far as measured).
-  const timestamp seen =
-      spurt_->start_seen ? *spurt_->start_seen : spurt_->sent_at + 2 * one_way_delay_ + start_delay_;
+  const timestamp seen = spurt_->start_seen ? *spurt_->start_seen : spurt_->sent_at + 2 * one_way_delay_ + start_delay_;
   // Speech before the AI could be heard is not its echo.
   return now >= seen && now < seen + config_.echo_guard;
 }

@@ -456,8 +456,7 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   if (!in.integer("ECHO_GUARD_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err)) return *err;
   s.echo_guard_ms = static_cast<int>(n);
   n = s.min_barge_in_speech_ms;
-  if (!in.integer("MIN_BARGE_IN_SPEECH_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err))
-    return *err;
+  if (!in.integer("MIN_BARGE_IN_SPEECH_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err)) return *err;
   s.min_barge_in_speech_ms = static_cast<int>(n);
 
   str("TWILIO_AUTH_TOKEN", s.twilio_auth_token);

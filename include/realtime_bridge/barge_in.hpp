@@ -102,8 +102,8 @@ using barge_in_input = std::variant<playout::assistant_audio, playout::mark_echo
                                     playout::response_finished, playout::caller_speech_stopped>;
 
 struct playout_counters {
-  std::uint64_t media_sent = 0;  ///< media messages forwarded to Twilio
-  std::uint64_t bytes_sent = 0;  ///< µ-law bytes in them
+  std::uint64_t media_sent = 0;           ///< media messages forwarded to Twilio
+  std::uint64_t bytes_sent = 0;           ///< µ-law bytes in them
   std::uint64_t marks_sent = 0;           ///< marks after audio (probes not included)
   std::uint64_t marks_echoed = 0;         ///< echoes of the current generation
   std::uint64_t stale_marks = 0;          ///< echoes flushed by a clear, ignored
@@ -116,7 +116,7 @@ struct playout_counters {
   std::uint64_t cancels = 0;
   std::uint64_t probes_sent = 0;  ///< marks sent alone into Twilio's empty buffer (round-trip samples)
   std::uint64_t probes_echoed = 0;
-  std::uint64_t speech_guarded = 0;  ///< speech ignored: it began in the echo guard's window
+  std::uint64_t speech_guarded = 0;    ///< speech ignored: it began in the echo guard's window
   std::uint64_t speech_too_short = 0;  ///< speech that stopped before min_speech: no barge-in
 };
 

@@ -88,8 +88,8 @@ TEST_CASE("barge-in disabled: the session asks the server not to interrupt, and 
   REQUIRE(sessions.size() == 1);
   const auto& s = sessions[0];
   CHECK(s.session_update.find(R"("interrupt_response":false)") != std::string::npos);
-  CHECK(s.speech_started >= 2);         // the caller did speak over the answer ...
-  CHECK(s.responses_cancelled == 0);    // ... and the server went on
+  CHECK(s.speech_started >= 2);       // the caller did speak over the answer ...
+  CHECK(s.responses_cancelled == 0);  // ... and the server went on
   CHECK(s.truncates.empty());
   CHECK(std::count(s.client_event_types.begin(), s.client_event_types.end(), "response.cancel") == 0);
   CHECK(caller.audio_bytes_received >= 2500 * 8);  // the whole first answer reached the caller
@@ -111,16 +111,13 @@ TEST_CASE("minimum speech: a short noise leaves the answer playing, speech that 
   bridge b(openai, app, config);
 
   peers::caller_pool callers;
-  const int id = callers.start_call({.url = b.stream_url(),
-                                     .script = {peers::step::pause{200ms},
-                                                peers::step::say{peers::synthetic_speech(700, 3)},
-                                                peers::step::wait_for_ai_audio{1000ms, 5s},
-                                                peers::step::say{peers::synthetic_speech(120, 5)},  // a cough
-                                                peers::step::pause{1000ms},
-                                                peers::step::say{peers::synthetic_speech(900, 4)},
-                                                peers::step::wait_for_ai_silence{5s},
-                                                peers::step::pause{500ms},
-                                                peers::step::hang_up{}}});
+  const int id = callers.start_call(
+      {.url = b.stream_url(),
+       .script = {peers::step::pause{200ms}, peers::step::say{peers::synthetic_speech(700, 3)},
+                  peers::step::wait_for_ai_audio{1000ms, 5s},
+                  peers::step::say{peers::synthetic_speech(120, 5)},  // a cough
+                  peers::step::pause{1000ms}, peers::step::say{peers::synthetic_speech(900, 4)},
+                  peers::step::wait_for_ai_silence{5s}, peers::step::pause{500ms}, peers::step::hang_up{}}});
   REQUIRE(callers.wait(id, 20s));
   const auto caller = callers.result(id);
   CHECK(caller.violations.empty());
@@ -153,14 +150,11 @@ TEST_CASE("echo guard: speech just after the AI starts playing does not interrup
 
   peers::caller_pool callers;
   // The "echo": sound from the caller's side 100 ms into the answer.
-  const int id = callers.start_call({.url = b.stream_url(),
-                                     .script = {peers::step::pause{200ms},
-                                                peers::step::say{peers::synthetic_speech(700, 3)},
-                                                peers::step::wait_for_ai_audio{100ms, 5s},
-                                                peers::step::say{peers::synthetic_speech(300, 6)},
-                                                peers::step::wait_for_ai_silence{5s},
-                                                peers::step::pause{300ms},
-                                                peers::step::hang_up{}}});
+  const int id = callers.start_call(
+      {.url = b.stream_url(),
+       .script = {peers::step::pause{200ms}, peers::step::say{peers::synthetic_speech(700, 3)},
+                  peers::step::wait_for_ai_audio{100ms, 5s}, peers::step::say{peers::synthetic_speech(300, 6)},
+                  peers::step::wait_for_ai_silence{5s}, peers::step::pause{300ms}, peers::step::hang_up{}}});
   REQUIRE(callers.wait(id, 20s));
   const auto caller = callers.result(id);
   CHECK(caller.violations.empty());

@@ -315,8 +315,8 @@ TEST_CASE("property: once the link is measured, the truncate is what the caller 
     const auto start_delay = std::chrono::milliseconds(std::array{0, 0, 20, pick(61)}[pick(4)]);
     const auto margin = std::chrono::milliseconds(std::array{0, 0, 5, 20}[pick(4)]);
     linked_call c(barge_in_config{.margin = margin}, to_twilio, to_bridge, start_delay);
-    INFO("run " << run << ": " << to_twilio.count() << " ms to Twilio, " << to_bridge.count() << " ms back, start delay "
-                << start_delay.count() << " ms, margin " << margin.count() << " ms");
+    INFO("run " << run << ": " << to_twilio.count() << " ms to Twilio, " << to_bridge.count()
+                << " ms back, start delay " << start_delay.count() << " ms, margin " << margin.count() << " ms");
     std::int64_t t = 0;
     int responses = 0, items = 0;
     std::string resp, item;
@@ -379,4 +379,3 @@ TEST_CASE("property: once the link is measured, the truncate is what the caller 
   for (const auto& [e, n] : errors) UNSCOPED_INFO("error " << e << " ms: " << n);
   CHECK(checked > 300);
 }
-

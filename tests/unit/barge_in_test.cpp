@@ -581,7 +581,7 @@ TEST_CASE("an echo of the segment's own audio places it exactly, earlier as well
 TEST_CASE("a probe echo of an older generation still measures the round trip", "[barge_in][rtt]") {
   playout_fixture p;
   p.send("resp_1", "item_A", 10, 0);
-  REQUIRE(p.speech(10, "resp_1").size() == 3);  // clear, truncate, ai_interrupted; generation 2 begins
+  REQUIRE(p.speech(10, "resp_1").size() == 3);    // clear, truncate, ai_interrupted; generation 2 begins
   REQUIRE(p.echo("rtb.1.0.0", 60) == actions{});  // the probe had reached an empty buffer: echoed at once
   CHECK(p.b.round_trip_time() == 60ms);
   SECTION("but an unexpected one does not") {
@@ -600,8 +600,8 @@ namespace {
 /// each way, with the probe echoed at t + 80 and the first chunk's mark at
 /// t + 100 + `start_delay` (the AI is heard from t + 40 + start_delay at
 /// Twilio, which the bridge sees at t + 80 + start_delay).
-void answer_playing(playout_fixture& p, std::int64_t t, std::int64_t start_delay = 0,
-                    std::string_view resp = "resp_1", std::string_view item = "item_A") {
+void answer_playing(playout_fixture& p, std::int64_t t, std::int64_t start_delay = 0, std::string_view resp = "resp_1",
+                    std::string_view item = "item_A") {
   p.send(resp, item, 50, t);
   const auto gen = p.b.generation();
   if (p.b.counters().probes_echoed < p.b.counters().probes_sent)
@@ -689,8 +689,8 @@ TEST_CASE("minimum speech: speech that lasts M ms interrupts then, at what had b
   SECTION("the timer fires while the caller speaks") {
     // A clear sent at 500 reaches Twilio at 540: 500 ms of the answer had played.
     REQUIRE(p.b.handle_timeout(at(500)) == actions{to_openai::cancel_response{}, to_twilio::clear{},
-                                                  to_openai::truncate_item{"item_A", 0, 500},
-                                                  to_host::ai_interrupted{"item_A", 500, 1000}});
+                                                   to_openai::truncate_item{"item_A", 0, 500},
+                                                   to_host::ai_interrupted{"item_A", 500, 1000}});
     CHECK_FALSE(p.b.next_timeout().has_value());
     CHECK(p.b.counters().barge_ins == 1);
     REQUIRE(p.b.handle(playout::caller_speech_stopped{}, at(900)) == actions{});
@@ -703,7 +703,7 @@ TEST_CASE("minimum speech: speech that lasts M ms interrupts then, at what had b
   SECTION("the response finished generating meanwhile: no cancel, the rest is still cleared") {
     REQUIRE(p.done("resp_1", 400) == actions{});
     REQUIRE(p.b.handle_timeout(at(500)) == actions{to_twilio::clear{}, to_openai::truncate_item{"item_A", 0, 500},
-                                                  to_host::ai_interrupted{"item_A", 500, 1000}});
+                                                   to_host::ai_interrupted{"item_A", 500, 1000}});
   }
 }
 

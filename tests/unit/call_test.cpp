@@ -77,10 +77,9 @@ TEST_CASE("AI audio that arrives before Twilio's start is held and sent once the
   const std::string a = frame(1), b = frame(2);
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", a)}, at(70)) == actions{});
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", b)}, at(71)) == actions{});
-  REQUIRE(c.handle(twilio::event{start_event()}, at(90)) == actions{to_host::stream_started{"CA1", "MZ1", {}},
-                                                                    to_twilio::mark{{1, 0, 0}},
-                                                                    to_twilio::media{a}, to_twilio::mark{{1, 1, 20}},
-                                                                    to_twilio::media{b}, to_twilio::mark{{1, 1, 40}}});
+  REQUIRE(c.handle(twilio::event{start_event()}, at(90)) ==
+          actions{to_host::stream_started{"CA1", "MZ1", {}}, to_twilio::mark{{1, 0, 0}}, to_twilio::media{a},
+                  to_twilio::mark{{1, 1, 20}}, to_twilio::media{b}, to_twilio::mark{{1, 1, 40}}});
 }
 
 TEST_CASE("speech over the AI clears Twilio and truncates what was not heard", "[call]") {
@@ -409,7 +408,8 @@ TEST_CASE("with barge-in disabled the session.update asks the server not to inte
   for (int i = 0; i < 5; ++i) (void)lc.oa(delta("resp_1", "item_A", chunk), 310);
   REQUIRE(lc.oa(speech_started(), 350) == actions{});
   // The answer goes on playing.
-  REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 360) == actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 120}}});
+  REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 360) ==
+          actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 120}}});
 }
 
 TEST_CASE("with barge-in enabled the configured interrupt_response is kept", "[call][barge_in]") {

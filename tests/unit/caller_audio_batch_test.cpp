@@ -1,8 +1,8 @@
 // Scenarios for caller audio batching (include/realtime_bridge/caller_audio_batch.hpp).
 // The composed behaviour (flushes before other OpenAI messages, at the end of
 // the call, held audio) is in call_test.cpp ("[call][batch]").
-#include "realtime_bridge/audio.hpp"
 #include "realtime_bridge/caller_audio_batch.hpp"
+#include "realtime_bridge/audio.hpp"
 #include "support/test_support.hpp"
 
 using namespace rtb;

@@ -321,7 +321,7 @@ TEST_CASE("every setting of the field list survives a round trip on its own", "[
       break;
     }
     INFO("setting " << target << ": " << p.changed_name);
-    CHECK_FALSE(same_config(c, base));  // the list reaches the setting ...
+    CHECK_FALSE(same_config(c, base));     // the list reaches the setting ...
     CHECK(same_config(round_trip(c), c));  // ... and the JSON carries it both ways
   }
   CHECK(settings >= 29);  // the test was not vacuous (29 with no turn detection)
