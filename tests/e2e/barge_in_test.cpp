@@ -63,7 +63,8 @@ TEST_CASE("barge-in over a network: the truncate is what the caller had heard wh
   CHECK(std::abs(t.audio_end_ms - heard) <= 20);
   CHECK(t.audio_end_ms <= t.item_audio_ms);
   REQUIRE(app->wait_ended(1, 5s));
-  const auto& counters = app->calls()[0].counters.playout;
+  const auto calls = app->calls();
+  const auto& counters = calls[0].counters.playout;
   CHECK(counters.barge_ins == 1);
   CHECK(counters.probes_echoed >= 1);
 }
@@ -134,7 +135,8 @@ TEST_CASE("minimum speech: a short noise leaves the answer playing, speech that 
   CHECK(std::count(s.client_event_types.begin(), s.client_event_types.end(), "response.cancel") == 1);
   CHECK(s.responses_cancelled == 1);
   REQUIRE(app->wait_ended(1, 5s));
-  const auto& counters = app->calls()[0].counters.playout;
+  const auto calls = app->calls();
+  const auto& counters = calls[0].counters.playout;
   CHECK(counters.speech_too_short == 1);
   CHECK(counters.barge_ins == 1);
 }
