@@ -24,6 +24,13 @@ struct ws_url {
 /// callers say which URL it was.
 [[nodiscard]] result<ws_url> parse_ws_url(std::string_view url);
 
+/// `path` (a path and query, as ws_url::path) with the query's `model`
+/// parameter set to `model`, percent-encoded (letters, digits, "-._~:" are
+/// kept): the first `model=` is replaced and any later one dropped, or one is
+/// appended. An empty `model` leaves `path` as it is. The adapter opens each
+/// call's OpenAI WebSocket at the URL this gives for the call's model.
+[[nodiscard]] std::string with_model(std::string_view path, std::string_view model);
+
 /// True for localhost, 127.0.0.0/8 and ::1: the only hosts plain ws:// may reach.
 bool is_loopback_host(std::string_view host) noexcept;
 
