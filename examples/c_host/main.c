@@ -403,8 +403,15 @@ static void read_frames(call* c, conn* k) {
   }
 }
 
+static void on_writable(call* c, conn* k);
+
 static void on_readable(call* c, conn* k) {
+  if (k->state == CONN_CONNECTING) { /* the connect failed: on_writable reads why */
+    on_writable(c, k);
+    return;
+  }
   unsigned char chunk[65536];
+  int end_of_stream = 0;
   for (;;) {
     const ssize_t n = recv(k->fd, chunk, sizeof chunk, 0);
     if (n > 0) {
@@ -414,9 +421,8 @@ static void on_readable(call* c, conn* k) {
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 && errno == EINTR) continue;
-    /* End of stream, or an error: what the peer said in its close frame, if anything. */
-    conn_gone(c, k, k->close_received ? k->close_code : 0, k->close_received ? k->close_reason : "connection lost");
-    return;
+    end_of_stream = 1; /* or an error: what came before it is still handled */
+    break;
   }
   if (k->state == CONN_HANDSHAKE) {
     if (k->leg == RTB_LEG_TWILIO)
@@ -425,6 +431,9 @@ static void on_readable(call* c, conn* k) {
       openai_handshake(c);
   }
   if (k->fd >= 0 && (k->state == CONN_OPEN || k->state == CONN_CLOSING)) read_frames(c, k);
+  /* What the peer said in its close frame, if anything. */
+  if (end_of_stream && k->fd >= 0)
+    conn_gone(c, k, k->close_received ? k->close_code : 0, k->close_received ? k->close_reason : "connection lost");
 }
 
 /* ---- writing ---------------------------------------------------------------------- */
