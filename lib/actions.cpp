@@ -23,6 +23,15 @@ std::string_view to_string(end_reason r) noexcept {
   return "unknown";
 }
 
+std::span<const end_reason> all_end_reasons() noexcept {
+  static constexpr end_reason all[] = {
+      end_reason::caller_hung_up,     end_reason::twilio_disconnected, end_reason::twilio_start_timeout,
+      end_reason::twilio_idle,        end_reason::twilio_protocol_error, end_reason::openai_unreachable,
+      end_reason::openai_rejected,    end_reason::openai_closed,       end_reason::openai_protocol_error,
+      end_reason::host_ended};
+  return all;
+}
+
 bool ai_side_failure(end_reason r) noexcept {
   switch (r) {
     case end_reason::openai_unreachable:

@@ -41,6 +41,8 @@ enum class end_reason {
 };
 
 std::string_view to_string(end_reason r) noexcept;
+/// Every end reason, in declaration order (for counters per reason).
+std::span<const end_reason> all_end_reasons() noexcept;
 /// True for the reasons that mean the AI side failed (the caller should get
 /// the fallback, not silence).
 bool ai_side_failure(end_reason r) noexcept;

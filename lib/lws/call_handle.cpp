@@ -39,15 +39,15 @@ std::string_view to_string(command_result r) noexcept {
 }
 
 command_result call_handle::submit_tool_result(std::string_view call_id, std::string_view output) const {
-  return dispatch(state_, {0, posted_command::kind::tool_result, std::string(call_id), std::string(output), false});
+  return dispatch(state_, {0, posted_command::kind::tool_result, std::string(call_id), std::string(output), false, {}});
 }
 
 command_result call_handle::send_user_text(std::string_view text, bool respond) const {
-  return dispatch(state_, {0, posted_command::kind::user_text, std::string(text), {}, respond});
+  return dispatch(state_, {0, posted_command::kind::user_text, std::string(text), {}, respond, {}});
 }
 
 command_result call_handle::end_call(std::string_view reason) const {
-  return dispatch(state_, {0, posted_command::kind::end_call, std::string(reason), {}, false});
+  return dispatch(state_, {0, posted_command::kind::end_call, std::string(reason), {}, false, {}});
 }
 
 bool call_handle::active() const noexcept { return state_ && !state_->ended.load(); }

@@ -38,6 +38,7 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
   timer_.fire = &call_link::on_timer;
   label_ = fmt::format("call {}", id_);
   thread_.calls[id_] = this;
+  thread_.metrics.calls.add(1);
   ++shared_.calls_started;
   ++shared_.calls_active;
 }
@@ -48,6 +49,7 @@ call_link::~call_link() {
     if (thread_.batch(side).owner == this) thread_.batch(side).owner = nullptr;
   thread_.runner->cancel(timer_);
   thread_.calls.erase(id_);
+  thread_.metrics.calls.add(static_cast<std::uint64_t>(-1));  // wraps back: one fewer
   shared_.admitted.fetch_sub(1);  // the slot its upgrade took (handed over at ESTABLISHED)
   --shared_.calls_active;
   ++shared_.calls_ended;
@@ -104,6 +106,7 @@ void call_link::connect_openai() {
   i.opaque_user_data = this;
   i.pwsi = &state(leg::openai).wsi;
   i.retry_and_idle_policy = &shared_.retry;
+  openai_connect_started_ = clock::now();
   connecting_ = true;
   struct lws* wsi = lws_client_connect_via_info(&i);
   connecting_ = false;
@@ -125,6 +128,9 @@ void call_link::append_openai_headers(unsigned char** p, unsigned char* end, boo
 void call_link::on_openai_established() {
   leg_state& s = state(leg::openai);
   s.connected = true;
+  openai_open_at_ = clock::now();
+  shared_.openai_connect.record_shared(
+      std::chrono::duration_cast<std::chrono::microseconds>(openai_open_at_ - openai_connect_started_));
   log(log_level::info, "OpenAI socket open");
   driver_->on_openai_open();
   after_driver();
@@ -145,6 +151,8 @@ void call_link::on_receive(leg side, const void* data, std::size_t length, bool 
     inbox.append(std::string_view(static_cast<const char*>(data), length));
   }
   if (!final_fragment) return;
+  thread_.metrics.messages_in[side == leg::twilio ? 0 : 1].add();
+  if (shared_.options.relay_latency_metrics) received_at_ = clock::now();
   if (s.oversized) {
     driver_->on_oversized(side, s.oversized_bytes);
     s.oversized = false;
@@ -161,6 +169,7 @@ void call_link::enqueue(leg side, std::string_view message) {
     ++s.dropped_after_close;
     return;
   }
+  thread_.metrics.messages_out[side == leg::twilio ? 0 : 1].add();
   if (s.connected && s.queue.empty() && !lws_partial_buffered(s.wsi)) {
     // Nothing is waiting: frame it into the batch that leaves when the driver
     // returns (flush_writes), with no WRITEABLE round trip (which would cost
@@ -184,6 +193,7 @@ void call_link::enqueue(leg side, std::string_view message) {
 }
 
 void call_link::flush_writes() {
+  bool wrote = false;
   for (leg side : {leg::twilio, leg::openai}) {
     service_thread::write_batch& batch = thread_.batch(side);
     if (batch.owner != this) continue;
@@ -198,6 +208,12 @@ void call_link::flush_writes() {
       s.connected = false;
       lws_set_timeout(s.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
+    wrote = true;
+  }
+  if (received_at_) {
+    if (wrote)
+      thread_.metrics.relay.record(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - *received_at_));
+    received_at_.reset();
   }
 }
 
@@ -323,6 +339,7 @@ void call_link::run(const posted_command& c) {
     case posted_command::kind::tool_result: driver_->submit_tool_result(c.a, c.b); break;
     case posted_command::kind::user_text: driver_->send_user_text(c.a, c.flag); break;
     case posted_command::kind::end_call: driver_->end_call(c.a); break;
+    case posted_command::kind::task: break;  // the thread's, never a call's
   }
   after_driver();
 }
@@ -335,6 +352,8 @@ void call_link::logging_observer::on_stream_started(const to_host::stream_starte
   if (link.app_observer_) link.app_observer_->on_stream_started(e);
 }
 void call_link::logging_observer::on_session_ready(const to_host::session_ready& e) {
+  link.shared_.session_setup.record_shared(
+      std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - link.openai_open_at_));
   link.log(log_level::info, fmt::format("AI session ready ({})", e.session_id));
   if (link.app_observer_) link.app_observer_->on_session_ready(e);
 }
@@ -360,11 +379,14 @@ void call_link::logging_observer::on_tool_call(const to_host::tool_call& e) {
   if (link.app_observer_) link.app_observer_->on_tool_call(e);
 }
 void call_link::logging_observer::on_warning(const to_host::warning& e) {
+  if (e.code == warning_code::openai_error) link.shared_.count_openai_error(e.detail);
   link.log(log_level::warning, fmt::format("{}: {}", to_string(e.code), e.detail));
   if (link.app_observer_) link.app_observer_->on_warning(e);
 }
 void call_link::logging_observer::on_call_ended(const call_summary& s) {
   link.handle_state_->ended = true;
+  link.shared_.totals.add(s);
+  if (s.reason == end_reason::openai_rejected) link.shared_.count_openai_error(s.detail);
   const call_counters& c = s.counters;
   link.log(ai_side_failure(s.reason) ? log_level::warning : log_level::info,
            fmt::format("call ended: {}{}{} (frames in {}, appended {} in {} messages, deltas {}, media out {}, "

@@ -119,6 +119,12 @@ class call_link final {
   std::unique_ptr<call_driver> driver_;
   loop_timer timer_{};
   bool connecting_ = false;  ///< inside lws_client_connect_via_info()
+  /// Metrics: when the message being handled arrived (relay latency, until
+  /// what it causes is written), when the OpenAI connect started and when
+  /// its WebSocket opened.
+  std::optional<clock::time_point> received_at_;
+  clock::time_point openai_connect_started_{};
+  clock::time_point openai_open_at_{};
   std::string label_;        ///< "call 12 CA…/MZ…" for log lines
 };
 

@@ -38,6 +38,7 @@ struct loop_timer {
   void (*fire)(loop_timer&) = nullptr;
   void* owner = nullptr;
   bool armed = false;
+  bool counted = true;                  ///< in server_stats::timers_pending
   loop_runner* owner_runner = nullptr;  ///< the runner it is armed on
 };
 
@@ -60,14 +61,14 @@ class loop_runner {
   /// (Re)arms `timer` to call its `fire` once, `delay_us` from now. On the
   /// loop's thread only, like cancel().
   void schedule(lws_context* context, loop_timer& timer, lws_usec_t delay_us) {
-    if (!timer.armed) ++*pending_;
+    if (!timer.armed && timer.counted) ++*pending_;
     timer.armed = true;
     arm(context, timer, delay_us);
   }
   void cancel(loop_timer& timer) {
     if (!timer.armed) return;
     timer.armed = false;
-    --*pending_;
+    if (timer.counted) --*pending_;
     disarm(timer);
   }
 
@@ -79,7 +80,7 @@ class loop_runner {
   void fire(loop_timer& timer) {
     if (timer.armed) {
       timer.armed = false;
-      --*pending_;
+      if (timer.counted) --*pending_;
     }
     timer.fire(timer);
   }

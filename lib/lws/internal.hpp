@@ -34,6 +34,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -49,6 +52,7 @@
 #include "event_loop.hpp"
 #include "mask_source.hpp"
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/metrics.hpp"
 #include "realtime_bridge/shared_parser.hpp"
 #include "request_line.hpp"
 #include "ws_url.hpp"
@@ -60,12 +64,16 @@ struct service_thread;
 
 /// A host command for a call, queued from another thread.
 struct posted_command {
-  enum class kind { tool_result, user_text, end_call };
+  enum class kind { tool_result, user_text, end_call, task };
   std::uint64_t call_id = 0;
   kind what = kind::end_call;
   std::string a;
   std::string b;
   bool flag = false;
+  /// kind::task: work for the thread itself (not for a call). Called with the
+  /// thread, or with null when the mailbox closes before it ran: it must then
+  /// give up cleanly (e.g. tell its caller the server stopped).
+  std::function<void(service_thread*)> task;
 };
 
 /// A service thread's inbox for commands from other threads.
@@ -87,6 +95,27 @@ struct rtb::lws_adapter::call_handle::shared_state {
 };
 
 namespace rtb::lws_adapter {
+
+/// What one service thread counts as it relays; written by that thread
+/// alone (single_writer_counter), read by whoever scrapes.
+struct thread_metrics {
+  single_writer_counter messages_in[2];   ///< complete messages received: [0] Twilio, [1] OpenAI
+  single_writer_counter messages_out[2];  ///< messages sent
+  single_writer_counter calls;            ///< calls on the thread now (add and subtract by this thread)
+  latency_histogram relay;                ///< a message received -> the frames it caused written
+  latency_histogram loop_lag;             ///< how late the thread's once-a-second tick ran
+};
+
+/// Totals of ended calls (their counters at the end), from any thread.
+struct call_totals {
+  static constexpr std::size_t reasons = 16;
+  std::atomic<std::uint64_t> ended_by_reason[reasons]{};
+  std::atomic<std::uint64_t> caller_frames{0}, ai_audio_deltas{0}, media_sent{0}, marks_sent{0}, barge_ins{0},
+      clears{0}, truncates{0}, deletes{0}, cancels{0}, late_deltas_dropped{0}, rejected_twilio{0}, rejected_openai{0},
+      responses{0}, tool_calls{0}, openai_errors{0}, input_text_tokens{0}, input_audio_tokens{0},
+      input_cached_tokens{0}, output_text_tokens{0}, output_audio_tokens{0};
+  void add(const call_summary& s) noexcept;
+};
 
 struct server_shared {
   server_options options;
@@ -110,6 +139,16 @@ struct server_shared {
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> unexpected_destroys{0};
   std::atomic<std::int64_t> timers_pending{0};
+  std::atomic<std::int64_t> fetches_active{0};
+  call_totals totals;
+  latency_histogram openai_connect;  ///< connect started -> WebSocket open (record_shared)
+  latency_histogram session_setup;   ///< WebSocket open -> session.updated
+  mutable std::mutex error_codes_mutex;
+  std::map<std::string, std::uint64_t, std::less<>> openai_error_codes;  ///< bounded (see count_openai_error)
+  /// Counts an OpenAI error by its code (the text before ':' in `detail`).
+  void count_openai_error(std::string_view detail);
+  std::atomic<bool> accepting_fetches{true};
+  std::atomic<std::uint64_t> next_fetch_thread{0};
 
   void log(log_level level, std::string_view line) const {
     if (options.log) options.log(level, line);
@@ -136,6 +175,11 @@ struct service_thread {
   /// Media-stream upgrades admitted (holding a slot of max_calls) whose
   /// WebSocket is not established yet; this thread only.
   std::unordered_set<struct lws*> admitted_upgrades;
+  thread_metrics metrics;
+  loop_timer tick{};  ///< once a second: the loop's lag
+  std::chrono::steady_clock::time_point tick_due{};
+  void arm_tick();
+
   /// Masking keys for frames to OpenAI; this thread only.
   mask_source masks;
   /// The JSON parser every call on this thread decodes in, one message at a
@@ -162,15 +206,24 @@ struct service_thread {
   /// (request_line.hpp); it keeps each request's target as received.
   request_line_gate requests{*this};
 
+  /// The service thread running on the calling thread, if any.
+  static service_thread* current() noexcept;
   /// Runs queued commands; on the service thread only.
   void drain_inbox();
   /// Runs a command for one of this thread's calls, on the service thread.
   /// False if the call is gone.
   bool run_now(const posted_command& command);
   /// Refuses further commands; before the context is destroyed. Any thread.
+  /// Tasks still queued are told they will not run.
   void close_mailbox();
+  /// Queues `command` for this thread; false if the mailbox is closed. Any thread.
+  bool post(posted_command command);
   void run();
 };
+
+/// The adapter's metrics (server::write_metrics).
+void write_adapter_metrics(const server_shared& shared, const std::vector<std::unique_ptr<service_thread>>& threads,
+                           prometheus_writer& out);
 
 /// The protocol table every vhost uses.
 const lws_protocols* protocol_table();

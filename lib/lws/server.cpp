@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.hpp"
+#include "fetch_exchange.hpp"
 #include "listener.hpp"
 
 namespace rtb::lws_adapter {
@@ -34,6 +35,7 @@ struct server::impl {
   void shut_down() {
     if (stopped) return;
     stopped = true;
+    shared.accepting_fetches = false;  // fetches end as stopped from now on
     for (auto& t : threads) {
       t->close_mailbox();  // call handles say server_stopped from now on
       t->exit = true;
@@ -139,8 +141,9 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
   s.retry.secs_since_valid_hangup = static_cast<std::uint16_t>(s.options.idle_hangup.count());
 
   lws_set_log_level(LLL_ERR, nullptr);
-  const bool tls = s.openai.tls;
-  if (tls) {
+  // TLS for every client connection: OpenAI, and the https:// of fetch().
+  const bool tls = true;
+  {
     auto ctx = make_client_tls(s.options.openai.ca_file);
     if (!ctx) return ctx.error();
     p->client_tls = *ctx;
@@ -240,6 +243,39 @@ bool server::full() const noexcept {
   return !s.accepting.load() || s.admitted.load() >= s.max_calls;
 }
 
+void server::write_metrics(prometheus_writer& out) const { write_adapter_metrics(impl_->shared, impl_->threads, out); }
+
+void server::fetch(fetch_request request, fetch_callback done) {
+  service_thread* here = service_thread::current();
+  if (here && &here->shared == &impl_->shared) {
+    fetch_exchange::start(*here, std::move(request), std::move(done));
+    return;
+  }
+  const auto& threads = impl_->threads;
+  service_thread& target = *threads[impl_->shared.next_fetch_thread++ % threads.size()];
+  // The callback moves into the task; whoever runs the task (the thread, or
+  // the mailbox closing) calls it once.
+  auto shared_done = std::make_shared<fetch_callback>(std::move(done));
+  posted_command c;
+  c.what = posted_command::kind::task;
+  c.task = [request = std::move(request), shared_done](service_thread* t) mutable {
+    if (t) {
+      fetch_exchange::start(*t, std::move(request), std::move(*shared_done));
+      return;
+    }
+    fetch_result r;
+    r.error = fetch_error::stopped;
+    r.detail = "the server stopped";
+    (*shared_done)(r);
+  };
+  if (!target.post(std::move(c))) {
+    fetch_result r;
+    r.error = fetch_error::stopped;
+    r.detail = "the server is stopped";
+    (*shared_done)(r);
+  }
+}
+
 result<void> validate_openai_url(std::string_view text) {
   auto url = parse_ws_url(std::string(text));
   if (!url) return error{errc::invalid_config, url.error().message};
@@ -281,6 +317,7 @@ server_stats server::stats() const {
   out.http_requests = s.http_requests.load();
   out.unexpected_destroys = s.unexpected_destroys.load();
   out.timers_pending = s.timers_pending.load();
+  out.fetches_active = s.fetches_active.load();
   return out;
 }
 

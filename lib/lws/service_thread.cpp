@@ -8,13 +8,17 @@
 #include <fmt/format.h>
 
 #include "call_link.hpp"
+#include "fetch_exchange.hpp"
 #include "internal.hpp"
 #include "listener.hpp"
+#include "upgrade_refusal.hpp"
 
 namespace rtb::lws_adapter {
 namespace {
 
 constexpr std::size_t rx_buffer_bytes = 64 * 1024;
+/// Where "rtb-fetch" sits in protocol_table().
+constexpr std::size_t fetch_protocol_index = 4;
 /// How long the listening socket is left alone once descriptors run out.
 constexpr lws_usec_t accept_pause = 250 * LWS_US_PER_MS;
 
@@ -192,6 +196,15 @@ void on_wsi_destroyed(struct lws* wsi, twilio_pss* pss) {
     }
     return;
   }
+  if (protocol == &protocol_table()[fetch_protocol_index]) {
+    if (auto* x = static_cast<fetch_exchange*>(lws_get_opaque_user_data(wsi))) {
+      ++t.shared.unexpected_destroys;
+      t.shared.log(log_level::error, "an outbound HTTP connection was destroyed without a close callback");
+      lws_set_opaque_user_data(wsi, nullptr);
+      x->finish_by_lws(fetch_error::connect_failed, "the connection was destroyed");
+    }
+    return;
+  }
   if (protocol != &protocol_table()[0]) return;
   if (t.admitted_upgrades.erase(wsi) > 0) t.shared.admitted.fetch_sub(1);  // admitted, never established
   if (!pss) return;
@@ -353,12 +366,63 @@ int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
     case LWS_CALLBACK_CLIENT_CLOSED:
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
       if (link) {
-        std::string why =
-            reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR
-                ? fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error")
-            : reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP ? std::string("connection closed before the upgrade")
-                                                        : std::string("closed");
+        std::string why;
+        if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR) {
+          // A refused upgrade still has its status here (upgrade_refusal.hpp).
+          const unsigned status = lws_http_client_http_response(wsi);
+          why = status != 0 && status != 101
+                    ? describe_upgrade_refusal(status)
+                    : fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error");
+        } else {
+          why = reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP ? "connection closed before the upgrade" : "closed";
+        }
         release_openai_leg(wsi, *link, why);
+      }
+      return 0;
+    default: break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+// Outbound HTTP (fetch_exchange.hpp): the exchange is the connection's opaque
+// user data until lws reports the connection's end.
+int fetch_callback_fn(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, std::size_t len) {
+  auto* x = static_cast<fetch_exchange*>(lws_get_opaque_user_data(wsi));
+  switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+      if (!x) return 0;
+      bool failed = false;
+      auto** p = static_cast<unsigned char**>(in);
+      x->append_headers(p, *p + len, failed);
+      return failed ? -1 : 0;
+    }
+    case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE: return x ? x->on_writeable() : 0;
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+      if (x)
+        x->on_status(static_cast<int>(lws_http_client_http_response(wsi)), header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE),
+                     lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
+                         lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0);
+      return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+      char buffer[LWS_PRE + 4096];
+      char* p = buffer + LWS_PRE;
+      int n = static_cast<int>(sizeof buffer - LWS_PRE);
+      return lws_http_client_read(wsi, &p, &n) < 0 ? -1 : 0;
+    }
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+      return x && !x->on_body(static_cast<const char*>(in), len) ? -1 : 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+      if (x) x->on_complete();
+      return -1;  // one exchange per connection: close it now
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+      if (x) {
+        lws_set_opaque_user_data(wsi, nullptr);
+        if (reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP)
+          x->finish_by_lws(fetch_error::connect_failed, "the connection closed before the response was complete");
+        else
+          x->finish_by_lws(fetch_error::connect_failed,
+                           fmt::format("connection failed: {}", in ? static_cast<const char*>(in) : "unknown error"));
       }
       return 0;
     default: break;
@@ -415,6 +479,7 @@ const lws_protocols protocols[] = {
     {"rtb-openai", &guarded<&openai_callback>, 0, rx_buffer_bytes, 0, nullptr, 0},
     {"rtb-listen", &guarded<&listen_callback>, 0, 0, 0, nullptr, 0},
     {"rtb-request-line", &guarded<&request_line_callback>, 0, 0, 0, nullptr, 0},
+    {"rtb-fetch", &guarded<&fetch_callback_fn>, 0, 4096, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
@@ -440,11 +505,17 @@ void service_thread::drain_inbox() {
     const std::lock_guard lock(mailbox->mutex);
     commands.swap(mailbox->commands);
   }
-  for (const auto& c : commands) (void)run_now(c);
+  for (auto& c : commands) {
+    if (c.what == posted_command::kind::task) {
+      if (c.task) c.task(this);
+    } else {
+      (void)run_now(c);
+    }
+  }
   if (end_all_calls.exchange(false)) {
     std::vector<call_link*> all;
     for (auto& [id, link] : calls) all.push_back(link);
-    for (call_link* link : all) link->run({link->id(), posted_command::kind::end_call, "server shutdown", {}, false});
+    for (call_link* link : all) link->run({link->id(), posted_command::kind::end_call, "server shutdown", {}, false, {}});
   }
 }
 
@@ -456,19 +527,41 @@ bool service_thread::run_now(const posted_command& command) {
 }
 
 void service_thread::close_mailbox() {
-  const std::lock_guard lock(mailbox->mutex);
-  mailbox->context = nullptr;
-  mailbox->thread = nullptr;
-  mailbox->commands.clear();
+  std::vector<posted_command> left;
+  {
+    const std::lock_guard lock(mailbox->mutex);
+    mailbox->context = nullptr;
+    mailbox->thread = nullptr;
+    left.swap(mailbox->commands);
+  }
+  for (auto& c : left)
+    if (c.what == posted_command::kind::task && c.task) c.task(nullptr);
 }
 
+bool service_thread::post(posted_command command) {
+  const std::lock_guard lock(mailbox->mutex);
+  if (!mailbox->context) return false;
+  mailbox->commands.push_back(std::move(command));
+  lws_cancel_service(mailbox->context);
+  return true;
+}
+
+namespace {
+thread_local service_thread* current_service_thread = nullptr;
+}  // namespace
+
+service_thread* service_thread::current() noexcept { return current_service_thread; }
+
 void service_thread::run() {
+  current_service_thread = this;
   thread_id = std::this_thread::get_id();
   {
     const std::lock_guard lock(mailbox->mutex);
     mailbox->owner = thread_id;
   }
+  arm_tick();
   runner->run(context, exit);
+  runner->cancel(tick);
   // The loop may also stop on its own (lws failed): refuse commands before
   // the context they would wake is gone.
   close_mailbox();

@@ -5,23 +5,28 @@
 
 namespace rtb::lws_adapter {
 
-result<ws_url> parse_ws_url(std::string_view url) {
+namespace {
+
+// scheme://authority/path?query, where `secure` (e.g. "wss") means TLS on
+// port 443 and `plain` (e.g. "ws") no TLS on port 80.
+result<ws_url> parse_url(std::string_view url, std::string_view secure, std::string_view plain) {
   ws_url u;
-  const auto scheme_is = [url](std::string_view scheme) {
-    if (url.size() < scheme.size()) return false;
+  const auto scheme_is = [&url](std::string_view scheme) {
+    if (url.size() < scheme.size() + 3 || url.substr(scheme.size(), 3) != "://") return false;
     for (std::size_t i = 0; i < scheme.size(); ++i)
       if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i]) return false;
     return true;
   };
-  if (scheme_is("wss://")) {
+  if (scheme_is(secure)) {
     u.tls = true;
-    url.remove_prefix(6);
+    url.remove_prefix(secure.size() + 3);
     u.port = 443;
-  } else if (scheme_is("ws://")) {
-    url.remove_prefix(5);
+  } else if (scheme_is(plain)) {
+    url.remove_prefix(plain.size() + 3);
     u.port = 80;
   } else {
-    return error{errc::invalid_config, "the URL must start with wss:// or ws://"};
+    return error{errc::invalid_config, "the URL must start with " + std::string(secure) + ":// or " +
+                                           std::string(plain) + "://"};
   }
   const auto slash = url.find_first_of("/?");
   std::string_view authority = url.substr(0, slash);
@@ -62,6 +67,12 @@ result<ws_url> parse_ws_url(std::string_view url) {
     u.path = std::string(rest);
   return u;
 }
+
+}  // namespace
+
+result<ws_url> parse_ws_url(std::string_view url) { return parse_url(url, "wss", "ws"); }
+
+result<ws_url> parse_http_url(std::string_view url) { return parse_url(url, "https", "http"); }
 
 std::string ws_url::host_header() const {
   std::string h = host.find(':') == std::string::npos ? host : "[" + host + "]";
@@ -109,25 +120,6 @@ std::string with_model(std::string_view path, std::string_view model) {
     out.append("model=").append(value);
   }
   return out;
-}
-
-bool is_loopback_host(std::string_view host) noexcept {
-  if (host == "localhost" || host == "::1") return true;
-  // 127.0.0.0/8 as a dotted quad; "127.example.com" is a name anyone can register.
-  if (!host.starts_with("127.")) return false;
-  int parts = 0;
-  while (!host.empty()) {
-    const auto dot = host.find('.');
-    const std::string_view part = host.substr(0, dot);
-    unsigned value = 0;
-    auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
-    if (part.empty() || part.size() > 3 || ec != std::errc{} || p != part.data() + part.size() || value > 255)
-      return false;
-    ++parts;
-    host = dot == std::string_view::npos ? std::string_view{} : host.substr(dot + 1);
-    if (dot != std::string_view::npos && host.empty()) return false;  // trailing dot
-  }
-  return parts == 4;
 }
 
 }  // namespace rtb::lws_adapter

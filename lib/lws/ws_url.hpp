@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "realtime_bridge/loopback.hpp"
 #include "realtime_bridge/result.hpp"
 
 namespace rtb::lws_adapter {
@@ -31,7 +32,10 @@ struct ws_url {
 /// call's OpenAI WebSocket at the URL this gives for the call's model.
 [[nodiscard]] std::string with_model(std::string_view path, std::string_view model);
 
-/// True for localhost, 127.0.0.0/8 and ::1: the only hosts plain ws:// may reach.
-bool is_loopback_host(std::string_view host) noexcept;
+/// Parses http://host[:port]/path?query or https://… the same way (tls for
+/// https; default ports 80 and 443).
+[[nodiscard]] result<ws_url> parse_http_url(std::string_view url);
+
+using rtb::is_loopback_host;
 
 }  // namespace rtb::lws_adapter

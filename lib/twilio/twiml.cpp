@@ -64,7 +64,9 @@ std::string render(const connect_stream_twiml& t) {
   out.reserve(256 + t.say_first.size() + t.stream_url.size() + t.fallback.text.size());
   out.append(xml_declaration).append("<Response>");
   if (!t.say_first.empty()) append_element(out, "Say", t.say_first);
-  out.append("<Connect><Stream");
+  out.append("<Connect");
+  if (!t.action_url.empty()) append_attribute(out, "action", t.action_url);
+  out.append("><Stream");
   append_attribute(out, "url", t.stream_url);
   if (t.parameters.empty()) {
     out.append("/>");
@@ -79,10 +81,12 @@ std::string render(const connect_stream_twiml& t) {
     out.append("</Stream>");
   }
   out.append("</Connect>");
-  append_fallback(out, t.fallback);
+  if (t.action_url.empty()) append_fallback(out, t.fallback);
   out.append("</Response>");
   return out;
 }
+
+std::string render_hangup() { return std::string(xml_declaration) + "<Response><Hangup/></Response>"; }
 
 std::string render_fallback(const fallback& f) {
   std::string out;

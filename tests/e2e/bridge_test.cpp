@@ -237,6 +237,8 @@ TEST_CASE("when the AI side fails, the bridge closes the Twilio stream with a lo
   REQUIRE(app->wait_ended(1, 5s));
   CHECK(app->calls()[0].ended == expected);
   CHECK(app->logged(std::string("call ended: ") + std::string(to_string(expected))));
+  if (options.failure == peers::failure_mode::refuse_upgrade)  // the status, though lws only says "not 101"
+    CHECK(app->calls()[0].end_detail.find("the upgrade was refused with HTTP 403") != std::string::npos);
 }
 
 TEST_CASE("Twilio signatures: a bad one gets 403 and opens no OpenAI session; a good one is accepted",

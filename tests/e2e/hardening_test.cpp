@@ -188,14 +188,17 @@ TEST_CASE("a tool answered from another thread while the call goes on reaches th
 
 TEST_CASE("1000 calls whose tools answer late from a thread pool: no handle touches a call that is gone",
           "[e2e][handles]") {
+  // The first answer is a short sentence and a tool call: callers hang up
+  // 60-260 ms after its first audio (the tool call comes some 30 ms after
+  // it), while a pool of 4 threads answers each tool 0-200 ms after it was
+  // asked for: some answers land, some find the call gone.
   auto options = tool_first_options();
   options.record_client_events = false;
+  options.script[0] =
+      peers::scripted_response{"One moment.", {}, 100, std::pair<std::string, std::string>{"lookup", "{}"}, false};
   peers::fake_openai openai(options);
   auto app = std::make_shared<handle_keeper>();
 
-  // A pool of 4 threads answering each tool 0-200 ms after it is asked for,
-  // while callers hang up 40-240 ms after connecting (the tool is asked for
-  // within a few ms): some answers land, some find the call gone.
   struct job {
     std::chrono::steady_clock::time_point at;
     lws_adapter::call_handle handle;
@@ -242,10 +245,10 @@ TEST_CASE("1000 calls whose tools answer late from a thread pool: no handle touc
     for (int started = 0; started < total; started += at_once) {
       std::vector<int> ids;
       for (int i = 0; i < at_once; ++i) {
-        const auto wait = std::chrono::milliseconds(hang_up_rng() % 200);
-        ids.push_back(callers.start_call({.url = b.stream_url(),
-                                          .script = {peers::step::pause{std::chrono::milliseconds(40) + wait},
-                                                     peers::step::hang_up{}}}));
+        const auto wait = std::chrono::milliseconds(60 + hang_up_rng() % 200);
+        ids.push_back(callers.start_call(
+            {.url = b.stream_url(),
+             .script = {peers::step::wait_for_ai_audio{0ms, 10s}, peers::step::pause{wait}, peers::step::hang_up{}}}));
       }
       for (int id : ids) REQUIRE(callers.wait(id, 20s));
     }
@@ -259,8 +262,11 @@ TEST_CASE("1000 calls whose tools answer late from a thread pool: no handle touc
   pool_cv.notify_all();
   for (auto& t : pool) t.join();
   INFO("accepted " << accepted << ", call ended " << gone << ", server stopped " << stopped);
-  CHECK(app->kept_calls().size() == 1000);
-  CHECK(accepted + gone + stopped == 1000);
+  // Most calls asked for their tool before the caller hung up (on a slow
+  // build many hang up first), and every answer said what became of it.
+  const auto asked = app->kept_calls().size();
+  CHECK(asked >= 500);
+  CHECK(static_cast<std::size_t>(accepted + gone + stopped) == asked);
   CHECK(accepted > 0);
   CHECK(gone > 0);
 }

@@ -144,3 +144,14 @@ TEST_CASE("the documents have the shape of the TwiML examples", "[twilio][twiml]
   CHECK(out.find('\n') == std::string::npos);
   CHECK(out.find("media-stream\"") != std::string::npos);
 }
+
+TEST_CASE("with an action URL, <Connect> names it and the fallback is left to the action's answer", "[twiml]") {
+  rtb::twilio::connect_stream_twiml t;
+  t.stream_url = "wss://bridge.example.com/media-stream";
+  t.action_url = "https://bridge.example.com/call-ended?agent=a&x=1";
+  t.fallback.text = "Sorry.";
+  CHECK(rtb::twilio::render(t) ==
+        R"(<?xml version="1.0" encoding="UTF-8"?><Response><Connect action="https://bridge.example.com/call-ended?agent=a&amp;x=1">)"
+        R"(<Stream url="wss://bridge.example.com/media-stream"/></Connect></Response>)");
+  CHECK(rtb::twilio::render_hangup() == R"(<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>)");
+}

@@ -19,12 +19,12 @@
 #include <openssl/ssl.h>
 
 #include "peers/json_text.hpp"
+#include "peers/socket_io.hpp"
 #include "peers/ws_wire.hpp"
 
 namespace rtb::peers {
 namespace {
 
-using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using faults::fault;
 using faults::stage;
@@ -65,141 +65,6 @@ std::string text_field(std::string_view json, std::string_view key) {
   const std::size_t start = at + needle.size();
   const std::size_t end = json.find('"', start);
   return std::string(json.substr(start, end == std::string_view::npos ? 0 : end - start));
-}
-
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-/// One connection's bytes, plain or TLS, on a non-blocking socket; every
-/// call bounded by a deadline.
-class link_io {
- public:
-  enum class status { ok, eof, error, timeout };
-
-  link_io(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) { set_nonblocking(fd_); }
-  ~link_io() {
-    if (ssl_) SSL_free(ssl_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  link_io(const link_io&) = delete;
-  link_io& operator=(const link_io&) = delete;
-
-  bool tls() const noexcept { return ssl_ != nullptr; }
-
-  status read_some(std::string& out, steady::time_point deadline) {
-    char buffer[16384];
-    for (;;) {
-      int events = POLLIN;
-      if (ssl_) {
-        ERR_clear_error();
-        const int n = SSL_read(ssl_, buffer, sizeof buffer);
-        if (n > 0) {
-          out.append(buffer, static_cast<std::size_t>(n));
-          return status::ok;
-        }
-        const int e = SSL_get_error(ssl_, n);
-        if (e == SSL_ERROR_ZERO_RETURN) return status::eof;
-        if (e == SSL_ERROR_WANT_WRITE) {
-          events = POLLOUT;
-        } else if (e != SSL_ERROR_WANT_READ) {
-          return n == 0 ? status::eof : status::error;
-        }
-      } else {
-        const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-        if (n > 0) {
-          out.append(buffer, static_cast<std::size_t>(n));
-          return status::ok;
-        }
-        if (n == 0) return status::eof;
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return status::error;
-      }
-      if (!wait(events, deadline)) return status::timeout;
-    }
-  }
-
-  status write_all(std::string_view bytes, steady::time_point deadline) {
-    while (!bytes.empty()) {
-      int events = POLLOUT;
-      if (ssl_) {
-        ERR_clear_error();
-        const int n = SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<std::size_t>(bytes.size(), 1 << 20)));
-        if (n > 0) {
-          bytes.remove_prefix(static_cast<std::size_t>(n));
-          continue;
-        }
-        const int e = SSL_get_error(ssl_, n);
-        if (e == SSL_ERROR_WANT_READ) {
-          events = POLLIN;
-        } else if (e != SSL_ERROR_WANT_WRITE) {
-          return status::error;
-        }
-      } else {
-        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-          bytes.remove_prefix(static_cast<std::size_t>(n));
-          continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return status::error;
-      }
-      if (!wait(events, deadline)) return status::timeout;
-    }
-    return status::ok;
-  }
-
-  bool tls_accept(steady::time_point deadline) {
-    for (;;) {
-      ERR_clear_error();
-      const int n = SSL_accept(ssl_);
-      if (n == 1) return true;
-      const int e = SSL_get_error(ssl_, n);
-      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return false;
-      if (!wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) return false;
-    }
-  }
-
-  /// A TCP RST: no FIN, no close_notify.
-  void reset() {
-    const linger l{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    if (ssl_) {
-      SSL_free(ssl_);
-      ssl_ = nullptr;
-    }
-    ::close(fd_);
-    fd_ = -1;
-  }
-  /// A TCP FIN on our side only (for TLS: without close_notify).
-  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
-
- private:
-  bool wait(int events, steady::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd_, static_cast<short>(events), 0};
-    return ::poll(&p, 1, static_cast<int>(left)) > 0;
-  }
-
-  int fd_;
-  SSL* ssl_;
-};
-
-/// Reads and discards until the other side closes; true if it did within the deadline.
-bool hold_until_closed(link_io& io, steady::time_point deadline) {
-  std::string sink;
-  for (;;) {
-    sink.clear();
-    switch (io.read_some(sink, deadline)) {
-      case link_io::status::ok: continue;
-      case link_io::status::timeout: return false;
-      default: return true;
-    }
-  }
-}
-
-/// Reads until a complete HTTP head arrived; false on EOF, error or timeout.
-bool read_head(link_io& io, std::string& bytes, steady::time_point deadline) {
-  while (wire::head_end(bytes) == std::string::npos)
-    if (io.read_some(bytes, deadline) != link_io::status::ok) return false;
-  return true;
 }
 
 // ---- the OpenAI side's messages ------------------------------------------------
@@ -888,6 +753,15 @@ void fault_caller::run() {
         }
       }
     }
+    if (started && !silent && !quiet && !stopped && now >= next_frame) {
+      // (While it does not read, what it sends may sit in the socket: a send
+      // that cannot go now is not waited for.)
+      if (not_reading)
+        (void)io.write_all(wire::frame(wire::opcode::text, t.media(++chunk), {.mask = next_key()}), now);
+      else
+        (void)send_text(t.media(++chunk));
+      next_frame += slice;
+    }
     if (not_reading) {
       if (waiting_to_fire && fired_.exchange(false)) {
         // Read again: by now the bridge should have given up on us.
@@ -895,12 +769,8 @@ void fault_caller::run() {
         await_close();
         break;
       }
-      std::this_thread::sleep_for(slice);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
-    }
-    if (started && !silent && !quiet && !stopped && now >= next_frame) {
-      (void)send_text(t.media(++chunk));
-      next_frame += slice;
     }
     std::optional<wire::received_frame> f = reader.next();
     if (!f) {

@@ -19,6 +19,8 @@
 
 #include "realtime_bridge/call.hpp"
 #include "realtime_bridge/call_driver.hpp"
+#include "realtime_bridge/fetch.hpp"
+#include "realtime_bridge/metrics.hpp"
 #include "realtime_bridge/result.hpp"
 #include "realtime_bridge/transport.hpp"
 
@@ -175,6 +177,9 @@ struct server_options {
   /// 0: as many as the open-files limit leaves room for (two descriptors per
   /// call, and a reserve), computed at start().
   std::size_t max_calls = 0;
+  /// Measure the relay latency of every message (two clock reads each);
+  /// off: rtb_relay_latency_seconds stays empty.
+  bool relay_latency_metrics = true;
   /// WebSocket pings on both legs; a peer silent for `idle_hangup` is dropped.
   std::chrono::seconds ping_interval{20};
   std::chrono::seconds idle_hangup{60};
@@ -204,6 +209,8 @@ struct server_stats {
   /// The adapter's own timers armed right now (each call's, the accept
   /// pauses); with no call active, 0.
   std::int64_t timers_pending = 0;
+  /// Outbound HTTP requests (fetch) in progress.
+  std::int64_t fetches_active = 0;
 };
 
 /// Checks an OpenAI WebSocket URL as server::start() would: ws:// or wss://,
@@ -211,12 +218,12 @@ struct server_stats {
 [[nodiscard]] result<void> validate_openai_url(std::string_view url);
 
 /// The running adapter: listening socket(s), service threads, calls.
-class server {
+class server final : public fetcher {
  public:
   /// Validates the options, binds the port and starts the service threads.
   /// The error message names the bad option or the failed system call.
   [[nodiscard]] static result<std::unique_ptr<server>> start(server_options options, std::shared_ptr<application> app);
-  ~server();  ///< stop()
+  ~server() override;  ///< stop()
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
@@ -234,6 +241,16 @@ class server {
   /// Closes every remaining call and stops the service threads.
   void stop();
   server_stats stats() const;
+  /// Makes an HTTP request (rtb::fetcher). From a service thread (e.g. inside
+  /// an observer callback) it runs on that thread and `done` is called there;
+  /// from any other thread it runs on one of the service threads. `done` is
+  /// called exactly once, with fetch_error::stopped if the server stops first.
+  void fetch(fetch_request request, fetch_callback done) override;
+  /// Writes the adapter's metrics (calls, admission, messages each way, relay
+  /// latency, OpenAI connect and setup times and errors, per-thread calls and
+  /// loop lag, totals of ended calls) in the Prometheus text format. Cheap:
+  /// per-thread counters, read here.
+  void write_metrics(prometheus_writer& out) const;
   /// The loop the threads run (never `automatic`).
   event_loop loop() const noexcept;
 

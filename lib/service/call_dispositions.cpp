@@ -1,0 +1,55 @@
+#include "realtime_bridge/service/call_dispositions.hpp"
+
+namespace rtb::service {
+
+std::string disposition_twiml(const call_disposition& d, const twilio::fallback& fallback) {
+  switch (d.what) {
+    case call_disposition::kind::hang_up: return twilio::render_hangup();
+    case call_disposition::kind::transfer: {
+      twilio::fallback dial;
+      dial.what = twilio::fallback::kind::dial;
+      dial.number = d.number;
+      return twilio::render_fallback(dial);
+    }
+    case call_disposition::kind::fallback: break;
+  }
+  return twilio::render_fallback(fallback);
+}
+
+void disposition_book::record(std::string call_sid, call_disposition d, clock::time_point now) {
+  const std::lock_guard lock(mutex_);
+  expire(now);
+  while (entries_.size() >= capacity_ && !order_.empty()) {
+    entries_.erase(order_.front().second);
+    order_.pop_front();
+  }
+  order_.emplace_back(now, call_sid);
+  entries_[std::move(call_sid)] = entry{std::move(d), now};
+}
+
+std::optional<call_disposition> disposition_book::take(std::string_view call_sid, clock::time_point now) {
+  const std::lock_guard lock(mutex_);
+  expire(now);
+  const auto it = entries_.find(std::string(call_sid));
+  if (it == entries_.end()) return std::nullopt;
+  call_disposition d = std::move(it->second.disposition);
+  entries_.erase(it);  // its place in order_ goes when it would have expired
+  return d;
+}
+
+std::size_t disposition_book::size() const {
+  const std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+void disposition_book::expire(clock::time_point now) {
+  while (!order_.empty() && (now - order_.front().first > keep_ || !entries_.contains(order_.front().second))) {
+    // An entry recorded again later has a newer place in order_: keep it.
+    const auto it = entries_.find(order_.front().second);
+    if (it != entries_.end() && it->second.at == order_.front().first && now - it->second.at > keep_)
+      entries_.erase(it);
+    order_.pop_front();
+  }
+}
+
+}  // namespace rtb::service
