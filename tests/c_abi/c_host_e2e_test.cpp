@@ -253,7 +253,10 @@ TEST_CASE("the C host: the caller barges in and the truncate matches what was he
   const auto& t = sessions[0].truncates[0];
   INFO("heard " << caller.heard_at_clears[0] << " ms, truncated at " << t.audio_end_ms << " ms");
   CHECK(t.accepted);
-  CHECK(std::abs(t.audio_end_ms - caller.heard_at_clears[0]) <= 20);
+  // The adapter's own test holds this to 20 ms; here the clear also waits for
+  // another process's poll() loop on a machine the other tests load, and the
+  // caller hears whatever plays meanwhile.
+  CHECK(std::abs(t.audio_end_ms - caller.heard_at_clears[0]) <= 60);
 
   REQUIRE(host.process.wait(10s) == 0);
   const std::string& out = host.process.output();
