@@ -32,7 +32,7 @@ void usage() {
              "                   [--speed X] [--chunk-ms N] [--failure NAME] [--api-key KEY]\n"
              "                   [--transcript TEXT] [--audio-ms N] [--vad-dbfs DB]\n"
              "                   [--function-call NAME ARGS_JSON] [--caller-transcript TEXT]...\n"
-             "failures: none, refuse_upgrade, error_then_close_3000, error_then_close_4000,\n"
+             "failures: none, refuse_upgrade, error_then_close_3000, error_then_close_4000, model_not_found,\n"
              "          close_mid_response, go_silent\n");
 }
 
@@ -42,6 +42,7 @@ bool parse_failure(std::string_view name, rtb::peers::failure_mode& out) {
   else if (name == "refuse_upgrade") out = failure_mode::refuse_upgrade;
   else if (name == "error_then_close_3000") out = failure_mode::error_then_close_3000;
   else if (name == "error_then_close_4000") out = failure_mode::error_then_close_4000;
+  else if (name == "model_not_found") out = failure_mode::model_not_found;
   else if (name == "close_mid_response") out = failure_mode::close_mid_response;
   else if (name == "go_silent") out = failure_mode::go_silent;
   else return false;

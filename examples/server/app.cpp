@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "realtime_bridge/metrics.hpp"
 #include "realtime_bridge/trace.hpp"
+#include "realtime_bridge/version.hpp"
 #include "realtime_bridge/twilio/signature.hpp"
 
 namespace rtb::server_app {
@@ -35,6 +37,14 @@ bridge_app::bridge_app(settings s) : settings_(std::move(s)) {}
 
 lws_adapter::http_response bridge_app::on_http(const lws_adapter::http_request& request) {
   const lws_adapter::server* server = server_.load();
+  if (request.path == "/healthz" || request.path == "/readyz" || request.path == "/metrics") {
+    if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET, HEAD");
+    lws_adapter::http_response r = request.path == "/healthz"   ? liveness(server)
+                                   : request.path == "/readyz" ? readiness(server)
+                                                               : metrics(server, request);
+    r.quiet = true;  // probes and scrapes every few seconds: not worth an info line each
+    return r;
+  }
   if (request.path == "/") {
     if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET, HEAD");
     const auto stats = server ? server->stats() : lws_adapter::server_stats{};
@@ -51,6 +61,38 @@ lws_adapter::http_response bridge_app::on_http(const lws_adapter::http_request& 
     return incoming_call(request);
   }
   return {404, "text/plain", "not found\n"};
+}
+
+lws_adapter::http_response bridge_app::liveness(const lws_adapter::server* server) const {
+  // Answered by a service thread, so that thread lives; the others must have
+  // ticked lately too.
+  if (server && !server->threads_alive()) return {503, "text/plain", "a service thread is stuck\n"};
+  return {200, "text/plain", "ok\n"};
+}
+
+lws_adapter::http_response bridge_app::readiness(const lws_adapter::server* server) const {
+  if (!server) return {503, "text/plain", "starting\n"};
+  if (server->draining()) return {503, "text/plain", "draining\n"};
+  if (server->full()) return {503, "text/plain", "at MAX_CALLS\n"};
+  // OpenAI unreachable: the last connection attempt failed, within the last
+  // minute, and none opened since.
+  const auto st = server->stats();
+  if (st.openai_last_failure_ago && *st.openai_last_failure_ago < std::chrono::minutes(1) &&
+      (!st.openai_last_open_ago || *st.openai_last_open_ago > *st.openai_last_failure_ago))
+    return {503, "text/plain", "OpenAI unreachable\n"};
+  return {200, "text/plain", "ready\n"};
+}
+
+lws_adapter::http_response bridge_app::metrics(const lws_adapter::server* server,
+                                               const lws_adapter::http_request& request) const {
+  if (!settings_.metrics_token.empty() &&
+      !twilio::signatures_equal(request.authorization, "Bearer " + settings_.metrics_token))
+    return {401, "text/plain", "a bearer token is required\n", {{"WWW-Authenticate", "Bearer"}}};
+  prometheus_writer w;
+  w.family("rtb_build_info", "gauge", "The running version.");
+  w.sample("rtb_build_info", prometheus_writer::labels{{"version", std::string(version)}}, std::uint64_t{1});
+  if (server) server->write_metrics(w);
+  return {200, "text/plain; version=0.0.4", w.text()};
 }
 
 lws_adapter::http_response bridge_app::fallback_twiml() const {

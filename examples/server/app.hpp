@@ -32,6 +32,9 @@ class bridge_app final : public lws_adapter::application {
  private:
   lws_adapter::http_response incoming_call(const lws_adapter::http_request& request);
   lws_adapter::http_response fallback_twiml() const;
+  lws_adapter::http_response liveness(const lws_adapter::server* server) const;
+  lws_adapter::http_response readiness(const lws_adapter::server* server) const;
+  lws_adapter::http_response metrics(const lws_adapter::server* server, const lws_adapter::http_request& request) const;
 
   settings settings_;
   std::atomic<const lws_adapter::server*> server_{nullptr};

@@ -12,7 +12,9 @@
 
 #include <fmt/format.h>
 
+#include "realtime_bridge/lws/openai_check.hpp"
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/version.hpp"
 #include "server/app.hpp"
 #include "server/settings.hpp"
 
@@ -39,6 +41,30 @@ void raise_open_files_limit() {
   }
 }
 
+/// --check: 0 when a session was configured, 1 otherwise, with the diagnosis.
+int run_check(const rtb::server_app::settings& s) {
+  using namespace rtb;
+  lws_adapter::openai_endpoint endpoint;
+  endpoint.url = s.effective_openai_url();
+  endpoint.api_key = s.openai_api_key;
+  endpoint.ca_file = s.openai_ca_file;
+  if (endpoint.api_key.empty() && s.openai_realtime_url.empty()) {
+    std::fprintf(stderr, "realtime-bridge-server --check: OPENAI_API_KEY is not set.\n");
+    return 1;
+  }
+  std::printf("checking %s (model %s, voice %s)…\n", endpoint.url.c_str(), s.openai_model.c_str(), s.voice.c_str());
+  const auto r = lws_adapter::check_openai(endpoint, server_app::call_config_from(s));
+  if (r.ok()) {
+    std::printf("OK: %s (WebSocket in %lld ms, session configured %lld ms later)\n", r.detail.c_str(),
+                static_cast<long long>(r.connect_time.count()), static_cast<long long>(r.setup_time.count()));
+    return 0;
+  }
+  std::printf("FAILED (%.*s): %s\n", static_cast<int>(to_string(r.what).size()), to_string(r.what).data(),
+              r.detail.c_str());
+  if (!r.fix.empty()) std::printf("fix: %s\n", r.fix.c_str());
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,17 +76,27 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--version") {
-      std::printf("realtime-bridge-server %s\n", RTB_VERSION);
+      std::printf("realtime-bridge-server %.*s\n", static_cast<int>(rtb::version.size()), rtb::version.data());
       return 0;
     }
   }
+  // --check: try the OpenAI side as a call would, say what is wrong, exit.
+  const bool check = std::erase(args, std::string("--check")) > 0;
   auto loaded = server_app::load_settings(&server_app::process_env, args);
   if (!loaded) {
     std::fprintf(stderr, "realtime-bridge-server: %s\n", loaded.error().message.c_str());
     return 2;
   }
   server_app::settings s = std::move(*loaded);
-  const auto log = lws_adapter::stderr_log(level_of(s.log_level));
+  // Every line, the adapter's and ours, goes out as a record: text or JSON.
+  const lws_adapter::record_function records = s.log_format == "json"
+                                                   ? lws_adapter::stderr_json_log(level_of(s.log_level))
+                                                   : lws_adapter::stderr_text_log(level_of(s.log_level));
+  const lws_adapter::log_function log = [records](lws_adapter::log_level level, std::string_view line) {
+    records(lws_adapter::log_record{level, line, 0, {}, {}, {}});
+  };
+
+  if (check) return run_check(s);
 
   if (s.realtime_enabled && s.openai_api_key.empty() && s.openai_realtime_url.empty()) {
     std::fprintf(stderr,
@@ -91,7 +127,7 @@ int main(int argc, char** argv) {
   options.openai.ca_file = s.openai_ca_file;
   options.call = server_app::call_config_from(s);
   options.max_calls = s.max_calls;
-  options.log = log;
+  options.log_records = records;
 
   auto app = std::make_shared<server_app::bridge_app>(s);
   app->set_log(log);

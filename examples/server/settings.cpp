@@ -73,10 +73,14 @@ constexpr setting_def setting_defs[] = {
      "Default 0: as many as the open-files limit leaves room for."},
     {"TRACE_DIR", "Directory to record a trace of every call in; must exist and be writable. Default: off."},
     {"LOG_LEVEL", "debug, info, warning or error. Default info."},
+    {"LOG_FORMAT", "text (one human line per event) or json (one JSON object per line, the call's fields apart). "
+                   "Default text."},
+    {"METRICS_TOKEN", "Bearer token GET /metrics requires (secret; never printed). Default: /metrics is open."},
 };
 
 constexpr std::string_view openai_api_key_name = "OPENAI_API_KEY";
 constexpr std::string_view twilio_auth_token_name = "TWILIO_AUTH_TOKEN";
+constexpr std::string_view metrics_token_name = "METRICS_TOKEN";
 
 /// PORT -> --port, OPENAI_API_KEY -> --openai-api-key.
 std::string flag_of(std::string_view env_name) {
@@ -114,7 +118,7 @@ struct raw_value {
 class loader {
  public:
   explicit loader(std::vector<raw_value> raw) : raw_(std::move(raw)) {
-    for (std::string_view secret : {openai_api_key_name, twilio_auth_token_name}) {
+    for (std::string_view secret : {openai_api_key_name, twilio_auth_token_name, metrics_token_name}) {
       const std::string& v = get(secret).value;
       if (!v.empty()) secrets_.push_back(v);
     }
@@ -479,6 +483,12 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
       return in.bad("LOG_LEVEL", "one of debug, info, warning, error");
     s.log_level = l;
   }
+  if (const std::string& v = in.get("LOG_FORMAT").value; !v.empty()) {
+    const std::string l = lower(v);
+    if (l != "text" && l != "json") return in.bad("LOG_FORMAT", "text or json");
+    s.log_format = l;
+  }
+  str("METRICS_TOKEN", s.metrics_token);
 
   // 3. The call configuration they make must be valid too.
   if (auto ok = validate(call_config_from(s)); !ok) return in.redact(ok.error().message);
@@ -506,7 +516,7 @@ std::optional<std::string> process_env(std::string_view name) {
 std::vector<std::string> describe(const settings& s) {
   const settings d;  // the defaults
   std::vector<std::string> secrets;
-  for (const std::string* v : {&s.openai_api_key, &s.twilio_auth_token})
+  for (const std::string* v : {&s.openai_api_key, &s.twilio_auth_token, &s.metrics_token})
     if (!v->empty()) secrets.push_back(*v);
 
   // A printable, bounded copy of a free-text value, secrets blanked out
@@ -564,6 +574,8 @@ std::vector<std::string> describe(const settings& s) {
   if (s.max_calls == 0) lines.back() = "MAX_CALLS=0 (default: from the open-files limit)";
   line("TRACE_DIR", s.trace_dir, false, "not set: no traces");
   line("LOG_LEVEL", s.log_level, s.log_level == d.log_level);
+  line("LOG_FORMAT", s.log_format, s.log_format == d.log_format);
+  secret("METRICS_TOKEN", s.metrics_token);
   return lines;
 }
 
@@ -595,6 +607,9 @@ std::string usage() {
     }
     out += line + "\n";
   }
+  out += "  --check\n      Connect to OpenAI as a call would (key, URL, model, session settings), print what\n"
+         "      is wrong and how to fix it, and exit (0: a session was configured).\n";
+  out += "  --version\n      Print the version.\n";
   out += "  --help, -h\n      Show this text.\n";
   return out;
 }

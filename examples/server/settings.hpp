@@ -61,6 +61,8 @@ struct settings {
   std::size_t max_calls = 0;                // MAX_CALLS (0 = from the open-files limit)
   std::string trace_dir;                    // TRACE_DIR: record each call's trace there ("" = off)
   std::string log_level = "info";           // LOG_LEVEL: debug, info, warning, error
+  std::string log_format = "text";          // LOG_FORMAT: text or json
+  std::string metrics_token;                // METRICS_TOKEN (secret): bearer token for /metrics ("" = open)
 
   /// The OpenAI URL to connect to: openai_realtime_url, or OpenAI's with the model.
   std::string effective_openai_url() const;

@@ -4,6 +4,12 @@ namespace rtb::lws_adapter {
 
 http_response application::on_http(const http_request&) { return {404, "text/plain", "not found\n"}; }
 
+void application::on_event_stream(event_stream stream, const http_request&) { stream.close(); }
+
+void application::on_pending_response(pending_response pending, const http_request&) {
+  pending.respond({501, "text/plain", "not implemented\n"});
+}
+
 std::optional<http_response> application::check_stream(const stream_request&) { return std::nullopt; }
 
 std::optional<call_config> application::config_for_call(const stream_request&) { return std::nullopt; }

@@ -50,6 +50,10 @@ command_result call_handle::end_call(std::string_view reason) const {
   return dispatch(state_, {0, posted_command::kind::end_call, std::string(reason), {}, false, {}});
 }
 
+command_result call_handle::set_agent(std::string_view name) const {
+  return dispatch(state_, {0, posted_command::kind::set_agent, std::string(name), {}, false, {}});
+}
+
 bool call_handle::active() const noexcept { return state_ && !state_->ended.load(); }
 
 std::uint64_t call_handle::id() const noexcept { return state_ ? state_->call_id : 0; }

@@ -22,6 +22,10 @@ constexpr std::size_t max_close_payload = 125;
 
 std::string_view leg_name(leg side) { return side == leg::twilio ? "twilio" : "openai"; }
 
+std::int64_t steady_ms(clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
 
 call_link::call_link(service_thread& thread, std::uint64_t id, stream_request request, struct lws* twilio_wsi)
@@ -36,7 +40,6 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
   state(leg::twilio).connected = true;
   timer_.owner = this;
   timer_.fire = &call_link::on_timer;
-  label_ = fmt::format("call {}", id_);
   thread_.calls[id_] = this;
   thread_.metrics.calls.add(1);
   ++shared_.calls_started;
@@ -56,8 +59,11 @@ call_link::~call_link() {
 }
 
 void call_link::log(log_level level, std::string_view line) const {
-  if (!shared_.options.log) return;
-  shared_.options.log(level, fmt::format("{}: {}", label_, line));
+  const log_record r{level, line, id_, call_sid_, stream_sid_, agent_};
+  if (shared_.options.log_records)
+    shared_.options.log_records(r);
+  else if (shared_.options.log)
+    shared_.options.log(level, format_log_line(r));
 }
 
 bool call_link::start() {
@@ -129,6 +135,7 @@ void call_link::on_openai_established() {
   leg_state& s = state(leg::openai);
   s.connected = true;
   openai_open_at_ = clock::now();
+  shared_.openai_last_open_ms = steady_ms(openai_open_at_);
   shared_.openai_connect.record_shared(
       std::chrono::duration_cast<std::chrono::microseconds>(openai_open_at_ - openai_connect_started_));
   log(log_level::info, "OpenAI socket open");
@@ -291,6 +298,8 @@ bool call_link::on_peer_close(leg side, const void* payload, std::size_t length)
 void call_link::on_leg_gone(leg side, std::string_view why) {
   leg_state& s = state(side);
   if (s.gone) return;
+  if (side == leg::openai && !s.connected && !s.pending_close)
+    shared_.openai_last_failure_ms = steady_ms(clock::now());  // it never opened, and we did not give up on it
   s.gone = true;
   s.connected = false;
   s.wsi = nullptr;
@@ -339,6 +348,7 @@ void call_link::run(const posted_command& c) {
     case posted_command::kind::tool_result: driver_->submit_tool_result(c.a, c.b); break;
     case posted_command::kind::user_text: driver_->send_user_text(c.a, c.flag); break;
     case posted_command::kind::end_call: driver_->end_call(c.a); break;
+    case posted_command::kind::set_agent: agent_ = c.a; return;
     case posted_command::kind::task: break;  // the thread's, never a call's
   }
   after_driver();
@@ -347,7 +357,8 @@ void call_link::run(const posted_command& c) {
 // --- logging observer ---
 
 void call_link::logging_observer::on_stream_started(const to_host::stream_started& e) {
-  link.label_ = fmt::format("call {} {}/{}", link.id_, e.call_sid, e.stream_sid);
+  link.call_sid_ = std::string(e.call_sid);
+  link.stream_sid_ = std::string(e.stream_sid);
   link.log(log_level::info, fmt::format("stream started ({} custom parameters)", e.custom_parameters.size()));
   if (link.app_observer_) link.app_observer_->on_stream_started(e);
 }

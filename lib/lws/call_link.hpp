@@ -125,7 +125,9 @@ class call_link final {
   std::optional<clock::time_point> received_at_;
   clock::time_point openai_connect_started_{};
   clock::time_point openai_open_at_{};
-  std::string label_;        ///< "call 12 CA…/MZ…" for log lines
+  std::string call_sid_;     ///< for log lines, once Twilio's start came
+  std::string stream_sid_;
+  std::string agent_;        ///< as the application named it (call_handle::set_agent)
 };
 
 }  // namespace rtb::lws_adapter

@@ -64,7 +64,7 @@ struct service_thread;
 
 /// A host command for a call, queued from another thread.
 struct posted_command {
-  enum class kind { tool_result, user_text, end_call, task };
+  enum class kind { tool_result, user_text, end_call, set_agent, task };
   std::uint64_t call_id = 0;
   kind what = kind::end_call;
   std::string a;
@@ -117,6 +117,35 @@ struct call_totals {
   void add(const call_summary& s) noexcept;
 };
 
+}  // namespace rtb::lws_adapter
+
+/// Shared by a streamed HTTP response (on its service thread) and the
+/// application's event_stream handles (any thread).
+struct rtb::lws_adapter::event_stream::shared_state {
+  static constexpr std::size_t max_queued_bytes = 1024 * 1024;
+  std::mutex mutex;
+  std::string queued;  ///< what waits to be written
+  bool closed = false;  ///< no more writes: the client left, fell behind, or close() was asked
+  bool close_asked = false;
+  struct lws* wsi = nullptr;  ///< on the owner thread only; null once the connection is gone
+  std::shared_ptr<thread_mailbox> mailbox;
+};
+
+/// Shared by a request waiting for its answer (on its service thread) and
+/// the application's pending_response handles (any thread).
+struct rtb::lws_adapter::pending_response::shared_state {
+  std::mutex mutex;
+  std::optional<http_response> answer;  ///< set once, by the first respond()
+  bool done = false;                    ///< answered, or the client left
+  void* exchange = nullptr;             ///< the waiting request (owner thread only); null once it is gone
+  std::shared_ptr<thread_mailbox> mailbox;
+};
+
+namespace rtb::lws_adapter {
+
+/// Runs `work` on the thread of `mailbox`, soon; nothing if it is closed.
+void post_task(thread_mailbox& mailbox, std::function<void(service_thread*)> work);
+
 struct server_shared {
   server_options options;
   std::shared_ptr<application> app;
@@ -140,6 +169,10 @@ struct server_shared {
   std::atomic<std::uint64_t> unexpected_destroys{0};
   std::atomic<std::int64_t> timers_pending{0};
   std::atomic<std::int64_t> fetches_active{0};
+  /// When a connection to OpenAI last opened, and last failed to (ms on the
+  /// steady clock; 0: never): readiness looks at these.
+  std::atomic<std::int64_t> openai_last_open_ms{0};
+  std::atomic<std::int64_t> openai_last_failure_ms{0};
   call_totals totals;
   latency_histogram openai_connect;  ///< connect started -> WebSocket open (record_shared)
   latency_histogram session_setup;   ///< WebSocket open -> session.updated
@@ -151,7 +184,10 @@ struct server_shared {
   std::atomic<std::uint64_t> next_fetch_thread{0};
 
   void log(log_level level, std::string_view line) const {
-    if (options.log) options.log(level, line);
+    if (options.log_records)
+      options.log_records(log_record{level, line, 0, {}, {}, {}});
+    else if (options.log)
+      options.log(level, line);
   }
 };
 
@@ -178,6 +214,7 @@ struct service_thread {
   thread_metrics metrics;
   loop_timer tick{};  ///< once a second: the loop's lag
   std::chrono::steady_clock::time_point tick_due{};
+  std::atomic<std::int64_t> last_tick_ms{0};  ///< steady clock: liveness
   void arm_tick();
 
   /// Masking keys for frames to OpenAI; this thread only.

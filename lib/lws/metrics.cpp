@@ -65,9 +65,12 @@ void service_thread::arm_tick() {
     auto& self = *static_cast<service_thread*>(t.owner);
     const auto now = std::chrono::steady_clock::now();
     self.metrics.loop_lag.record(std::chrono::duration_cast<std::chrono::microseconds>(now - self.tick_due));
+    self.last_tick_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     self.arm_tick();
   };
-  tick_due = std::chrono::steady_clock::now() + tick_interval;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_tick_ms == 0) last_tick_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  tick_due = now + tick_interval;
   runner->schedule(context, tick, std::chrono::duration_cast<std::chrono::microseconds>(tick_interval).count());
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.hpp"
+#include "client_tls.hpp"
 #include "fetch_exchange.hpp"
 #include "listener.hpp"
 
@@ -52,23 +53,6 @@ struct server::impl {
 namespace {
 
 error bad_option(std::string message) { return {errc::invalid_config, std::move(message)}; }
-
-// The client side of wss:// to OpenAI: TLS 1.2 or later, the system's CAs or
-// the configured file. lws turns on peer and hostname verification and SNI for
-// every connection made with it.
-result<SSL_CTX*> make_client_tls(const std::string& ca_file) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (!ctx) return error{errc::invalid_config, "could not create a TLS context"};
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  const bool loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx) == 1
-                                      : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1;
-  if (!loaded) {
-    SSL_CTX_free(ctx);
-    return error{errc::invalid_config, ca_file.empty() ? std::string("could not load the system's CA certificates")
-                                                       : fmt::format("could not load CA file '{}'", ca_file)};
-  }
-  return ctx;
-}
 
 /// The thread's context on a loop of `kind`; null if lws refuses (for libev:
 /// its plugin is missing). The thread keeps the runner either way.
@@ -276,6 +260,14 @@ void server::fetch(fetch_request request, fetch_callback done) {
   }
 }
 
+bool server::threads_alive(std::chrono::milliseconds within) const noexcept {
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  for (const auto& t : impl_->threads)
+    if (now_ms - t->last_tick_ms.load() > within.count()) return false;
+  return true;
+}
+
 result<void> validate_openai_url(std::string_view text) {
   auto url = parse_ws_url(std::string(text));
   if (!url) return error{errc::invalid_config, url.error().message};
@@ -318,6 +310,11 @@ server_stats server::stats() const {
   out.unexpected_destroys = s.unexpected_destroys.load();
   out.timers_pending = s.timers_pending.load();
   out.fetches_active = s.fetches_active.load();
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (const auto at = s.openai_last_open_ms.load(); at != 0) out.openai_last_open_ago = std::chrono::milliseconds(now_ms - at);
+  if (const auto at = s.openai_last_failure_ms.load(); at != 0)
+    out.openai_last_failure_ago = std::chrono::milliseconds(now_ms - at);
   return out;
 }
 

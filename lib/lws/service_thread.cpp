@@ -35,7 +35,31 @@ struct http_exchange {
   bool body_too_large = false;
   bool answered = false;  ///< one response per request, whatever lws reports after it
   std::string response;   ///< LWS_PRE headroom + body, written in HTTP_WRITEABLE
+  /// A streamed response (http_response::event_stream): what the
+  /// application's handles share with this connection.
+  std::shared_ptr<event_stream::shared_state> stream;
+  /// An answer that comes later (http_response::later), and how long it may take.
+  std::shared_ptr<pending_response::shared_state> pending;
+  loop_timer pending_timeout{};
+  service_thread* thread = nullptr;
+  struct lws* pending_wsi = nullptr;  ///< the connection, for a `later` answer
+  ~http_exchange() {
+    if (thread) thread->runner->cancel(pending_timeout);
+    if (pending) {
+      const std::lock_guard lock(pending->mutex);
+      pending->done = true;
+      pending->exchange = nullptr;
+    }
+    if (stream) {
+      const std::lock_guard lock(stream->mutex);
+      stream->closed = true;
+      stream->wsi = nullptr;
+      stream->queued.clear();
+    }
+  }
 };
+
+
 
 service_thread& thread_of(struct lws* wsi) {
   return *static_cast<service_thread*>(lws_context_user(lws_get_context(wsi)));
@@ -108,14 +132,23 @@ int respond(struct lws* wsi, http_exchange& ex, const http_response& r) {
   unsigned char* start = buf + LWS_PRE;
   unsigned char* p = start;
   unsigned char* end = buf + sizeof buf - 1;
-  std::string body = r.body.empty() ? std::string("\n") : r.body;
+  std::string body = r.body.empty() && !r.event_stream ? std::string("\n") : r.body;
   // Given no length, lws adds "connection: close" and ends the connection
   // after this response: each request is then the first on its connection,
   // the one whose request line the gate read as received (request_line.hpp).
   if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), r.content_type.c_str(),
-                                  LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-      lws_add_http_header_content_length(wsi, body.size(), &p, end))
+                                  LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end))
     return 1;
+  if (r.event_stream) {
+    // No length: the body runs until the connection closes.
+    static constexpr std::string_view no_cache = "no-cache";
+    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>("cache-control:"),
+                                    reinterpret_cast<const unsigned char*>(no_cache.data()),
+                                    static_cast<int>(no_cache.size()), &p, end))
+      return 1;
+  } else if (lws_add_http_header_content_length(wsi, body.size(), &p, end)) {
+    return 1;
+  }
   for (const auto& [name, value] : r.headers) {
     const std::string key = name + ":";
     if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(key.c_str()),
@@ -126,7 +159,67 @@ int respond(struct lws* wsi, http_exchange& ex, const http_response& r) {
   if (lws_finalize_write_http_header(wsi, start, &p, end)) return 1;
   ex.response.assign(LWS_PRE, '\0');
   ex.response += body;
+  if (r.event_stream) {
+    service_thread& t = thread_of(wsi);
+    ex.stream = std::make_shared<event_stream::shared_state>();
+    ex.stream->wsi = wsi;
+    ex.stream->mailbox = t.mailbox;
+    t.shared.app->on_event_stream(event_stream(ex.stream), ex.request);
+  }
   lws_callback_on_writable(wsi);
+  return 0;
+}
+
+// A streamed response: what its handles queued, or its end.
+int write_stream(struct lws* wsi, http_exchange& ex) {
+  std::string out(LWS_PRE, '\0');
+  bool close = false;
+  {
+    const std::lock_guard lock(ex.stream->mutex);
+    out += ex.stream->queued;
+    ex.stream->queued.clear();
+    close = ex.stream->close_asked || ex.stream->closed;
+  }
+  if (out.size() > LWS_PRE &&
+      lws_write(wsi, reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE, out.size() - LWS_PRE, LWS_WRITE_HTTP) < 0)
+    return -1;
+  return close ? -1 : 0;
+}
+
+/// The answer a `later` request was given, now on its own thread.
+int answer_pending(struct lws* wsi, http_exchange& ex, http_response r) {
+  ex.thread->runner->cancel(ex.pending_timeout);
+  r.later = false;
+  r.event_stream = false;
+  ex.thread->shared.log(r.quiet ? log_level::debug : log_level::info,
+                        fmt::format("HTTP {} {} from {} -> {}", ex.request.method, ex.request.path, ex.request.peer,
+                                    r.status));
+  return respond(wsi, ex, r);
+}
+
+// Waits for the application's answer (http_response::later).
+int defer_answer(struct lws* wsi, http_exchange& ex) {
+  service_thread& t = thread_of(wsi);
+  ex.thread = &t;
+  ex.pending = std::make_shared<pending_response::shared_state>();
+  ex.pending->exchange = &ex;
+  ex.pending->mailbox = t.mailbox;
+  ex.pending_wsi = wsi;
+  ex.pending_timeout.owner = wsi;
+  ex.pending_timeout.fire = [](loop_timer& timer) {
+    auto* w = static_cast<struct lws*>(timer.owner);
+    auto* pss = static_cast<twilio_pss*>(lws_wsi_user(w));
+    if (!pss || !pss->http) return;
+    {
+      const std::lock_guard lock(pss->http->pending->mutex);
+      if (pss->http->pending->done) return;
+      pss->http->pending->done = true;
+    }
+    if (answer_pending(w, *pss->http, {504, "text/plain", "the answer took too long\n"})) lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  };
+  t.runner->schedule(t.context, ex.pending_timeout,
+                     std::chrono::duration_cast<std::chrono::microseconds>(t.shared.options.pending_answer_timeout).count());
+  t.shared.app->on_pending_response(pending_response(ex.pending), ex.request);
   return 0;
 }
 
@@ -145,7 +238,8 @@ int answer_http(struct lws* wsi, http_exchange& ex) {
       r = {500, "text/plain", "internal error\n"};
     }
   }
-  t.shared.log(log_level::info,
+  if (r.later) return defer_answer(wsi, ex);
+  t.shared.log(r.quiet ? log_level::debug : log_level::info,
                fmt::format("HTTP {} {} from {} -> {}", ex.request.method, ex.request.path, ex.request.peer, r.status));
   return respond(wsi, ex, r);
 }
@@ -234,6 +328,7 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       ex->request.content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
       ex->request.host = header(wsi, WSI_TOKEN_HOST);
       ex->request.twilio_signature = custom_header(wsi, "x-twilio-signature:");
+      ex->request.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
       ex->request.peer = peer_of(wsi);
       const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
       ex->content_length = length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10);
@@ -255,8 +350,21 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       if (pss && pss->http) return answer_http(wsi, *pss->http);
       return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-      if (!pss || !pss->http || pss->http->response.size() <= LWS_PRE) return 0;
-      std::string& out = pss->http->response;
+      if (!pss || !pss->http) return 0;
+      http_exchange& ex = *pss->http;
+      if (ex.stream) {
+        // The body given with the response first, then what the handles send.
+        if (ex.response.size() > LWS_PRE) {
+          const std::size_t length = ex.response.size() - LWS_PRE;
+          if (lws_write(wsi, reinterpret_cast<unsigned char*>(ex.response.data()) + LWS_PRE, length,
+                        LWS_WRITE_HTTP) < 0)
+            return -1;
+          ex.response.resize(LWS_PRE);
+        }
+        return write_stream(wsi, ex);
+      }
+      if (ex.response.size() <= LWS_PRE) return 0;
+      std::string& out = ex.response;
       const std::size_t length = out.size() - LWS_PRE;
       if (lws_write(wsi, reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE, length, LWS_WRITE_HTTP_FINAL) !=
           static_cast<int>(length))
@@ -536,6 +644,41 @@ void service_thread::close_mailbox() {
   }
   for (auto& c : left)
     if (c.what == posted_command::kind::task && c.task) c.task(nullptr);
+}
+
+void post_task(thread_mailbox& mailbox, std::function<void(service_thread*)> work) {
+  posted_command c;
+  c.what = posted_command::kind::task;
+  c.task = std::move(work);
+  const std::lock_guard lock(mailbox.mutex);
+  if (!mailbox.context) return;  // the server is stopping: its connections close anyway
+  mailbox.commands.push_back(std::move(c));
+  lws_cancel_service(mailbox.context);
+}
+
+bool pending_response::respond(http_response response) const {
+  if (!state_) return false;
+  {
+    const std::lock_guard lock(state_->mutex);
+    if (state_->done) return false;
+    state_->done = true;
+    state_->answer = std::move(response);
+  }
+  post_task(*state_->mailbox, [state = state_](service_thread* t) {
+    if (!t) return;
+    http_exchange* ex = nullptr;
+    http_response answer;
+    {
+      const std::lock_guard lock(state->mutex);
+      ex = static_cast<http_exchange*>(state->exchange);
+      if (!ex || !state->answer) return;  // the client left
+      answer = std::move(*state->answer);
+      state->answer.reset();
+    }
+    if (answer_pending(ex->pending_wsi, *ex, std::move(answer)))
+      lws_set_timeout(ex->pending_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  });
+  return true;
 }
 
 bool service_thread::post(posted_command command) {

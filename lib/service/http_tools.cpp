@@ -28,13 +28,13 @@ std::string error_output(std::string_view code, std::string_view message) {
 
 }  // namespace
 
-std::string_view to_string(tool_outcome o) noexcept {
+std::string_view to_string(tool_reply o) noexcept {
   switch (o) {
-    case tool_outcome::answered: return "answered";
-    case tool_outcome::http_error: return "http_error";
-    case tool_outcome::timeout: return "timeout";
-    case tool_outcome::unreachable: return "unreachable";
-    case tool_outcome::too_large: return "too_large";
+    case tool_reply::answered: return "answered";
+    case tool_reply::http_error: return "http_error";
+    case tool_reply::timeout: return "timeout";
+    case tool_reply::unreachable: return "unreachable";
+    case tool_reply::too_large: return "too_large";
   }
   return "unknown";
 }
@@ -81,11 +81,11 @@ tool_result tool_result_of(const fetch_result& r, std::string_view tool, std::ch
   switch (r.error) {
     case fetch_error::none:
       if (r.ok()) {
-        t.outcome = tool_outcome::answered;
+        t.outcome = tool_reply::answered;
         t.output = r.body.empty() ? std::string(R"({"ok":true})") : r.body;
         return t;
       }
-      t.outcome = tool_outcome::http_error;
+      t.outcome = tool_reply::http_error;
       t.detail = fmt::format("HTTP {}", r.status);
       t.output = error_output(
           "tool_failed", fmt::format("The {} service answered with an error (HTTP {}). Tell the caller it cannot be "
@@ -93,21 +93,21 @@ tool_result tool_result_of(const fetch_result& r, std::string_view tool, std::ch
                                      tool, r.status));
       return t;
     case fetch_error::timeout:
-      t.outcome = tool_outcome::timeout;
+      t.outcome = tool_reply::timeout;
       t.detail = r.detail;
       t.output = error_output("tool_timeout", fmt::format("The {} service did not answer within {} seconds. Tell the "
                                                           "caller it cannot be done right now.",
                                                           tool, (timeout.count() + 999) / 1000));
       return t;
     case fetch_error::too_large:
-      t.outcome = tool_outcome::too_large;
+      t.outcome = tool_reply::too_large;
       t.detail = r.detail;
       t.output = error_output("tool_failed", fmt::format("The {} service's answer was too large to use.", tool));
       return t;
     case fetch_error::bad_url:
     case fetch_error::connect_failed:
     case fetch_error::stopped:
-      t.outcome = tool_outcome::unreachable;
+      t.outcome = tool_reply::unreachable;
       t.detail = r.detail;
       t.output = error_output(
           "tool_unavailable",

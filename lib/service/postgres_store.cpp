@@ -162,9 +162,11 @@ result<std::unique_ptr<sql_connection>> open_postgres_connection(const std::stri
   // makes libpq read the URI (or conninfo string) given as dbname. A server
   // that stops answering must not hold the writer (and stop()) forever: TCP
   // keepalives and tcp_user_timeout make a dead connection fail in about 30 s.
-  const char* keywords[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
-                            "keepalives_count", "tcp_user_timeout", "application_name", "client_encoding",
-                            "dbname", nullptr};
+  const char* keywords[] = {"connect_timeout",  "keepalives",
+                            "keepalives_idle",  "keepalives_interval",
+                            "keepalives_count", "tcp_user_timeout",
+                            "application_name", "client_encoding",
+                            "dbname",           nullptr};
   const char* values[] = {"10", "1", "10", "5", "3", "30000", app.c_str(), "UTF8", uri.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, 1);
   if (!conn) return rtb::error{errc::invalid_config, "postgresql: out of memory"};

@@ -57,7 +57,7 @@ TEST_CASE("every outcome of a tool request becomes one output the model can spea
     ok.status = 200;
     ok.body = R"({"status":"shipped"})";
     const tool_result t = run(ok);
-    CHECK(t.outcome == tool_outcome::answered);
+    CHECK(t.outcome == tool_reply::answered);
     CHECK(t.output == R"({"status":"shipped"})");
     REQUIRE(http.seen.size() == 1);
     const fetch_request& r = http.seen[0];
@@ -78,19 +78,19 @@ TEST_CASE("every outcome of a tool request becomes one output the model can spea
     bad.status = 500;
     bad.body = "stack trace…";
     const tool_result t = run(bad);
-    CHECK(t.outcome == tool_outcome::http_error);
+    CHECK(t.outcome == tool_reply::http_error);
     CHECK(t.output.find("HTTP 500") != std::string::npos);
     CHECK(t.output.find("stack trace") == std::string::npos);  // the server's insides stay out of the model
   }
   SECTION("a timeout, a refusal, a huge body") {
     fetch_result r;
     r.error = fetch_error::timeout;
-    CHECK(run(r).outcome == tool_outcome::timeout);
+    CHECK(run(r).outcome == tool_reply::timeout);
     CHECK(run(r).output.find("within 3 seconds") != std::string::npos);
     r.error = fetch_error::connect_failed;
-    CHECK(run(r).outcome == tool_outcome::unreachable);
+    CHECK(run(r).outcome == tool_reply::unreachable);
     r.error = fetch_error::too_large;
-    CHECK(run(r).outcome == tool_outcome::too_large);
+    CHECK(run(r).outcome == tool_reply::too_large);
   }
   SECTION("no secret: no signature header") {
     settings.secret.clear();

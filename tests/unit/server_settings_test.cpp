@@ -96,6 +96,8 @@ const std::vector<std::string> all_names = {
     "MAX_CALLS",
     "TRACE_DIR",
     "LOG_LEVEL",
+    "LOG_FORMAT",
+    "METRICS_TOKEN",
 };
 
 std::string flag_of(std::string_view env_name) {
@@ -540,7 +542,8 @@ TEST_CASE("secrets never appear in messages or in describe()", "[server][setting
     CAPTURE(text);
     CHECK(text.find("CANARY") == std::string::npos);
   };
-  const env_map secrets = {{"OPENAI_API_KEY", key}, {"TWILIO_AUTH_TOKEN", token}};
+  const std::string metrics = "CANARY-metrics-5555aaaa";
+  const env_map secrets = {{"OPENAI_API_KEY", key}, {"TWILIO_AUTH_TOKEN", token}, {"METRICS_TOKEN", metrics}};
 
   // Every bad value, with the secrets set.
   const std::vector<std::pair<std::string, std::string>> bad = {
@@ -564,7 +567,7 @@ TEST_CASE("secrets never appear in messages or in describe()", "[server][setting
     clean(error_of(env));
   }
   // A secret pasted into another setting, from the environment or a flag.
-  for (const std::string& secret : {key, token}) {
+  for (const std::string& secret : {key, token, metrics}) {
     for (const std::string name : {"PORT", "PUBLIC_URL", "OPENAI_REALTIME_URL", "FALLBACK_DIAL", "LOG_LEVEL",
                                    "STREAM_PATH", "INSTRUCTIONS_FILE", "VAD_THRESHOLD"}) {
       CAPTURE(name);
@@ -574,7 +577,8 @@ TEST_CASE("secrets never appear in messages or in describe()", "[server][setting
       clean(m);
       CHECK_THAT(m, Contains("(a value containing a secret)"));
       clean(error_of(secrets, {flag_of(name), "prefix-" + secret}));
-      clean(error_of({}, {"--openai-api-key", key, "--twilio-auth-token=" + token, flag_of(name) + "=" + secret}));
+      clean(error_of({}, {"--openai-api-key", key, "--twilio-auth-token=" + token, "--metrics-token", metrics,
+                          flag_of(name) + "=" + secret}));
     }
   }
   // A secret that lost its flag, or went to a misspelt one.
@@ -642,6 +646,8 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "MAX_CALLS=0 (default: from the open-files limit)",
       "TRACE_DIR=(not set: no traces)",
       "LOG_LEVEL=info (default)",
+      "LOG_FORMAT=text (default)",
+      "METRICS_TOKEN=(not set)",
   };
   CHECK(app::describe(*r) == defaults);
 

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "lws/ws_url.hpp"
+#include "realtime_bridge/lws/server.hpp"
 
 using rtb::lws_adapter::is_loopback_host;
 using rtb::lws_adapter::parse_ws_url;
@@ -113,4 +114,16 @@ TEST_CASE("each call's model goes into the OpenAI URL's model parameter", "[ws_u
   SECTION("an empty model leaves the URL alone") {
     CHECK(with_model("/v1/realtime?model=gpt-realtime&x=1", "") == "/v1/realtime?model=gpt-realtime&x=1");
   }
+}
+
+TEST_CASE("a JSON log line has the call's fields apart and escapes the message", "[log]") {
+  const rtb::lws_adapter::log_record r{rtb::lws_adapter::log_level::warning, "said \"hi\"\n", 12, "CA1", "MZ1", "front-desk"};
+  const std::string line = rtb::lws_adapter::format_json_log_line(r);
+  CHECK(line.starts_with(R"({"time":")"));
+  CHECK(line.find(R"("level":"warning","msg":"said \"hi\"\n","call_id":12,"call_sid":"CA1","stream_sid":"MZ1","agent":"front-desk"})") !=
+        std::string::npos);
+  CHECK(rtb::lws_adapter::format_log_line(r) == "call 12 CA1/MZ1: said \"hi\"\n");
+  const rtb::lws_adapter::log_record plain{rtb::lws_adapter::log_level::info, "listening", 0, {}, {}, {}};
+  CHECK(rtb::lws_adapter::format_json_log_line(plain).ends_with(R"("level":"info","msg":"listening"})"));
+  CHECK(rtb::lws_adapter::format_log_line(plain) == "listening");
 }

@@ -457,6 +457,10 @@ class session {
         fatal("beta_api_shape_disabled",
               "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.", 4000);
         return;
+      case failure_mode::model_not_found:
+        fatal("model_not_found",
+              "The model `" + cfg_.model + "` does not exist or you do not have access to it.", 3000);
+        return;
       default:
         break;
     }
@@ -961,6 +965,17 @@ class session {
               if (auto e = parse_format(dval, dkp, c.out_format)) return e;
             } else if (ak == "output" && dk == "voice") {
               if (!dval.is_string() && !dval.is_object()) return bad_type(dkp, "a string", dval);
+              if (dval.is_string()) {
+                static constexpr std::string_view voices[] = {"alloy", "ash",     "ballad", "coral", "echo",
+                                                              "sage",  "shimmer", "verse",  "marin", "cedar"};
+                const std::string_view v = dval.get_string().value_unsafe();
+                if (std::find(std::begin(voices), std::end(voices), v) == std::end(voices))
+                  return api_error{"invalid_value",
+                                   "Invalid value: '" + std::string(v) +
+                                       "'. Supported values are: 'alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', "
+                                       "'shimmer', 'verse', 'marin', and 'cedar'.",
+                                   dkp};
+              }
               c.voice_json = simdjson::minify(dval);
             } else if (ak == "output" && dk == "speed") {
               if (dval.get(c.speed)) return bad_type(dkp, "a number", dval);

@@ -10,7 +10,8 @@
 //     session.created with the GA default session (24 kHz PCM, alloy);
 //   - session.update: applies it (format, voice, instructions, turn detection,
 //     tools) and answers session.updated with the effective session;
-//     beta-shaped fields give error unknown_parameter;
+//     beta-shaped fields give error unknown_parameter; a voice that is not
+//     one of OpenAI's gives error invalid_value (param session.audio.output.voice);
 //   - input_audio_buffer.append: decodes the audio (session input format:
 //     µ-law, A-law or PCM) and runs an energy VAD with the session's
 //     server_vad settings (prefix_padding_ms, silence_duration_ms; the level
@@ -117,6 +118,7 @@ enum class failure_mode {
   refuse_upgrade,            ///< answer the WebSocket upgrade with HTTP 403
   error_then_close_3000,     ///< error invalid_api_key, then close 3000 "invalid_request_error.invalid_api_key"
   error_then_close_4000,     ///< error beta_api_shape_disabled, then close 4000
+  model_not_found,           ///< error model_not_found (a key without Realtime access), then close 3000
   close_mid_response,        ///< during the first response's audio (after half its deltas), close 1011
   go_silent,                 ///< accept the socket, never send anything
   /// At the first client event: error invalid_api_key and close 3000, then a

@@ -37,8 +37,32 @@ using log_function = std::function<void(log_level, std::string_view line)>;
 /// A log function writing "<time> <level> <line>" to stderr, at `min` and above.
 log_function stderr_log(log_level min = log_level::info);
 
+/// One log line with its fields apart, for structured logs.
+struct log_record {
+  log_level level = log_level::info;
+  std::string_view message;  ///< without the call's prefix
+  std::uint64_t call_id = 0;  ///< the adapter's number for the call; 0: not about a call
+  std::string_view call_sid;  ///< once Twilio's start has come
+  std::string_view stream_sid;
+  std::string_view agent;  ///< when the application named one (call_handle::set_agent)
+};
+/// Receives every log record; like log_function, concurrently from service
+/// threads, and never with a secret in it.
+using record_function = std::function<void(const log_record&)>;
+
+/// The human line of a record: "call 12 CA…/MZ…: message" (or the message alone).
+std::string format_log_line(const log_record& r);
+/// A record as one JSON object (no newline): the time, level, message and
+/// the call's fields as separate keys (empty ones left out).
+std::string format_json_log_line(const log_record& r);
+/// Records as JSON objects, one per line on stderr, at `min` and above:
+/// {"time":"…","level":"info","msg":"…","call_id":12,"call_sid":"CA…","stream_sid":"MZ…","agent":"…"}
+record_function stderr_json_log(log_level min = log_level::info);
+/// Records as human lines on stderr (format_log_line), at `min` and above.
+record_function stderr_text_log(log_level min = log_level::info);
+
 struct http_request {
-  std::string method;  ///< GET, POST, HEAD, or OTHER
+  std::string method;  ///< GET, POST, HEAD, PUT, DELETE, PATCH, OPTIONS, or OTHER
   /// The path decoded by lws, for routing: %XX decoded, '+' read as a space,
   /// "//", "/./" and "/../" collapsed; without the query.
   std::string path;
@@ -54,6 +78,7 @@ struct http_request {
   std::string content_type;
   std::string host;              ///< the Host header (not to be trusted for signatures)
   std::string twilio_signature;  ///< X-Twilio-Signature, if any
+  std::string authorization;     ///< the Authorization header, if any
   std::string peer;              ///< the client's address
 };
 
@@ -67,6 +92,56 @@ struct http_response {
   std::string body;
   /// More response headers, e.g. {"Allow", "GET, POST"} with a 405.
   header_list headers;
+  /// Logged at debug rather than info (health probes, scrapes).
+  bool quiet = false;
+  /// Keep the response open and stream to it (Server-Sent Events): the
+  /// headers go out now, without a length, and the application gets an
+  /// event_stream to write to (application::on_event_stream). `body`, if
+  /// any, is written first.
+  bool event_stream = false;
+  /// The answer is not ready (it needs I/O that must not run on a service
+  /// thread, e.g. a database read): the application gets a pending_response
+  /// to answer later, from any thread (application::on_pending_response).
+  /// Nothing else of this response is used.
+  bool later = false;
+};
+
+/// A request whose answer comes later (http_response::later): a plain value,
+/// safe to copy and use from any thread. The first respond() wins; a request
+/// not answered within server_options::pending_answer_timeout gets 504; a client that left makes respond() a no-op.
+class pending_response {
+ public:
+  pending_response() = default;
+  /// Sends `response` (not a streamed or later one). False if it was already
+  /// answered or the client is gone.
+  bool respond(http_response response) const;
+
+  struct shared_state;
+  explicit pending_response(std::shared_ptr<shared_state> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<shared_state> state_;
+};
+
+/// An open streamed HTTP response (http_response::event_stream): a plain
+/// value, safe to copy and use from any thread at any time. What is sent is
+/// written in order; a client that does not keep up (more than 1 MiB waiting)
+/// is disconnected.
+class event_stream {
+ public:
+  event_stream() = default;
+  /// Queues `data` (e.g. "data: {…}\n\n"). False once the stream is closed
+  /// (the client left, it fell behind, the server stopped): drop the handle.
+  bool send(std::string_view data) const;
+  /// Ends the response and closes the connection.
+  void close() const;
+  bool open() const noexcept;
+
+  struct shared_state;
+  explicit event_stream(std::shared_ptr<shared_state> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<shared_state> state_;
 };
 
 /// A caller's media-stream WebSocket upgrade, before it is accepted.
@@ -103,6 +178,8 @@ class call_handle {
   command_result submit_tool_result(std::string_view call_id, std::string_view output) const;
   command_result send_user_text(std::string_view text, bool respond = true) const;
   command_result end_call(std::string_view reason) const;
+  /// Names the call's agent in its log records (log_record::agent).
+  command_result set_agent(std::string_view name) const;
 
   /// False once the call has ended (and for a handle that names no call).
   bool active() const noexcept;
@@ -128,6 +205,12 @@ class application {
   /// close"), so that every request's target is read as received
   /// (http_request::target).
   virtual http_response on_http(const http_request& request);
+  /// A request on_http() answered with `later`: answer it through
+  /// `pending` (from any thread). Default: 501.
+  virtual void on_pending_response(pending_response pending, const http_request& request);
+  /// A response on_http() marked event_stream has sent its headers; write to
+  /// it through `stream`. Default: close it.
+  virtual void on_event_stream(event_stream stream, const http_request& request);
   /// Accept (nullopt) or refuse (the response, e.g. 403) a media-stream
   /// upgrade. Refused upgrades never open an OpenAI session. Default: accept.
   virtual std::optional<http_response> check_stream(const stream_request& request);
@@ -171,6 +254,8 @@ struct server_options {
   call_config call;      ///< the default configuration of every call
   driver_limits limits;  ///< per-leg message size limits
   std::size_t max_http_body_bytes = 64 * 1024;
+  /// A request answered `later` that gets no answer in this time gets 504.
+  std::chrono::milliseconds pending_answer_timeout{30'000};
   /// Calls at once, in the whole process (all threads). A media stream
   /// beyond it is refused with 503 before any OpenAI session opens (counted
   /// in server_stats::admission_refusals, logged at most once a second).
@@ -191,6 +276,8 @@ struct server_options {
   /// How long a peer has to answer our close frame before its connection is dropped.
   std::chrono::seconds close_timeout{5};
   log_function log = stderr_log();
+  /// When set, receives every log line instead of `log`, with its fields apart.
+  record_function log_records;
 };
 
 struct server_stats {
@@ -211,6 +298,10 @@ struct server_stats {
   std::int64_t timers_pending = 0;
   /// Outbound HTTP requests (fetch) in progress.
   std::int64_t fetches_active = 0;
+  /// How long ago a connection to OpenAI last opened, and last failed to
+  /// open (never: nullopt).
+  std::optional<std::chrono::milliseconds> openai_last_open_ago;
+  std::optional<std::chrono::milliseconds> openai_last_failure_ago;
 };
 
 /// Checks an OpenAI WebSocket URL as server::start() would: ws:// or wss://,
@@ -236,6 +327,9 @@ class server final : public fetcher {
   std::size_t max_calls() const noexcept;
   /// True when a new call would be refused: draining, or max_calls active.
   bool full() const noexcept;
+  /// True when every service thread has run its event loop within `within`
+  /// (each ticks once a second): the liveness a probe wants.
+  bool threads_alive(std::chrono::milliseconds within = std::chrono::seconds(5)) const noexcept;
   /// Waits until no call is active, or the timeout passes. True if idle.
   bool wait_idle(std::chrono::milliseconds timeout);
   /// Closes every remaining call and stops the service threads.

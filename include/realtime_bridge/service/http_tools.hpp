@@ -35,17 +35,17 @@ struct tool_settings {
   std::size_t max_response_bytes = 16 * 1024;
 };
 
-enum class tool_outcome {
+enum class tool_reply {
   answered,     ///< a 2xx answer; its body is the output
   http_error,   ///< another status
   timeout,      ///< no answer within the timeout
   unreachable,  ///< refused, reset, TLS failed, bad URL
   too_large,    ///< the answer exceeded max_response_bytes
 };
-std::string_view to_string(tool_outcome o) noexcept;
+std::string_view to_string(tool_reply o) noexcept;
 
 struct tool_result {
-  tool_outcome outcome = tool_outcome::answered;
+  tool_reply outcome = tool_reply::answered;
   std::string output;  ///< what goes back to the model
   int status = 0;
   std::chrono::microseconds latency{0};
