@@ -10,9 +10,12 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
+#include "peers/child_process.hpp"
 
 namespace rtb::loadgen {
+using peers::child_process;
+using peers::child_spec;
+using peers::wait_until;
 namespace {
 
 // The syscalls a relay makes per message, by name; the rest is "other" (the

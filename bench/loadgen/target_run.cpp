@@ -9,12 +9,17 @@
 #include <stdexcept>
 #include <thread>
 
-#include "child_process.hpp"
+#include "peers/child_process.hpp"
 #include "peers/fake_openai.hpp"
 #include "peers/fake_twilio.hpp"
 #include "scenario.hpp"
 
 namespace rtb::loadgen {
+using peers::child_process;
+using peers::child_spec;
+using peers::free_loopback_port;
+using peers::http_get_ok;
+using peers::wait_until;
 namespace {
 
 using namespace std::chrono_literals;

@@ -1,4 +1,5 @@
 #include "server/app.hpp"
+#include "server/calls_page.hpp"
 
 #include <chrono>
 #include <fstream>
@@ -6,9 +7,10 @@
 #include <fmt/format.h>
 
 #include "realtime_bridge/metrics.hpp"
+#include "realtime_bridge/service/call_tracker.hpp"
 #include "realtime_bridge/trace.hpp"
-#include "realtime_bridge/version.hpp"
 #include "realtime_bridge/twilio/signature.hpp"
+#include "realtime_bridge/version.hpp"
 
 namespace rtb::server_app {
 namespace {
@@ -33,18 +35,108 @@ lws_adapter::http_response method_not_allowed(std::string_view allow) {
 
 }  // namespace
 
-bridge_app::bridge_app(settings s) : settings_(std::move(s)) {}
+bridge_app::bridge_app(settings s, std::unique_ptr<service::call_store> store)
+    : settings_(std::move(s)), store_(std::move(store)) {
+  api_.admin_token = settings_.admin_token;
+  api_.trace_dir = settings_.trace_dir;
+  if (store_) reads_ = std::make_unique<service::work_queue>(2, 256);
+  // Event streams hear from us at least this often: a client that left is
+  // noticed (the write fails) even when no call is going on.
+  keepalive_ = std::thread([this] {
+    std::unique_lock lock(keepalive_mutex_);
+    while (!keepalive_wake_.wait_for(lock, std::chrono::seconds(15), [&] { return stopping_; }))
+      hub_.publish(service::live_event{});  // the SSE subscribers send a comment for it
+  });
+}
+
+bridge_app::~bridge_app() {
+  {
+    const std::lock_guard lock(keepalive_mutex_);
+    stopping_ = true;
+  }
+  keepalive_wake_.notify_all();
+  keepalive_.join();
+  webhook_.reset();  // before the server it sends through
+  reads_.reset();    // before the store it reads
+}
+
+void bridge_app::attach(lws_adapter::server* server) {
+  server_ = server;
+  if (!server) {  // the server is going away: nothing may send through it any more
+    webhook_.reset();
+    return;
+  }
+  if (!settings_.events_url.empty() && !webhook_) {
+    service::webhook_options o;
+    o.url = settings_.events_url;
+    o.secret = settings_.events_secret;
+    webhook_ = std::make_unique<service::events_webhook>(*server, o);
+    hub_.subscribe([hook = webhook_.get()](const service::live_event& e) {
+      if (!e.type.empty()) hook->enqueue(e);
+      return true;
+    });
+  }
+}
+
+std::unique_ptr<call_observer> bridge_app::observer_for_call(lws_adapter::call_handle) {
+  if (!store_ && settings_.admin_token.empty() && settings_.events_url.empty()) return nullptr;
+  service::tracker_options o;
+  o.store = store_.get();
+  o.hub = &hub_;
+  return std::make_unique<service::call_tracker>(std::move(o));
+}
+
+lws_adapter::http_response bridge_app::operator_route(const lws_adapter::http_request& request) {
+  if (settings_.admin_token.empty()) return {404, "text/plain", "not found (the operator's view needs ADMIN_TOKEN)\n"};
+  if (request.path == "/calls") {
+    if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET, HEAD");
+    return {200, "text/html; charset=utf-8", std::string(calls_page)};
+  }
+  if (!service::admin_authorized(api_, request.authorization))
+    return {401, "application/json", R"({"error":"a bearer token is required"})", {{"WWW-Authenticate", "Bearer"}}};
+  if (request.path == "/api/events") {
+    if (request.method != "GET") return method_not_allowed("GET");
+    lws_adapter::http_response r{200, "text/event-stream", ": live call events\n\n"};
+    r.event_stream = true;
+    return r;
+  }
+  if (!store_) return {404, "application/json", R"json({"error":"no call store (DATABASE_URL=off)"})json"};
+  lws_adapter::http_response later;
+  later.later = true;
+  return later;
+}
+
+void bridge_app::on_pending_response(lws_adapter::pending_response pending, const lws_adapter::http_request& request) {
+  service::api_request r;
+  r.method = request.method;
+  r.path = request.path;
+  r.query = twilio::parse_form(request.query);
+  r.authorization = request.authorization;
+  const bool queued = reads_ && reads_->submit([this, pending, r = std::move(r)] {
+    const service::api_response a = service::handle_calls_api(*store_, api_, r);
+    pending.respond({a.status, a.content_type, a.body});
+  });
+  if (!queued) pending.respond({503, "application/json", R"({"error":"busy: try again"})"});
+}
+
+void bridge_app::on_event_stream(lws_adapter::event_stream stream, const lws_adapter::http_request&) {
+  hub_.subscribe([stream](const service::live_event& e) {
+    return stream.send(e.type.empty() ? std::string(": ping\n\n") : service::sse_frame(e));
+  });
+}
 
 lws_adapter::http_response bridge_app::on_http(const lws_adapter::http_request& request) {
   const lws_adapter::server* server = server_.load();
   if (request.path == "/healthz" || request.path == "/readyz" || request.path == "/metrics") {
     if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET, HEAD");
-    lws_adapter::http_response r = request.path == "/healthz"   ? liveness(server)
+    lws_adapter::http_response r = request.path == "/healthz"  ? liveness(server)
                                    : request.path == "/readyz" ? readiness(server)
                                                                : metrics(server, request);
     r.quiet = true;  // probes and scrapes every few seconds: not worth an info line each
     return r;
   }
+  if (request.path == "/calls" || request.path == "/api/events" || service::is_calls_api_path(request.path))
+    return operator_route(request);
   if (request.path == "/") {
     if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET, HEAD");
     const auto stats = server ? server->stats() : lws_adapter::server_stats{};
@@ -127,9 +219,8 @@ lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_req
   // the caller gets the fallback now rather than a stream we would refuse.
   if (const auto* server = server_.load(); server && server->full()) {
     if (log_)
-      log_(lws_adapter::log_level::info,
-           fmt::format("webhook from {} answered with the fallback: {}", request.peer,
-                       server->draining() ? "draining" : "at MAX_CALLS"));
+      log_(lws_adapter::log_level::info, fmt::format("webhook from {} answered with the fallback: {}", request.peer,
+                                                     server->draining() ? "draining" : "at MAX_CALLS"));
     return fallback_twiml();
   }
   // Pass the caller's number on to the stream: it arrives in `start`.

@@ -3,16 +3,26 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/service/call_store.hpp"
+#include "realtime_bridge/service/calls_api.hpp"
+#include "realtime_bridge/service/events_webhook.hpp"
+#include "realtime_bridge/service/live_events.hpp"
+#include "realtime_bridge/service/work_queue.hpp"
 #include "server/settings.hpp"
 
 namespace rtb::server_app {
 
 class bridge_app final : public lws_adapter::application {
  public:
-  explicit bridge_app(settings s);
+  /// `store`: where calls are recorded (null: nowhere; DATABASE_URL=off).
+  explicit bridge_app(settings s, std::unique_ptr<service::call_store> store = nullptr);
+  ~bridge_app() override;
 
   /// GET|HEAD / → health JSON (503 while draining); GET|POST /incoming-call
   /// → TwiML (403 on a bad signature when TWILIO_AUTH_TOKEN is set; the
@@ -23,9 +33,19 @@ class bridge_app final : public lws_adapter::application {
   /// URL built from PUBLIC_URL, when TWILIO_AUTH_TOKEN is set.
   std::optional<lws_adapter::http_response> check_stream(const lws_adapter::stream_request& request) override;
   std::unique_ptr<trace_sink> trace_for_call(const lws_adapter::stream_request& request) override;
+  /// Records the call (store, live events).
+  std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_handle handle) override;
+  /// The calls API's answers, off the service threads.
+  void on_pending_response(lws_adapter::pending_response pending, const lws_adapter::http_request& request) override;
+  /// /api/events: live events as Server-Sent Events.
+  void on_event_stream(lws_adapter::event_stream stream, const lws_adapter::http_request& request) override;
 
-  /// Lets the routes see the server's counters and whether it takes calls.
-  void attach(const lws_adapter::server* server) { server_ = server; }
+  /// Lets the routes see the server's counters and whether it takes calls,
+  /// and the events webhook send through it. attach(nullptr) before the
+  /// server is destroyed.
+  void attach(lws_adapter::server* server);
+  service::event_hub& events() noexcept { return hub_; }
+  service::call_store* store() noexcept { return store_.get(); }
   /// Where the application's own log lines go (e.g. a trace it cannot write).
   void set_log(lws_adapter::log_function log) { log_ = std::move(log); }
 
@@ -35,11 +55,25 @@ class bridge_app final : public lws_adapter::application {
   lws_adapter::http_response liveness(const lws_adapter::server* server) const;
   lws_adapter::http_response readiness(const lws_adapter::server* server) const;
   lws_adapter::http_response metrics(const lws_adapter::server* server, const lws_adapter::http_request& request) const;
+  lws_adapter::http_response operator_route(const lws_adapter::http_request& request);
+  void log(lws_adapter::log_level level, const std::string& line) const {
+    if (log_) log_(level, line);
+  }
 
   settings settings_;
-  std::atomic<const lws_adapter::server*> server_{nullptr};
+  std::atomic<lws_adapter::server*> server_{nullptr};
   lws_adapter::log_function log_;
   std::atomic<std::uint64_t> trace_counter_{0};
+  // The operator's view: records, live events, the calls API.
+  std::unique_ptr<service::call_store> store_;
+  service::calls_api_options api_;
+  service::event_hub hub_;
+  std::unique_ptr<service::events_webhook> webhook_;
+  std::unique_ptr<service::work_queue> reads_;
+  std::thread keepalive_;  ///< pings event streams so that a client that left is noticed
+  std::mutex keepalive_mutex_;
+  std::condition_variable keepalive_wake_;
+  bool stopping_ = false;
 };
 
 }  // namespace rtb::server_app

@@ -8,12 +8,14 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "realtime_bridge/lws/openai_check.hpp"
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/service/store.hpp"
 #include "realtime_bridge/version.hpp"
 #include "server/app.hpp"
 #include "server/settings.hpp"
@@ -129,7 +131,27 @@ int main(int argc, char** argv) {
   options.max_calls = s.max_calls;
   options.log_records = records;
 
-  auto app = std::make_shared<server_app::bridge_app>(s);
+  // The call store: SQLite by default, PostgreSQL for several instances, or off.
+  auto database = service::parse_database_url(s.database_url);
+  if (!database) {
+    std::fprintf(stderr, "realtime-bridge-server: DATABASE_URL: %s\n", database.error().message.c_str());
+    return 2;
+  }
+  if (database->type == service::database_url::kind::sqlite) {
+    std::error_code ec;
+    const auto dir = std::filesystem::path(database->target).parent_path();
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  }
+  auto store = service::open_call_store(*database);
+  if (!store) {
+    std::fprintf(stderr, "realtime-bridge-server: the call store (%s): %s\n", database->redacted().c_str(),
+                 store.error().message.c_str());
+    return 1;
+  }
+  log(lws_adapter::log_level::info, *store ? fmt::format("recording calls in {}", database->redacted())
+                                           : std::string("not recording calls (DATABASE_URL=off)"));
+
+  auto app = std::make_shared<server_app::bridge_app>(s, std::move(*store));
   app->set_log(log);
   raise_open_files_limit();
   auto started = lws_adapter::server::start(std::move(options), app);
@@ -151,6 +173,9 @@ int main(int argc, char** argv) {
   if (!server->wait_idle(s.shutdown_grace))
     log(lws_adapter::log_level::warning, "grace period over: closing the remaining calls");
   server->stop();
+  app->attach(nullptr);
+  if (app->store() && !app->store()->flush(std::chrono::seconds(5)))
+    log(lws_adapter::log_level::warning, "the call store did not finish writing within 5 s");
   log(lws_adapter::log_level::info, "stopped");
   return 0;
 }

@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <string>
@@ -21,6 +21,9 @@
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "realtime_bridge/loopback.hpp"
+#include "realtime_bridge/service/store_url.hpp"
 
 namespace rtb::server_app {
 namespace {
@@ -57,6 +60,15 @@ constexpr setting_def setting_defs[] = {
     {"CALLER_AUDIO_BATCH_MS",
      "Caller audio per message to OpenAI, in ms: 0 (one message per 20 ms frame) or a multiple of 20 from 40 to "
      "200. Fewer messages for up to that much more latency. Default 0."},
+    {"BARGE_IN_MARGIN_MS",
+     "Added to what the caller is estimated to have heard of an interrupted answer, in ms (0-1000). Default 0: "
+     "the estimate already covers the network."},
+    {"ECHO_GUARD_MS",
+     "Ignore the caller's speech for this long after the AI starts playing (line echo), in ms (0-10000). Also "
+     "ignores real speech in that window. Default 0 (off)."},
+    {"MIN_BARGE_IN_SPEECH_MS",
+     "Interrupt the AI only when the caller has spoken this long (noise, coughs and \"uh-huh\" do not), in ms "
+     "(0-10000). Delays every barge-in by as much. Default 0 (off)."},
     {"TWILIO_AUTH_TOKEN",
      "Twilio auth token for X-Twilio-Signature checks (secret; never printed). Required, with PUBLIC_URL, unless "
      "ALLOW_UNSIGNED=true."},
@@ -73,14 +85,25 @@ constexpr setting_def setting_defs[] = {
      "Default 0: as many as the open-files limit leaves room for."},
     {"TRACE_DIR", "Directory to record a trace of every call in; must exist and be writable. Default: off."},
     {"LOG_LEVEL", "debug, info, warning or error. Default info."},
-    {"LOG_FORMAT", "text (one human line per event) or json (one JSON object per line, the call's fields apart). "
-                   "Default text."},
+    {"LOG_FORMAT",
+     "text (one human line per event) or json (one JSON object per line, the call's fields apart). "
+     "Default text."},
     {"METRICS_TOKEN", "Bearer token GET /metrics requires (secret; never printed). Default: /metrics is open."},
+    {"DATABASE_URL",
+     "Where calls are recorded: sqlite:///path/calls.db, sqlite:relative/path.db, postgresql://user:pass@host/db, "
+     "or off. Default: SQLite at data/calls.db under the working directory."},
+    {"ADMIN_TOKEN",
+     "Bearer token for the calls API, the live events and the /calls page (secret; never printed). Default: they "
+     "are off."},
+    {"EVENTS_URL", "POST every live event as JSON to this URL (https://; http:// only to loopback). Default: off."},
+    {"EVENTS_SECRET", "Key of the events' X-Bridge-Signature (HMAC-SHA256; secret). Default: not signed."},
 };
 
 constexpr std::string_view openai_api_key_name = "OPENAI_API_KEY";
 constexpr std::string_view twilio_auth_token_name = "TWILIO_AUTH_TOKEN";
 constexpr std::string_view metrics_token_name = "METRICS_TOKEN";
+constexpr std::string_view admin_token_name = "ADMIN_TOKEN";
+constexpr std::string_view events_secret_name = "EVENTS_SECRET";
 
 /// PORT -> --port, OPENAI_API_KEY -> --openai-api-key.
 std::string flag_of(std::string_view env_name) {
@@ -118,7 +141,8 @@ struct raw_value {
 class loader {
  public:
   explicit loader(std::vector<raw_value> raw) : raw_(std::move(raw)) {
-    for (std::string_view secret : {openai_api_key_name, twilio_auth_token_name, metrics_token_name}) {
+    for (std::string_view secret :
+         {openai_api_key_name, twilio_auth_token_name, metrics_token_name, admin_token_name, events_secret_name}) {
       const std::string& v = get(secret).value;
       if (!v.empty()) secrets_.push_back(v);
     }
@@ -244,6 +268,16 @@ bool parse_bool(std::string_view v, bool& out) {
     return true;
   }
   return false;
+}
+
+/// https://host…, or http:// to a loopback host (a test receiver).
+bool https_or_local_http(std::string_view url) {
+  if (starts_with_icase(url, "https://")) return url.size() > 8;
+  if (!starts_with_icase(url, "http://")) return false;
+  std::string_view host = url.substr(7);
+  host = host.substr(0, host.find_first_of("/?#"));
+  if (host.starts_with('[')) return host.starts_with("[::1]");
+  return is_loopback_host(host.substr(0, host.find(':')));
 }
 
 bool is_e164(std::string_view s) {
@@ -414,9 +448,10 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   if (auto e = boolean("ALLOW_UNKNOWN_VOICE", s.allow_unknown_voice)) return *e;
   if (!s.allow_unknown_voice &&
       std::find(std::begin(known_voices), std::end(known_voices), s.voice) == std::end(known_voices))
-    return in.bad("VOICE",
-                  "one of alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, cedar (ALLOW_UNKNOWN_VOICE=true "
-                  "accepts others)");
+    return in.bad(
+        "VOICE",
+        "one of alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, cedar (ALLOW_UNKNOWN_VOICE=true "
+        "accepts others)");
   str("INSTRUCTIONS", s.instructions);
   if (const raw_value& file = in.get("INSTRUCTIONS_FILE"); !file.value.empty()) {
     if (!s.instructions.empty())
@@ -444,6 +479,15 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   if (!in.integer("CALLER_AUDIO_BATCH_MS", 0, 200, batch_requirement, n, err)) return *err;
   if (n != 0 && (n < 40 || n % 20 != 0)) return in.bad("CALLER_AUDIO_BATCH_MS", batch_requirement);
   s.caller_audio_batch_ms = static_cast<int>(n);
+  n = s.barge_in_margin_ms;
+  if (!in.integer("BARGE_IN_MARGIN_MS", 0, 1000, "a number of milliseconds from 0 to 1000", n, err)) return *err;
+  s.barge_in_margin_ms = static_cast<int>(n);
+  n = s.echo_guard_ms;
+  if (!in.integer("ECHO_GUARD_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err)) return *err;
+  s.echo_guard_ms = static_cast<int>(n);
+  n = s.min_barge_in_speech_ms;
+  if (!in.integer("MIN_BARGE_IN_SPEECH_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err)) return *err;
+  s.min_barge_in_speech_ms = static_cast<int>(n);
 
   str("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   if (auto e = boolean("ALLOW_UNSIGNED", s.allow_unsigned)) return *e;
@@ -459,8 +503,7 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   if (!in.integer("SHUTDOWN_GRACE_SECONDS", 0, int_max, "a number of seconds, 0 or more", n, err)) return *err;
   s.shutdown_grace = std::chrono::seconds{n};
   n = 0;
-  if (!in.integer("MAX_CALLS", 0, 1'000'000, "a number of calls from 0 (from the open-files limit) to 1000000", n,
-                  err))
+  if (!in.integer("MAX_CALLS", 0, 1'000'000, "a number of calls from 0 (from the open-files limit) to 1000000", n, err))
     return *err;
   s.max_calls = static_cast<std::size_t>(n);
   if (const raw_value& dir = in.get("TRACE_DIR"); !dir.value.empty()) {
@@ -489,6 +532,17 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
     s.log_format = l;
   }
   str("METRICS_TOKEN", s.metrics_token);
+  if (const raw_value& db = in.get("DATABASE_URL"); !db.value.empty()) {
+    auto parsed = service::parse_database_url(db.value);
+    if (!parsed) return in.redact(fmt::format("{} is not usable: {}", db.name, parsed.error().message));
+    s.database_url = db.value;
+  }
+  str("ADMIN_TOKEN", s.admin_token);
+  if (const std::string& v = in.get("EVENTS_URL").value; !v.empty()) {
+    if (!https_or_local_http(v)) return in.bad("EVENTS_URL", "an https:// URL (http:// only to a loopback host)");
+    s.events_url = v;
+  }
+  str("EVENTS_SECRET", s.events_secret);
 
   // 3. The call configuration they make must be valid too.
   if (auto ok = validate(call_config_from(s)); !ok) return in.redact(ok.error().message);
@@ -516,7 +570,8 @@ std::optional<std::string> process_env(std::string_view name) {
 std::vector<std::string> describe(const settings& s) {
   const settings d;  // the defaults
   std::vector<std::string> secrets;
-  for (const std::string* v : {&s.openai_api_key, &s.twilio_auth_token, &s.metrics_token})
+  for (const std::string* v :
+       {&s.openai_api_key, &s.twilio_auth_token, &s.metrics_token, &s.admin_token, &s.events_secret})
     if (!v->empty()) secrets.push_back(*v);
 
   // A printable, bounded copy of a free-text value, secrets blanked out
@@ -563,6 +618,10 @@ std::vector<std::string> describe(const settings& s) {
   line("SILENCE_DURATION_MS", std::to_string(s.silence_duration_ms), s.silence_duration_ms == d.silence_duration_ms);
   line("CALLER_AUDIO_BATCH_MS", std::to_string(s.caller_audio_batch_ms),
        s.caller_audio_batch_ms == d.caller_audio_batch_ms);
+  line("BARGE_IN_MARGIN_MS", std::to_string(s.barge_in_margin_ms), s.barge_in_margin_ms == d.barge_in_margin_ms);
+  line("ECHO_GUARD_MS", std::to_string(s.echo_guard_ms), s.echo_guard_ms == d.echo_guard_ms);
+  line("MIN_BARGE_IN_SPEECH_MS", std::to_string(s.min_barge_in_speech_ms),
+       s.min_barge_in_speech_ms == d.min_barge_in_speech_ms);
   secret("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   line("ALLOW_UNSIGNED", s.allow_unsigned ? "true" : "false", s.allow_unsigned == d.allow_unsigned);
   line("SAY_FIRST", s.say_first, false);
@@ -576,6 +635,15 @@ std::vector<std::string> describe(const settings& s) {
   line("LOG_LEVEL", s.log_level, s.log_level == d.log_level);
   line("LOG_FORMAT", s.log_format, s.log_format == d.log_format);
   secret("METRICS_TOKEN", s.metrics_token);
+  if (s.database_url.empty()) {
+    lines.push_back(fmt::format("DATABASE_URL=(not set: sqlite:{})", service::default_sqlite_path));
+  } else {
+    auto parsed = service::parse_database_url(s.database_url);
+    lines.push_back(fmt::format("DATABASE_URL={}", parsed ? shown(parsed->redacted()) : std::string("(invalid)")));
+  }
+  secret("ADMIN_TOKEN", s.admin_token);
+  line("EVENTS_URL", s.events_url, false);
+  secret("EVENTS_SECRET", s.events_secret);
   return lines;
 }
 
@@ -607,8 +675,9 @@ std::string usage() {
     }
     out += line + "\n";
   }
-  out += "  --check\n      Connect to OpenAI as a call would (key, URL, model, session settings), print what\n"
-         "      is wrong and how to fix it, and exit (0: a session was configured).\n";
+  out +=
+      "  --check\n      Connect to OpenAI as a call would (key, URL, model, session settings), print what\n"
+      "      is wrong and how to fix it, and exit (0: a session was configured).\n";
   out += "  --version\n      Print the version.\n";
   out += "  --help, -h\n      Show this text.\n";
   return out;
@@ -630,6 +699,9 @@ call_config call_config_from(const settings& s) {
     cfg.input_transcription = std::move(t);
   }
   c.limits.caller_audio_batch = std::chrono::milliseconds{s.caller_audio_batch_ms};
+  c.barge_in.margin = std::chrono::milliseconds{s.barge_in_margin_ms};
+  c.barge_in.echo_guard = std::chrono::milliseconds{s.echo_guard_ms};
+  c.barge_in.min_speech = std::chrono::milliseconds{s.min_barge_in_speech_ms};
   if (!s.greeting.empty()) {
     // Per-response instructions rather than a fake user message: nothing the
     // caller did not say enters the conversation (see settings.hpp).

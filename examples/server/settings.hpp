@@ -35,17 +35,20 @@ struct settings {
   /// OPENAI_REALTIME_URL: the full WebSocket URL to use instead of OpenAI's
   /// (query included), for proxies and test peers.
   std::string openai_realtime_url;
-  std::string openai_ca_file;       // OPENAI_CA_FILE
-  std::string voice = "marin";      // VOICE (one of OpenAI's, unless ALLOW_UNKNOWN_VOICE)
+  std::string openai_ca_file;        // OPENAI_CA_FILE
+  std::string voice = "marin";       // VOICE (one of OpenAI's, unless ALLOW_UNKNOWN_VOICE)
   bool allow_unknown_voice = false;  // ALLOW_UNKNOWN_VOICE
-  std::string instructions;         // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
-  std::string greeting;             // GREETING: what the AI says first ("" = wait for the caller)
-  std::string transcription_model;  // TRANSCRIPTION_MODEL ("" = no caller transcripts)
-  double vad_threshold = 0.5;       // VAD_THRESHOLD
-  int silence_duration_ms = 500;    // SILENCE_DURATION_MS
+  std::string instructions;          // INSTRUCTIONS, or the contents of INSTRUCTIONS_FILE
+  std::string greeting;              // GREETING: what the AI says first ("" = wait for the caller)
+  std::string transcription_model;   // TRANSCRIPTION_MODEL ("" = no caller transcripts)
+  double vad_threshold = 0.5;        // VAD_THRESHOLD
+  int silence_duration_ms = 500;     // SILENCE_DURATION_MS
   /// CALLER_AUDIO_BATCH_MS: caller audio per message to OpenAI (0 = off, one
   /// message per 20 ms frame; else a multiple of 20 from 40 to 200).
   int caller_audio_batch_ms = 0;
+  int barge_in_margin_ms = 0;      // BARGE_IN_MARGIN_MS (0-1000)
+  int echo_guard_ms = 0;           // ECHO_GUARD_MS (0 = off; 0-10000)
+  int min_barge_in_speech_ms = 0;  // MIN_BARGE_IN_SPEECH_MS (0 = off; 0-10000)
 
   // --- Twilio
   std::string twilio_auth_token;  // TWILIO_AUTH_TOKEN (secret)
@@ -63,6 +66,12 @@ struct settings {
   std::string log_level = "info";           // LOG_LEVEL: debug, info, warning, error
   std::string log_format = "text";          // LOG_FORMAT: text or json
   std::string metrics_token;                // METRICS_TOKEN (secret): bearer token for /metrics ("" = open)
+
+  // --- records and the operator's view
+  std::string database_url;   // DATABASE_URL ("" = SQLite at data/calls.db; "off"); may hold a password
+  std::string admin_token;    // ADMIN_TOKEN (secret): the calls API, live events and /calls ("" = off)
+  std::string events_url;     // EVENTS_URL: POST each live event here ("" = off)
+  std::string events_secret;  // EVENTS_SECRET (secret): signs the events
 
   /// The OpenAI URL to connect to: openai_realtime_url, or OpenAI's with the model.
   std::string effective_openai_url() const;
@@ -110,7 +119,9 @@ std::string usage();
 /// greeting of style `instructions` with the text "Greet the caller by saying:
 /// <GREETING>" (a per-response instruction, so no user message the caller
 /// never said enters the conversation); limits.caller_audio_batch from
-/// CALLER_AUDIO_BATCH_MS. Everything else is left default.
+/// CALLER_AUDIO_BATCH_MS; barge_in.margin, echo_guard and min_speech from
+/// BARGE_IN_MARGIN_MS, ECHO_GUARD_MS and MIN_BARGE_IN_SPEECH_MS. Everything
+/// else is left default.
 call_config call_config_from(const settings& s);
 
 /// The TwiML for /incoming-call: SAY_FIRST, <Connect><Stream url=stream_url()>

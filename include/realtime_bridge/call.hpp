@@ -4,7 +4,6 @@
 #include <bitset>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +13,7 @@
 #include "realtime_bridge/actions.hpp"
 #include "realtime_bridge/audio_hold.hpp"
 #include "realtime_bridge/barge_in.hpp"
+#include "realtime_bridge/caller_audio_batch.hpp"
 #include "realtime_bridge/openai/events.hpp"
 #include "realtime_bridge/openai/session.hpp"
 #include "realtime_bridge/result.hpp"
@@ -48,7 +48,9 @@ struct call_limits {
 struct call_config {
   openai::session_options openai;  ///< session.update contents, greeting, timeouts
   twilio::stream_timeouts twilio;
-  barge_in_config barge_in;  ///< server_cancels is derived from openai.config
+  /// Also decides openai.config's turn_detection.interrupt_response: the call
+  /// applies derive_interrupt_response() (config() shows the result).
+  barge_in_config barge_in;
   call_limits limits;
   friend bool operator==(const call_config&, const call_config&) = default;
 };
@@ -140,9 +142,7 @@ class call {
   void on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, timestamp now);
   void forward_caller_audio(std::string_view payload);
   void send_caller_frame(std::string_view payload);
-  void batch_caller_frame(std::string_view payload);
-  void flush_caller_batch();
-  bool batching() const noexcept { return config_.limits.caller_audio_batch.count() > 0; }
+  void begin_step();
   void forward_ai_audio(const openai::audio_delta& d, timestamp now);
   void release_held_caller_audio();
   void release_held_ai_audio(timestamp now);
@@ -158,6 +158,7 @@ class call {
   twilio::stream stream_;
   openai::session session_;
   barge_in barge_in_;
+  caller_audio_batch caller_audio_;
   actions out_;
   std::vector<to_host::parameter> parameter_views_;
 
@@ -166,23 +167,12 @@ class call {
   std::vector<held_frame> released_caller_;  ///< backing store for this step's actions
   std::vector<held_delta> released_ai_;
 
-  // Caller audio batching (limits.caller_audio_batch > 0; all empty when off).
-  std::string batch_bytes_;  ///< the pending frames, decoded
-  std::uint64_t batch_frames_ = 0;
-  timestamp batch_since_{};  ///< when the oldest pending frame entered the batch
-  /// The base64 of the batches sent in this step: backing store for their
-  /// append actions, reused (one step can send several, e.g. held audio).
-  std::vector<std::unique_ptr<std::string>> batch_texts_;
-  std::size_t batch_texts_used_ = 0;
-
   timestamp now_{};  ///< the time of the input being handled (for inputs to sub-machines without one)
   bool twilio_open_ = true;
   bool openai_closed_ = false;
   std::optional<end_reason> end_;
   std::bitset<16> warned_once_;
   std::vector<std::string> unknown_names_seen_;
-  std::uint64_t caller_frames_forwarded_ = 0;
-  std::uint64_t caller_audio_appends_ = 0;
   std::uint64_t rejected_twilio_ = 0;
   std::uint64_t rejected_openai_ = 0;
   std::uint64_t inputs_after_end_ = 0;

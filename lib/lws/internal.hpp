@@ -37,6 +37,7 @@
 #include <chrono>
 #include <map>
 #include <functional>
+#include <list>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -212,6 +213,17 @@ struct service_thread {
   /// WebSocket is not established yet; this thread only.
   std::unordered_set<struct lws*> admitted_upgrades;
   thread_metrics metrics;
+  /// Work scheduled with server::after on this thread: one timer each, until
+  /// it fires; what is left when the thread stops is told so.
+  struct deferred_work {
+    loop_timer timer{};
+    std::function<void(bool stopped)> work;
+    service_thread* thread = nullptr;
+  };
+  std::list<deferred_work> deferred;
+  bool deferred_closed = false;  ///< after the loop ends: told stopped at once
+  void defer(std::chrono::milliseconds delay, std::function<void(bool stopped)> work);
+  void cancel_deferred();
   loop_timer tick{};  ///< once a second: the loop's lag
   std::chrono::steady_clock::time_point tick_due{};
   std::atomic<std::int64_t> last_tick_ms{0};  ///< steady clock: liveness

@@ -227,6 +227,26 @@ bool server::full() const noexcept {
   return !s.accepting.load() || s.admitted.load() >= s.max_calls;
 }
 
+void server::after(std::chrono::milliseconds delay, std::function<void(bool stopped)> work) {
+  service_thread* here = service_thread::current();
+  if (here && &here->shared == &impl_->shared) {
+    here->defer(delay, std::move(work));
+    return;
+  }
+  const auto& threads = impl_->threads;
+  service_thread& target = *threads[impl_->shared.next_fetch_thread++ % threads.size()];
+  auto shared_work = std::make_shared<std::function<void(bool)>>(std::move(work));
+  posted_command c;
+  c.what = posted_command::kind::task;
+  c.task = [delay, shared_work](service_thread* t) {
+    if (t)
+      t->defer(delay, std::move(*shared_work));
+    else
+      (*shared_work)(true);
+  };
+  if (!target.post(std::move(c))) (*shared_work)(true);
+}
+
 void server::write_metrics(prometheus_writer& out) const { write_adapter_metrics(impl_->shared, impl_->threads, out); }
 
 void server::fetch(fetch_request request, fetch_callback done) {

@@ -695,6 +695,36 @@ thread_local service_thread* current_service_thread = nullptr;
 
 service_thread* service_thread::current() noexcept { return current_service_thread; }
 
+void service_thread::defer(std::chrono::milliseconds delay, std::function<void(bool stopped)> work) {
+  if (deferred_closed) {
+    work(true);
+    return;
+  }
+  deferred.emplace_back();
+  auto it = std::prev(deferred.end());
+  it->work = std::move(work);
+  it->thread = this;
+  it->timer.owner = &*it;
+  it->timer.fire = [](loop_timer& t) {
+    auto* d = static_cast<deferred_work*>(t.owner);
+    service_thread& self = *d->thread;
+    auto job = std::move(d->work);
+    self.deferred.remove_if([d](const deferred_work& x) { return &x == d; });
+    job(false);
+  };
+  runner->schedule(context, it->timer, std::chrono::duration_cast<std::chrono::microseconds>(delay).count());
+}
+
+void service_thread::cancel_deferred() {
+  deferred_closed = true;
+  std::list<deferred_work> left;
+  left.swap(deferred);
+  for (auto& d : left) {
+    runner->cancel(d.timer);
+    if (d.work) d.work(true);
+  }
+}
+
 void service_thread::run() {
   current_service_thread = this;
   thread_id = std::this_thread::get_id();
@@ -705,6 +735,7 @@ void service_thread::run() {
   arm_tick();
   runner->run(context, exit);
   runner->cancel(tick);
+  cancel_deferred();
   // The loop may also stop on its own (lws failed): refuse commands before
   // the context they would wake is gone.
   close_mailbox();

@@ -84,7 +84,8 @@ TEST_CASE("the driver encodes each action onto the right leg, in Twilio's and Op
   const std::string ai = frame(0x2A);
   r.driver.on_text(leg::openai, delta_json("resp_1", "item_A", ai));
   REQUIRE(r.twilio.sent ==
-          std::vector<std::string>{R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
+          std::vector<std::string>{R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.0.0"}})",
+                                   R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
                                    R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.1.20"}})"});
 }
 
@@ -308,4 +309,22 @@ TEST_CASE("with caller audio batching the driver sends one append per batch, and
 
   std::ostringstream replayed;
   CHECK(replayed_openai_messages(trace_text.str(), replayed) == sent_to_openai(r));
+}
+
+TEST_CASE("the session.update on the wire carries the interrupt_response barge-in decided", "[driver][barge_in]") {
+  call_config config;
+  SECTION("barge-in disabled: false, though the configuration says true") {
+    config.barge_in.enabled = false;
+    rig r(config);
+    r.up();
+    REQUIRE_FALSE(r.openai.sent.empty());
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":false)") != std::string::npos);
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":true)") == std::string::npos);
+  }
+  SECTION("barge-in enabled: as configured") {
+    rig r(config);
+    r.up();
+    REQUIRE_FALSE(r.openai.sent.empty());
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":true)") != std::string::npos);
+  }
 }

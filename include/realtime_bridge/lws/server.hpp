@@ -21,6 +21,7 @@
 #include "realtime_bridge/call_driver.hpp"
 #include "realtime_bridge/fetch.hpp"
 #include "realtime_bridge/metrics.hpp"
+#include "realtime_bridge/scheduler.hpp"
 #include "realtime_bridge/result.hpp"
 #include "realtime_bridge/transport.hpp"
 
@@ -309,7 +310,7 @@ struct server_stats {
 [[nodiscard]] result<void> validate_openai_url(std::string_view url);
 
 /// The running adapter: listening socket(s), service threads, calls.
-class server final : public fetcher {
+class server final : public fetcher, public scheduler {
  public:
   /// Validates the options, binds the port and starts the service threads.
   /// The error message names the bad option or the failed system call.
@@ -340,6 +341,10 @@ class server final : public fetcher {
   /// from any other thread it runs on one of the service threads. `done` is
   /// called exactly once, with fetch_error::stopped if the server stops first.
   void fetch(fetch_request request, fetch_callback done) override;
+  /// Runs `work` on a service thread's event loop after `delay`
+  /// (rtb::scheduler): on the calling service thread if called from one,
+  /// else on one of them. With stopped = true if the server stops first.
+  void after(std::chrono::milliseconds delay, std::function<void(bool stopped)> work) override;
   /// Writes the adapter's metrics (calls, admission, messages each way, relay
   /// latency, OpenAI connect and setup times and errors, per-thread calls and
   /// loop lag, totals of ended calls) in the Prometheus text format. Cheap:

@@ -1,4 +1,4 @@
-#include "child_process.hpp"
+#include "peers/child_process.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -9,6 +9,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+
+#include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,7 +21,7 @@
 
 extern char** environ;
 
-namespace rtb::loadgen {
+namespace rtb::peers {
 
 child_process::child_process(const child_spec& spec) {
   // Everything the child needs is built before fork(): after it, in a
@@ -146,4 +148,10 @@ bool http_get_ok(int port, const std::string& path, std::chrono::milliseconds ti
   return ok;
 }
 
-}  // namespace rtb::loadgen
+void child_process::kill_now(int signal) {
+  if (!running()) return;
+  ::kill(pid_, signal);
+  while (running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+}  // namespace rtb::peers

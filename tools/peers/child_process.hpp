@@ -1,5 +1,6 @@
-// The system under test as a child process: its own CPU, its own
-// environment, its output in a log file, stopped with SIGTERM.
+// A program under test as a child process (the server, a tracer): its own
+// CPU, its own environment, its output in a log file, stopped with SIGTERM
+// (or killed, to test a crash).
 #pragma once
 
 #include <sys/types.h>
@@ -9,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace rtb::loadgen {
+namespace rtb::peers {
 
 struct child_spec {
   std::string path;
@@ -36,6 +37,8 @@ class child_process {
   /// it ended ("exit 0", "signal 9 after SIGKILL", ...).
   std::string stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   int exit_status() const noexcept { return status_; }
+  /// Sends `signal` (e.g. SIGKILL, for a crash) and reaps the child.
+  void kill_now(int signal);
 
  private:
   pid_t pid_ = -1;
@@ -53,12 +56,12 @@ bool http_get_ok(int port, const std::string& path, std::chrono::milliseconds ti
 template <class Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds timeout);
 
-}  // namespace rtb::loadgen
+}  // namespace rtb::peers
 
 #include <thread>
 
 template <class Pred>
-bool rtb::loadgen::wait_until(Pred pred, std::chrono::milliseconds timeout) {
+bool rtb::peers::wait_until(Pred pred, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (pred()) return true;
