@@ -98,13 +98,14 @@ bool call_link::start() {
 
 void call_link::connect_openai() {
   const ws_url& url = shared_.openai;
+  const std::string path = with_model(url.path, driver_->call().config().openai.config.model);  // lws copies it
   lws_client_connect_info i;
   std::memset(&i, 0, sizeof i);
   i.context = thread_.context;
   i.vhost = thread_.vhost;
   i.address = url.host.c_str();
   i.port = url.port;
-  i.path = url.path.c_str();
+  i.path = path.c_str();
   i.host = shared_.openai_host.c_str();  // no Origin: this is not a browser
   i.ssl_connection = url.tls ? LCCSCF_USE_SSL : 0;
   i.local_protocol_name = "rtb-openai";

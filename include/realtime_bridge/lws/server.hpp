@@ -227,6 +227,8 @@ class application {
 
 struct openai_endpoint {
   /// The WebSocket URL, query included: wss://api.openai.com/v1/realtime?model=gpt-realtime.
+  /// Each call connects with the URL's `model` parameter set to its own
+  /// configuration's openai.config.model (added if the URL has none).
   /// ws:// is accepted only for loopback hosts (test peers).
   std::string url = "wss://api.openai.com/v1/realtime?model=gpt-realtime";
   std::string api_key;  ///< sent as "Authorization: Bearer …"; never logged
