@@ -98,6 +98,13 @@ void call::begin_step() {
   caller_audio_.begin_step();
 }
 
+const actions& call::start(timestamp now) {
+  if (now > now_) now_ = now;
+  begin_step();
+  if (!ended() && config_.connect == openai_connect::at_once) out_.push_back(to_openai::connect{});
+  return out_;
+}
+
 const actions& call::handle(const call_input& input, timestamp now) {
   if (now > now_) now_ = now;
   begin_step();
@@ -128,6 +135,8 @@ const actions& call::handle(const call_input& input, timestamp now) {
           after_session_step();
         } else if constexpr (std::is_same_v<T, call_in::end_call>) {
           end(end_reason::host_ended, std::string(in.reason));
+        } else if constexpr (std::is_same_v<T, call_in::configure>) {
+          on_configure(in, now);
         }
       },
       input);
@@ -198,6 +207,7 @@ void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, 
       parameter_views_.clear();
       for (const auto& p : stream_.custom_parameters()) parameter_views_.push_back({p.name, p.value});
       out_.push_back(to_host::stream_started{stream_.call_sid(), stream_.stream_sid(), parameter_views_});
+      if (config_.connect == openai_connect::after_start) awaiting_configuration_ = true;
       append(session_.handle(openai::session_in::stream_ready{}, now));
       release_held_ai_audio(now);
       after_session_step();
@@ -326,6 +336,35 @@ void call::on_leg_closed(const call_in::leg_closed& c, timestamp now) {
   openai_closed_ = true;
   append(session_.handle(openai::session_in::leg_closed{c.code, c.reason}, now));
   after_session_step();
+}
+
+void call::on_configure(const call_in::configure& c, timestamp now) {
+  if (!awaiting_configuration_) {
+    warn(warning_code::configuration_ignored,
+         "a call configuration arrived when the call was not waiting for one (only once, at Twilio's start, with "
+         "openai_connect::after_start)");
+    return;
+  }
+  awaiting_configuration_ = false;
+  if (c.config) {
+    if (auto ok = validate(*c.config); !ok) {
+      warn(warning_code::configuration_ignored,
+           "the host's call configuration is invalid; the call keeps its own: " + ok.error().message);
+    } else {
+      // Nothing has reached OpenAI yet and no AI audio has played: the
+      // machines that depend on the configuration start afresh with it. The
+      // Twilio stream keeps its timeouts (it is already running).
+      call_config next = derive(*c.config);
+      next.twilio = config_.twilio;
+      next.connect = config_.connect;
+      config_ = std::move(next);
+      session_ = openai::session(config_.openai, now);
+      barge_in_ = barge_in(config_.barge_in);
+      caller_audio_ = caller_audio_batch(config_.limits.caller_audio_batch);
+      append(session_.handle(openai::session_in::stream_ready{}, now));
+    }
+  }
+  out_.push_back(to_openai::connect{});
 }
 
 void call::on_rejected(const call_in::message_rejected& r) {

@@ -14,6 +14,7 @@
 //   v.field_if_set(name, ms&)         written only when not 0 (off)
 //   v.nullable(name, std::optional<T>&)            T: int, double; null when unset
 //   v.enumeration(name, E&, const enum_names<E, N>&)  one of the names
+//   v.enumeration_if_set(name, E&, names)  written only when not names[0] (the default)
 //   v.object(name, T&)                a nested object: visit_fields(v, T&)
 //   v.nullable_object(name, std::optional<T>&)     an object, or null when unset
 //   v.object_array(name, std::vector<T>&)          an array of objects
@@ -59,6 +60,10 @@ inline constexpr enum_names<openai::greeting::style, 3> greeting_names{{
     {openai::greeting::style::none, "none"},
     {openai::greeting::style::user_message, "user_message"},
     {openai::greeting::style::instructions, "instructions"},
+}};
+inline constexpr enum_names<openai_connect, 2> connect_names{{
+    {openai_connect::at_once, "at_once"},
+    {openai_connect::after_start, "after_start"},
 }};
 /// The names of openai::turn_detection's alternatives, in its order.
 inline constexpr std::array<std::string_view, 3> turn_detection_tags{"server_vad", "semantic_vad", "none"};
@@ -162,6 +167,7 @@ void visit_fields(V& v, call_config& c) {
   v.object("twilio", c.twilio);
   v.object("barge_in", c.barge_in);
   v.object("limits", c.limits);
+  v.enumeration_if_set("openai_connect", c.connect, connect_names);
 }
 
 /// Visits every setting of `c` (the root object).

@@ -68,6 +68,10 @@ class json_writer {
     }
   }
   template <class E, std::size_t N>
+  void enumeration_if_set(std::string_view k, E v, const config_fields::enum_names<E, N>& names) {
+    if (v != names[0].value) enumeration(k, v, names);
+  }
+  template <class E, std::size_t N>
   void enumeration(std::string_view k, E v, const config_fields::enum_names<E, N>& names) {
     for (const auto& n : names)
       if (n.value == v) {
@@ -211,6 +215,10 @@ class member_reader {
     T x{};
     failure = read_value(value_, path(), x);
     if (!failure) v = x;
+  }
+  template <class E, std::size_t N>
+  void enumeration_if_set(std::string_view k, E& v, const config_fields::enum_names<E, N>& names) {
+    enumeration(k, v, names);
   }
   template <class E, std::size_t N>
   void enumeration(std::string_view k, E& v, const config_fields::enum_names<E, N>& names) {

@@ -45,6 +45,12 @@ struct call_limits {
   friend bool operator==(const call_limits&, const call_limits&) = default;
 };
 
+/// When a call asks its shell to connect to OpenAI (to_openai::connect).
+enum class openai_connect {
+  at_once,      ///< when the call starts: the fastest answer
+  after_start,  ///< once Twilio's `start` is in and the host has chosen the configuration (call_in::configure)
+};
+
 struct call_config {
   openai::session_options openai;  ///< session.update contents, greeting, timeouts
   twilio::stream_timeouts twilio;
@@ -52,6 +58,7 @@ struct call_config {
   /// applies derive_interrupt_response() (config() shows the result).
   barge_in_config barge_in;
   call_limits limits;
+  openai_connect connect = openai_connect::at_once;
   friend bool operator==(const call_config&, const call_config&) = default;
 };
 
@@ -82,10 +89,18 @@ struct user_text {  ///< text injected as if the caller said it
 struct end_call {  ///< the host ends the call
   std::string_view reason;
 };
+/// The host's configuration for the call, once Twilio's `start` is in (with
+/// openai_connect::after_start; at any other time it is ignored, with a
+/// warning). Everything but the Twilio timeouts and `connect` takes effect.
+/// An invalid configuration is ignored too (the call keeps its own).
+struct configure {
+  const call_config* config = nullptr;  ///< null: keep the configuration the call started with
+};
 }  // namespace call_in
 
-using call_input = std::variant<twilio::event, openai::event, call_in::openai_opened, call_in::leg_closed,
-                                call_in::message_rejected, call_in::tool_result, call_in::user_text, call_in::end_call>;
+using call_input =
+    std::variant<twilio::event, openai::event, call_in::openai_opened, call_in::leg_closed, call_in::message_rejected,
+                 call_in::tool_result, call_in::user_text, call_in::end_call, call_in::configure>;
 
 struct call_counters {
   twilio::stream_counters twilio;
@@ -103,18 +118,25 @@ struct call_counters {
 /// The whole call as one pure state machine. Feed it every event of both legs
 /// and every leg change; execute the actions it returns in order.
 ///
-/// It opens nothing itself: the shell is expected to open the OpenAI socket as
-/// soon as Twilio connects and report it with call_in::openai_opened.
+/// It opens nothing itself: it asks the shell to (to_openai::connect, from
+/// start() or later), and the shell reports the socket with
+/// call_in::openai_opened or a leg_closed.
 class call {
  public:
   call(call_config config, timestamp now);
 
+  /// The call's first actions: to_openai::connect, unless the configuration
+  /// waits for Twilio's start (openai_connect::after_start). Call it once,
+  /// before any input.
+  [[nodiscard]] const actions& start(timestamp now);
   [[nodiscard]] const actions& handle(const call_input& input, timestamp now);
   [[nodiscard]] std::optional<timestamp> next_timeout() const noexcept;
   /// Safe to call spuriously.
   [[nodiscard]] const actions& handle_timeout(timestamp now);
 
   bool ended() const noexcept { return end_.has_value(); }
+  /// Twilio's start is in and the call waits for call_in::configure.
+  bool awaiting_configuration() const noexcept { return awaiting_configuration_; }
   std::optional<end_reason> reason() const noexcept { return end_; }
   /// Empty until Twilio's `start`.
   std::string_view stream_sid() const noexcept { return stream_.stream_sid(); }
@@ -149,6 +171,7 @@ class call {
   void append(const actions& more);
   void after_session_step();
   void on_leg_closed(const call_in::leg_closed& c, timestamp now);
+  void on_configure(const call_in::configure& c, timestamp now);
   void on_rejected(const call_in::message_rejected& r);
   void end(end_reason why, std::string detail);
   void warn(warning_code code, std::string detail);
@@ -168,6 +191,7 @@ class call {
   std::vector<held_delta> released_ai_;
 
   timestamp now_{};  ///< the time of the input being handled (for inputs to sub-machines without one)
+  bool awaiting_configuration_ = false;
   bool twilio_open_ = true;
   bool openai_closed_ = false;
   std::optional<end_reason> end_;

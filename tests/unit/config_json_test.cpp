@@ -189,6 +189,10 @@ class perturb_one {
       v = T(1);
   }
   template <class E, std::size_t N>
+  void enumeration_if_set(std::string_view k, E& v, const fields::enum_names<E, N>& names) {
+    enumeration(k, v, names);
+  }
+  template <class E, std::size_t N>
   void enumeration(std::string_view k, E& v, const fields::enum_names<E, N>& names) {
     if (!hit(k)) return;
     for (std::size_t i = 0; i < N; ++i)
@@ -256,6 +260,10 @@ class pointers {
   template <class E, std::size_t N>
   void enumeration(std::string_view k, E&, const fields::enum_names<E, N>&) {
     add(k);
+  }
+  template <class E, std::size_t N>
+  void enumeration_if_set(std::string_view k, E& v, const fields::enum_names<E, N>& names) {
+    if (v != names[0].value) add(k);
   }
   template <class T>
   void object(std::string_view k, T& v) {

@@ -181,6 +181,13 @@ class call_handle {
   command_result end_call(std::string_view reason) const;
   /// Names the call's agent in its log records (log_record::agent).
   command_result set_agent(std::string_view name) const;
+  /// The call's configuration, chosen from Twilio's `start` (its custom
+  /// parameters, call sid): for calls whose configuration connects to OpenAI
+  /// only then (call_config::connect = openai_connect::after_start). Takes
+  /// effect only from inside call_observer::on_stream_started on the call's
+  /// thread; a call given none there keeps the one it started with, and a
+  /// later or invalid one is ignored with a configuration_ignored warning.
+  command_result configure(call_config config) const;
 
   /// False once the call has ended (and for a handle that names no call).
   bool active() const noexcept;
