@@ -198,12 +198,17 @@ std::string http_exchange(int port, const std::string& request) {
   return body_at == std::string::npos ? out : out.substr(body_at + 4);
 }
 
-/// Twilio's request to <Connect action> when the stream has ended.
-std::string ask_what_next(int port, const std::string& call_sid) {
+/// Twilio's request to <Connect action> when the stream has ended, signed
+/// as Twilio signs it: the public URL and the form parameters.
+std::string ask_what_next(int port, const std::string& public_url, std::string_view token,
+                          const std::string& call_sid) {
   const std::string body = "CallSid=" + call_sid;
-  return http_exchange(port, fmt::format("POST /call-ended HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
-                                         "application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
-                                         body.size(), body));
+  const std::string signature =
+      twilio::compute_signature(token, public_url + "/call-ended", {{"CallSid", call_sid}});
+  return http_exchange(port, fmt::format("POST /call-ended HTTP/1.1\r\nHost: localhost\r\nX-Twilio-Signature: {}\r\n"
+                                         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n"
+                                         "\r\n{}",
+                                         signature, body.size(), body));
 }
 
 constexpr std::string_view admin_token = "simulated-admin-token";
@@ -264,7 +269,7 @@ int main(int argc, char** argv) {
   // The server's application, configured as an operator would, and the
   // bridge under it pointed at the fake OpenAI.
   server_app::settings settings;
-  settings.allow_unsigned = true;  // the demo signs the stream itself, below
+  settings.twilio_auth_token = std::string(demo_host::auth_token);  // every request is signed, as Twilio does
   settings.agents_file = agents_file;
   settings.tool_secret = "simulated-tool-secret";
   settings.public_url = "https://bridge.example.com";
@@ -338,7 +343,7 @@ int main(int argc, char** argv) {
   server->wait_idle(5s);
   const auto caller = callers.result(id);
   // Twilio, told the stream ended, asks the <Connect action> URL what next.
-  const std::string next = ask_what_next(server->port(), co.call_sid);
+  const std::string next = ask_what_next(server->port(), settings.public_url, demo_host::auth_token, co.call_sid);
   say("Twilio", fmt::format("<Connect action> answered: {}", next));
   if (app->store()) (void)app->store()->flush(std::chrono::seconds(5));
   const std::string record =
