@@ -57,6 +57,7 @@ std::string_view to_string(warning_code w) noexcept {
     case warning_code::unknown_tool_call: return "unknown_tool_call";
     case warning_code::foreign_mark: return "foreign_mark";
     case warning_code::configuration_ignored: return "configuration_ignored";
+    case warning_code::openai_reconnect: return "openai_reconnect";
   }
   return "unknown";
 }
@@ -95,6 +96,16 @@ struct describer {
   }
   std::string operator()(const to_openai::create_user_message& a) const {
     return fmt::format("openai.create_user_message{{{:?}}}", a.text);
+  }
+  std::string operator()(const to_openai::create_item& a) const {
+    using k = to_openai::create_item::kind;
+    switch (a.what) {
+      case k::caller: return fmt::format("openai.create_item{{caller, {:?}}}", a.text);
+      case k::assistant: return fmt::format("openai.create_item{{assistant, {:?}}}", a.text);
+      case k::function_call: return fmt::format("openai.create_item{{call {} {}, {:?}}}", a.call_id, a.name, a.text);
+      case k::function_output: return fmt::format("openai.create_item{{output {}, {:?}}}", a.call_id, a.text);
+    }
+    return "openai.create_item";
   }
   std::string operator()(const to_openai::send_function_output& a) const {
     return fmt::format("openai.send_function_output{{{}, {:?}}}", a.call_id, a.output);

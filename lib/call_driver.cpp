@@ -270,6 +270,17 @@ struct call_driver::impl {
     openai::encode_user_message(out, new_event_id(), a.text);
     openai.send_text(out);
   }
+  void perform(const to_openai::create_item& a) {
+    out.clear();
+    using k = to_openai::create_item::kind;
+    switch (a.what) {
+      case k::caller: openai::encode_user_message(out, new_event_id(), a.text); break;
+      case k::assistant: openai::encode_assistant_message(out, new_event_id(), a.text); break;
+      case k::function_call: openai::encode_function_call(out, new_event_id(), a.call_id, a.name, a.text); break;
+      case k::function_output: openai::encode_function_output(out, new_event_id(), a.call_id, a.text); break;
+    }
+    openai.send_text(out);
+  }
   void perform(const to_openai::send_function_output& a) {
     out.clear();
     openai::encode_function_output(out, new_event_id(), a.call_id, a.output);

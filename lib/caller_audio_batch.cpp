@@ -58,13 +58,14 @@ result<void> validate_batch_length(std::chrono::milliseconds length) {
 }
 
 bool must_follow_caller_audio(const action& a) noexcept {
-  static_assert(std::variant_size_v<action> == 23,
+  static_assert(std::variant_size_v<action> == 24,
                 "a new action: decide whether it goes to OpenAI, and list it here if it does");
   return std::visit(
       [](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         return std::is_same_v<T, to_openai::update_session> || std::is_same_v<T, to_openai::truncate_item> ||
                std::is_same_v<T, to_openai::delete_item> || std::is_same_v<T, to_openai::create_user_message> ||
+               std::is_same_v<T, to_openai::create_item> ||
                std::is_same_v<T, to_openai::send_function_output> || std::is_same_v<T, to_openai::create_response> ||
                std::is_same_v<T, to_openai::cancel_response> || std::is_same_v<T, to_openai::close>;
       },

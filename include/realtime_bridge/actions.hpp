@@ -63,6 +63,7 @@ enum class warning_code {
   unknown_tool_call,     ///< the host returned a result for a call id we do not know
   foreign_mark,          ///< Twilio echoed a mark we did not send (first one)
   configuration_ignored,  ///< the host's call configuration was invalid or came too late; the call keeps its own
+  openai_reconnect,       ///< the OpenAI session failed and is being replaced, or a replacement is ready
 };
 
 std::string_view to_string(warning_code w) noexcept;
@@ -126,6 +127,17 @@ struct delete_item {
 struct create_user_message {
   std::string text;
   friend bool operator==(const create_user_message&, const create_user_message&) = default;
+};
+/// `conversation.item.create` replaying the conversation to a new session
+/// (reconnect, rollover): a user or assistant message of one text part, a
+/// function_call, or a function_call_output.
+struct create_item {
+  enum class kind : std::uint8_t { caller, assistant, function_call, function_output };
+  kind what = kind::caller;
+  std::string text;     ///< message text, call arguments or call output
+  std::string call_id;  ///< function_call, function_output
+  std::string name;     ///< function_call
+  friend bool operator==(const create_item&, const create_item&) = default;
 };
 struct send_function_output {
   std::string call_id;
@@ -215,7 +227,7 @@ using action =
     std::variant<to_twilio::media, to_twilio::mark, to_twilio::clear, to_twilio::close, to_openai::connect,
                  to_openai::update_session,
                  to_openai::append_audio, to_openai::truncate_item, to_openai::delete_item,
-                 to_openai::create_user_message, to_openai::send_function_output, to_openai::create_response,
+                 to_openai::create_user_message, to_openai::create_item, to_openai::send_function_output, to_openai::create_response,
                  to_openai::cancel_response, to_openai::close, to_host::stream_started, to_host::session_ready,
                  to_host::caller_transcript, to_host::ai_transcript, to_host::ai_interrupted, to_host::dtmf,
                  to_host::tool_call, to_host::warning, to_host::call_ended>;

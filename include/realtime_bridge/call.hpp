@@ -14,8 +14,10 @@
 #include "realtime_bridge/audio_hold.hpp"
 #include "realtime_bridge/barge_in.hpp"
 #include "realtime_bridge/caller_audio_batch.hpp"
+#include "realtime_bridge/conversation_log.hpp"
 #include "realtime_bridge/openai/events.hpp"
 #include "realtime_bridge/openai/session.hpp"
+#include "realtime_bridge/reconnect.hpp"
 #include "realtime_bridge/result.hpp"
 #include "realtime_bridge/time.hpp"
 #include "realtime_bridge/twilio/events.hpp"
@@ -59,6 +61,8 @@ struct call_config {
   barge_in_config barge_in;
   call_limits limits;
   openai_connect connect = openai_connect::at_once;
+  /// Reopening the OpenAI session after a transient failure (reconnect.hpp).
+  reconnect_config reconnect;
   friend bool operator==(const call_config&, const call_config&) = default;
 };
 
@@ -113,6 +117,9 @@ struct call_counters {
   std::uint64_t rejected_twilio_messages = 0;
   std::uint64_t rejected_openai_messages = 0;
   std::uint64_t inputs_after_end = 0;
+  std::uint64_t openai_reconnect_attempts = 0;  ///< new sessions opened after a failure
+  std::uint64_t openai_reconnects = 0;          ///< outages that ended with a new session ready
+  std::uint64_t replayed_items = 0;             ///< conversation items sent to new sessions
 };
 
 /// The whole call as one pure state machine. Feed it every event of both legs
@@ -146,6 +153,9 @@ class call {
   const twilio::stream& twilio_stream() const noexcept { return stream_; }
   const openai::session& openai_session() const noexcept { return session_; }
   const barge_in& playout() const noexcept { return barge_in_; }
+  const conversation_log& conversation() const noexcept { return log_; }
+  /// The OpenAI session failed and a new one is not open yet.
+  bool reconnecting() const noexcept { return gap_ != gap::none; }
 
  private:
   struct held_frame {
@@ -173,6 +183,15 @@ class call {
   void on_leg_closed(const call_in::leg_closed& c, timestamp now);
   void on_configure(const call_in::configure& c, timestamp now);
   void on_rejected(const call_in::message_rejected& r);
+  void on_tool_result(const call_in::tool_result& r, timestamp now);
+  void on_user_text(const call_in::user_text& t, timestamp now);
+  /// Barge-in's actions, noting in the conversation log what the caller heard.
+  void playout_step(const actions& more);
+  void log_openai_event(const openai::event& ev);
+  void on_session_failed(const openai::session_failure& f);
+  void begin_outage(timestamp retry_at);
+  void reconnect_now();
+  void replay_into_session();
   void end(end_reason why, std::string detail);
   void warn(warning_code code, std::string detail);
   void warn_once(warning_code code, std::string detail);
@@ -200,6 +219,23 @@ class call {
   std::uint64_t rejected_twilio_ = 0;
   std::uint64_t rejected_openai_ = 0;
   std::uint64_t inputs_after_end_ = 0;
+
+  // Reconnect (see "Reconnect" in call.cpp).
+  enum class gap {
+    none,        ///< the session serves the call (or is opening for the first time)
+    closing_old, ///< the failed session's socket is closing; the next attempt waits for it
+    waiting,     ///< backoff before the next attempt
+    connecting,  ///< a new session's socket is opening
+  };
+  reconnect_policy reconnect_;
+  conversation_log log_;
+  gap gap_ = gap::none;
+  std::optional<timestamp> reconnect_at_;
+  std::vector<std::string> carried_calls_;  ///< tool calls open when the session failed
+  bool respond_after_replay_ = false;       ///< a response was cut (or is due) when it failed
+  bool ever_ready_ = false;                 ///< a session has been ready: later failures may be transient
+  std::uint64_t replayed_items_ = 0;
+  actions scratch_;
 };
 
 }  // namespace rtb

@@ -97,10 +97,16 @@ bool call_link::start() {
 }
 
 void call_link::link_connector::connect(openai_slot slot, std::string_view model) {
+  // The call asks for a new session only once the previous socket is gone
+  // (a reconnect waits for it: call.cpp, "Reconnect").
   leg_state& s = link.state(leg::openai);
   if (slot != openai_slot::current || !s.gone || link.connect_model_) {
-    link.log(log_level::warning, "a second OpenAI connection was asked for; this adapter keeps one per call");
+    link.log(log_level::warning, "a second OpenAI connection was asked for while one is open; ignored");
     return;
+  }
+  if (link.openai_connects_++ > 0) {
+    ++link.shared_.openai_reconnects;
+    link.log(log_level::info, "reconnecting to OpenAI");
   }
   link.connect_model_ = std::string(model);
 }

@@ -130,6 +130,7 @@ class call_link final {
   std::unique_ptr<call_driver> driver_;
   loop_timer timer_{};
   bool connecting_ = false;  ///< inside lws_client_connect_via_info()
+  std::uint32_t openai_connects_ = 0;  ///< connects asked for (more than one: reconnects)
   /// Metrics: when the message being handled arrived (relay latency, until
   /// what it causes is written), when the OpenAI connect started and when
   /// its WebSocket opened.

@@ -131,6 +131,11 @@ const actions& session::handle(const session_input& input, timestamp now) {
           on_tool_result(in);
         } else if constexpr (std::is_same_v<T, session_in::user_text>) {
           on_user_text(in);
+        } else if constexpr (std::is_same_v<T, session_in::resume>) {
+          if (phase_ != session_phase::configuring) return;
+          greeted_ = true;  // the call was greeted by the first session
+          open_tool_calls_.assign(in.open_tool_calls.begin(), in.open_tool_calls.end());
+          if (in.respond) request_response("");
         } else if constexpr (std::is_same_v<T, session_in::shutdown>) {
           phase_ = session_phase::closed;
           timers_.stop(timer::connect_deadline);
@@ -226,7 +231,7 @@ void session::on_error(const error_event& ev) {
   if (code == "response_cancel_not_active") return;  // benign: the response had already ended
   if (code == "conversation_already_has_active_response") response_requested_ = false;
   if (classify_error(code, phase_ == session_phase::configuring) == error_severity::fatal) {
-    fail(session_failure::kind::rejected, std::move(detail));
+    fail(session_failure::kind::rejected, std::move(detail), code);
     return;
   }
   warn(warning_code::openai_error, std::move(detail));
@@ -246,7 +251,7 @@ void session::on_response_done(const response_done& ev) {
     std::string detail = fmt::format("response {} failed: {}", ev.response_id, describe_error(ev.error));
     if (classify_response_failure(ev.error.code) == error_severity::fatal) {
       last_error_ = detail;
-      fail(session_failure::kind::rejected, std::move(detail));
+      fail(session_failure::kind::rejected, std::move(detail), ev.error.code);
       return;
     }
     warn(warning_code::response_failed, std::move(detail));
@@ -319,9 +324,9 @@ void session::send_next_response() {
   response_requested_ = true;
 }
 
-void session::fail(session_failure::kind what, std::string detail) {
+void session::fail(session_failure::kind what, std::string detail, std::string_view code) {
   if (failure_) return;
-  failure_ = session_failure{what, std::move(detail)};
+  failure_ = session_failure{what, std::move(detail), std::string(code)};
   phase_ = session_phase::failed;
   timers_.stop(timer::connect_deadline);
   timers_.stop(timer::configure_deadline);
