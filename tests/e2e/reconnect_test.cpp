@@ -7,7 +7,7 @@
 #include "realtime_bridge/trace.hpp"
 
 using namespace rtb;
-using namespace rtb::test;
+using namespace rtb::e2e;
 
 namespace {
 
