@@ -44,7 +44,8 @@ namespace {
 call_config derive(call_config c) {
   derive_interrupt_response(c.barge_in, c.openai.config);
   // Replaying what the caller said needs their words as text.
-  if (c.reconnect.attempts > 0 && c.reconnect.transcribe_caller && !c.openai.config.input_transcription)
+  if ((c.reconnect.attempts > 0 || c.rollover.after.count() > 0) && c.reconnect.transcribe_caller &&
+      !c.openai.config.input_transcription)
     c.openai.config.input_transcription = openai::transcription{};
   return c;
 }
@@ -58,6 +59,18 @@ end_reason reason_for(openai::session_failure::kind k) {
     case openai::session_failure::kind::closed: return end_reason::openai_closed;
   }
   return end_reason::openai_closed;
+}
+
+// The server starts a response by itself when the caller's turn ends.
+bool server_answers_turns(const openai::session_config& c) {
+  return std::visit(
+      [](const auto& t) {
+        if constexpr (requires { t.create_response; })
+          return t.create_response;
+        else
+          return false;
+      },
+      c.turn);
 }
 
 constexpr std::size_t max_unknown_names = 32;
@@ -81,6 +94,7 @@ result<void> validate(const call_config& c) {
     return error{errc::invalid_config, "held audio limits must not be negative"};
   if (auto r = validate_batch_length(c.limits.caller_audio_batch); !r) return r;
   if (auto r = validate(c.reconnect); !r) return r;
+  if (auto r = validate(c.rollover); !r) return r;
   return {};
 }
 
@@ -92,7 +106,8 @@ call::call(call_config config, timestamp now)
       caller_audio_(config_.limits.caller_audio_batch),
       held_caller_(config_.limits.held_caller_audio.count()),
       held_ai_(config_.limits.held_ai_audio.count()),
-      reconnect_(config_.reconnect) {
+      reconnect_(config_.reconnect),
+      rollover_(config_.rollover) {
   out_.reserve(16);
 }
 
@@ -107,7 +122,10 @@ void call::begin_step() {
 const actions& call::start(timestamp now) {
   if (now > now_) now_ = now;
   begin_step();
-  if (!ended() && config_.connect == openai_connect::at_once) out_.push_back(to_openai::connect{});
+  if (!ended() && config_.connect == openai_connect::at_once) {
+    out_.push_back(to_openai::connect{});
+    rollover_.session_started(now);
+  }
   return out_;
 }
 
@@ -126,6 +144,10 @@ const actions& call::handle(const call_input& input, timestamp now) {
         } else if constexpr (std::is_same_v<T, openai::event>) {
           on_openai(in, now);
         } else if constexpr (std::is_same_v<T, call_in::openai_opened>) {
+          if (in.slot == openai_slot::next) {
+            if (next_) append_next(next_->handle(openai::session_in::leg_opened{}, now));
+            return;
+          }
           append(session_.handle(openai::session_in::leg_opened{}, now));
           if (gap_ == gap::connecting) replay_into_session();
           release_held_caller_audio();
@@ -142,9 +164,12 @@ const actions& call::handle(const call_input& input, timestamp now) {
           end(end_reason::host_ended, std::string(in.reason));
         } else if constexpr (std::is_same_v<T, call_in::configure>) {
           on_configure(in, now);
+        } else if constexpr (std::is_same_v<T, call_in::next_session_event>) {
+          if (in.event) on_next_event(*in.event, now);
         }
       },
       input);
+  maybe_switch();
   return out_;
 }
 
@@ -154,8 +179,12 @@ std::optional<timestamp> call::next_timeout() const noexcept {
   std::optional<timestamp> reconnect;
   if (gap_ == gap::waiting) reconnect = reconnect_at_;
   if (gap_ == gap::closing_old) reconnect = reconnect_.deadline();
+  std::optional<timestamp> rollover;
+  if (gap_ == gap::none) rollover = rollover_.next_timeout();
+  std::optional<timestamp> next_session;
+  if (next_) next_session = next_->next_timeout();
   for (const auto& t : {stream_.next_timeout(), session_.next_timeout(), caller_audio_.next_timeout(),
-                        barge_in_.next_timeout(), reconnect})
+                        barge_in_.next_timeout(), reconnect, rollover, next_session})
     if (t && (!next || *t < *next)) next = t;
   return next;
 }
@@ -174,6 +203,12 @@ const actions& call::handle_timeout(timestamp now) {
   if (!ended() && gap_ == gap::waiting && reconnect_at_ && *reconnect_at_ <= now) reconnect_now();
   if (!ended() && gap_ == gap::closing_old && reconnect_.deadline() && *reconnect_.deadline() <= now)
     end(end_reason::openai_closed, "the failed OpenAI session's socket did not close within the reconnect window");
+  if (!ended() && next_) {
+    append_next(next_->handle_timeout(now));
+    if (next_ && next_->failure()) abandon_next(next_->failure()->detail);
+  }
+  if (!ended() && gap_ == gap::none && rollover_.open_due(now)) open_next_session();
+  maybe_switch();
   return out_;
 }
 
@@ -192,6 +227,8 @@ call_counters call::counters() const {
   c.openai_reconnect_attempts = reconnect_.total_attempts();
   c.openai_reconnects = reconnect_.recoveries();
   c.replayed_items = replayed_items_;
+  c.rollovers = rollover_.rollovers();
+  c.rollover_failures = rollover_.failures();
   return c;
 }
 
@@ -318,9 +355,14 @@ void call::on_openai(const openai::event& ev, timestamp now) {
   if (const auto* d = std::get_if<openai::audio_delta>(&ev)) {
     forward_ai_audio(*d, now);
   } else if (std::holds_alternative<openai::speech_started>(ev)) {
+    caller_speaking_ = true;
     playout_step(barge_in_.handle(playout::caller_speech_started{session_.active_response()}, now));
   } else if (std::holds_alternative<openai::speech_stopped>(ev)) {
+    caller_speaking_ = false;
+    turn_unanswered_ = server_answers_turns(config_.openai.config);
     playout_step(barge_in_.handle(playout::caller_speech_stopped{}, now));
+  } else if (std::holds_alternative<openai::response_created>(ev)) {
+    turn_unanswered_ = false;
   } else if (const auto* r = std::get_if<openai::response_done>(&ev)) {
     playout_step(barge_in_.handle(playout::response_finished{r->response_id}, now));
   } else if (const auto* u = std::get_if<openai::unknown_event>(&ev)) {
@@ -389,6 +431,9 @@ void call::on_session_failed(const openai::session_failure& f) {
 }
 
 void call::begin_outage(timestamp retry_at) {
+  if (next_) abandon_next("the current session failed first");
+  caller_speaking_ = false;
+  turn_unanswered_ = false;
   if (gap_ == gap::none) {
     // What the failed session owed the call. (After a failed attempt, the
     // carried state is already here: the new session never took it.)
@@ -397,7 +442,7 @@ void call::begin_outage(timestamp retry_at) {
     barge_in_.session_replaced();
   }
   // Caller audio batched for the failed session waits for the next one.
-  for (const auto& a : caller_audio_.handle(caller_audio::flush{}, now_))
+  for (const auto& a : caller_audio_.handle(caller_audio::take{}, now_))
     if (const auto* ap = std::get_if<to_openai::append_audio>(&a)) (void)held_caller_.push({std::string(ap->audio)});
   (void)session_.handle(openai::session_in::shutdown{}, now_);
   reconnect_at_ = retry_at;
@@ -422,6 +467,7 @@ void call::reconnect_now() {
   }
   session_ = openai::session(std::move(options), now_);
   if (stream_.streaming()) (void)session_.handle(openai::session_in::stream_ready{}, now_);
+  rollover_.session_started(now_);
   gap_ = gap::connecting;
   reconnect_at_.reset();
   openai_closed_ = false;
@@ -437,6 +483,115 @@ void call::replay_into_session() {
   carried_calls_.clear();
   respond_after_replay_ = false;
   gap_ = gap::none;
+}
+
+// Rollover
+// --------
+// Make-before-break replacement of a session before OpenAI's 60-minute cap
+// (session_rollover.hpp decides when):
+//
+//   state      input                                 -> next      emits
+//   one        session age >= rollover.after (timer) -> opening   openai.connect{next}
+//   opening    next socket open                      -> opening   update_session{next}
+//   opening    next session.updated                  -> ready
+//   opening|ready  next fails (closed, timeout, error) -> one     openai.close{next}, warning; retried later
+//   ready      turn boundary, or age >= switch_by    -> one       replayed items{next}, openai.close (old),
+//                                                                 promote_next, (response), held caller audio
+//   any        the current session fails             -> (reconnect) openai.close{next}, warning
+//
+// A turn boundary: no response requested, active or queued; nothing queued
+// at Twilio; the caller not speaking; no caller transcript pending (it would
+// be missing from the replay); no reconnect under way. The conversation is
+// replayed at the switch, not when the next session opens, so it holds every
+// turn up to the switch. Caller audio goes to the old session up to the
+// switch and to the new one after it (a pending batch moves over): each frame
+// reaches exactly one session. The shell retires the old connection at
+// promote_next, so none of its audio reaches the caller after the switch.
+void call::open_next_session() {
+  openai::session_options options = config_.openai;
+  options.greeting.how = openai::greeting::style::none;
+  next_.emplace(std::move(options), now_);
+  if (stream_.streaming()) (void)next_->handle(openai::session_in::stream_ready{}, now_);
+  next_started_ = now_;
+  next_leg_open_ = true;
+  out_.push_back(to_openai::connect{openai_slot::next});
+}
+
+void call::on_next_event(const openai::event& ev, timestamp now) {
+  if (!next_) return;  // abandoned: its last words
+  append_next(next_->handle(ev, now));
+  if (!next_) return;
+  if (next_->failure()) {
+    abandon_next(next_->failure()->detail);
+    return;
+  }
+  const auto phase = next_->phase();
+  if (phase == openai::session_phase::ready || phase == openai::session_phase::responding) rollover_.next_ready();
+}
+
+void call::append_next(const actions& more) {
+  for (const auto& a : more) {
+    if (const auto* u = std::get_if<to_openai::update_session>(&a)) {
+      to_openai::update_session x = *u;
+      x.slot = openai_slot::next;
+      out_.push_back(x);
+    } else if (std::holds_alternative<to_host::warning>(a)) {
+      out_.push_back(a);
+    }
+    // Nothing else of a session that has not taken over reaches anyone: it
+    // has no greeting, no audio and no turns yet.
+  }
+}
+
+void call::abandon_next(std::string_view why) {
+  if (next_leg_open_) {
+    out_.push_back(to_openai::close{close_normal, "rollover abandoned", openai_slot::next});
+    next_leg_open_ = false;
+  }
+  next_.reset();
+  rollover_.next_failed(now_);
+  warn(warning_code::openai_rollover, fmt::format("the next OpenAI session failed before taking over: {}", why));
+}
+
+bool call::turn_boundary() const noexcept {
+  const auto phase = session_.phase();
+  return gap_ == gap::none && phase == openai::session_phase::ready && !session_.response_pending() &&
+         !barge_in_.audio_playing() && !caller_speaking_ && !turn_unanswered_ && held_ai_.empty() &&
+         !(config_.openai.config.input_transcription && log_.caller_transcript_pending());
+}
+
+void call::maybe_switch() {
+  if (ended() || !next_ || gap_ != gap::none) return;
+  if (rollover_.switch_due(now_, turn_boundary())) switch_sessions();
+}
+
+void call::switch_sessions() {
+  // A pending caller batch stays pending: it goes to the new session (nothing
+  // below flushes it before the promote).
+  scratch_.clear();
+  log_.replay(scratch_);
+  for (auto& a : scratch_)
+    if (auto* i = std::get_if<to_openai::create_item>(&a)) i->slot = openai_slot::next;
+  replayed_items_ += scratch_.size();
+  out_.insert(out_.end(), scratch_.begin(), scratch_.end());
+  const bool respond = session_.response_pending();
+  const std::vector<std::string> calls = session_.open_tool_calls();
+  if (!openai_closed_) out_.push_back(to_openai::close{close_normal, "session rollover"});
+  out_.push_back(to_openai::promote_next{});
+  (void)session_.handle(openai::session_in::shutdown{}, now_);
+  session_ = std::move(*next_);
+  next_.reset();
+  next_leg_open_ = false;
+  openai_closed_ = false;
+  barge_in_.session_replaced();
+  caller_speaking_ = false;
+  turn_unanswered_ = false;
+  rollover_.switched(next_started_);
+  append(session_.handle(openai::session_in::resume{calls, respond}, now_));
+  warn(warning_code::openai_rollover,
+       fmt::format("the OpenAI session was replaced before its time limit ({} conversation items replayed)",
+                   scratch_.size()));
+  release_held_caller_audio();
 }
 
 void call::on_tool_result(const call_in::tool_result& r, timestamp now) {
@@ -482,6 +637,8 @@ void call::log_openai_event(const openai::event& ev) {
           log_.caller_item(e.item_id);
         } else if constexpr (std::is_same_v<T, openai::input_transcription_completed>) {
           log_.caller_transcript(e.item_id, e.transcript);
+        } else if constexpr (std::is_same_v<T, openai::input_transcription_failed>) {
+          log_.caller_transcript_failed(e.item_id);
         } else if constexpr (std::is_same_v<T, openai::output_item_added>) {
           if (e.item.type == "message") log_.assistant_item(e.item.id);
         } else if constexpr (std::is_same_v<T, openai::transcript_delta>) {
@@ -497,6 +654,13 @@ void call::log_openai_event(const openai::event& ev) {
 }
 
 void call::on_leg_closed(const call_in::leg_closed& c, timestamp now) {
+  if (c.side == leg::openai && c.slot == openai_slot::next) {
+    if (next_ && next_leg_open_) {
+      next_leg_open_ = false;
+      abandon_next(fmt::format("its socket closed (code {} {})", c.code, c.reason));
+    }
+    return;
+  }
   if (c.side == leg::twilio) {
     twilio_open_ = false;
     if (stream_.phase() == twilio::stream_phase::stopped) {
@@ -542,10 +706,12 @@ void call::on_configure(const call_in::configure& c, timestamp now) {
       barge_in_ = barge_in(config_.barge_in);
       caller_audio_ = caller_audio_batch(config_.limits.caller_audio_batch);
       reconnect_ = reconnect_policy(config_.reconnect);
+      rollover_ = session_rollover(config_.rollover);
       append(session_.handle(openai::session_in::stream_ready{}, now));
     }
   }
   out_.push_back(to_openai::connect{});
+  rollover_.session_started(now);
 }
 
 void call::on_rejected(const call_in::message_rejected& r) {
@@ -578,6 +744,11 @@ void call::end(end_reason why, std::string detail) {
     out_.push_back(to_openai::close{close_normal, std::string(to_string(why))});
     openai_closed_ = true;
   }
+  if (next_leg_open_) {
+    out_.push_back(to_openai::close{close_normal, std::string(to_string(why)), openai_slot::next});
+    next_leg_open_ = false;
+  }
+  next_.reset();
   (void)session_.handle(openai::session_in::shutdown{}, now_);
   held_caller_.clear();
   held_ai_.clear();

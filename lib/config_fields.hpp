@@ -171,6 +171,12 @@ void visit_fields(V& v, reconnect_config& r) {
 }
 
 template <class V>
+void visit_fields(V& v, rollover_config& r) {
+  v.field("after_ms", r.after);
+  v.field("switch_by_ms", r.switch_by);
+}
+
+template <class V>
 void visit_fields(V& v, call_config& c) {
   v.object("openai", c.openai);
   v.object("twilio", c.twilio);
@@ -178,6 +184,7 @@ void visit_fields(V& v, call_config& c) {
   v.object("limits", c.limits);
   v.enumeration_if_set("openai_connect", c.connect, connect_names);
   v.object_if_changed("reconnect", c.reconnect);
+  v.object_if_changed("rollover", c.rollover);
 }
 
 /// Visits every setting of `c` (the root object).

@@ -50,6 +50,15 @@ void conversation_log::trim() {
 void conversation_log::caller_item(std::string_view item_id) {
   if (item_id.empty() || find(kind::caller, item_id)) return;
   add({kind::caller, std::string(item_id), {}, {}});
+  entries_.back().pending = true;
+}
+
+void conversation_log::caller_transcript_failed(std::string_view item_id) {
+  if (entry* e = find(kind::caller, item_id)) e->pending = false;
+}
+
+bool conversation_log::caller_transcript_pending() const noexcept {
+  return std::any_of(entries_.begin(), entries_.end(), [](const entry& e) { return e.pending; });
 }
 
 void conversation_log::caller_transcript(std::string_view item_id, std::string_view text) {
@@ -59,6 +68,7 @@ void conversation_log::caller_transcript(std::string_view item_id, std::string_v
     add({kind::caller, std::string(item_id), {}, {}});
     e = &entries_.back();
   }
+  e->pending = false;
   set_text(*e, text, false);
 }
 

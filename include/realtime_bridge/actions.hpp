@@ -64,6 +64,7 @@ enum class warning_code {
   foreign_mark,          ///< Twilio echoed a mark we did not send (first one)
   configuration_ignored,  ///< the host's call configuration was invalid or came too late; the call keeps its own
   openai_reconnect,       ///< the OpenAI session failed and is being replaced, or a replacement is ready
+  openai_rollover,        ///< a session nearing OpenAI's cap was replaced (or a replacement failed)
 };
 
 std::string_view to_string(warning_code w) noexcept;
@@ -106,6 +107,7 @@ struct connect {
 };
 /// `session.update` built from the call's session_config.
 struct update_session {
+  openai_slot slot = openai_slot::current;
   friend bool operator==(const update_session&, const update_session&) = default;
 };
 /// `input_audio_buffer.append` with this base64 µ-law audio unchanged.
@@ -137,6 +139,7 @@ struct create_item {
   std::string text;     ///< message text, call arguments or call output
   std::string call_id;  ///< function_call, function_output
   std::string name;     ///< function_call
+  openai_slot slot = openai_slot::current;
   friend bool operator==(const create_item&, const create_item&) = default;
 };
 struct send_function_output {
@@ -155,7 +158,14 @@ struct cancel_response {
 struct close {
   std::uint16_t code = close_normal;
   std::string reason;
+  openai_slot slot = openai_slot::current;
   friend bool operator==(const close&, const close&) = default;
+};
+/// The next connection becomes the current one (session rollover). The old
+/// current one was told to close just before: the shell retires it and
+/// reports nothing more of it (no message, no close).
+struct promote_next {
+  friend bool operator==(const promote_next&, const promote_next&) = default;
 };
 }  // namespace to_openai
 
@@ -228,7 +238,7 @@ using action =
                  to_openai::update_session,
                  to_openai::append_audio, to_openai::truncate_item, to_openai::delete_item,
                  to_openai::create_user_message, to_openai::create_item, to_openai::send_function_output, to_openai::create_response,
-                 to_openai::cancel_response, to_openai::close, to_host::stream_started, to_host::session_ready,
+                 to_openai::cancel_response, to_openai::close, to_openai::promote_next, to_host::stream_started, to_host::session_ready,
                  to_host::caller_transcript, to_host::ai_transcript, to_host::ai_interrupted, to_host::dtmf,
                  to_host::tool_call, to_host::warning, to_host::call_ended>;
 

@@ -33,6 +33,9 @@ class conversation_log {
 
   void caller_item(std::string_view item_id);  ///< input_audio_buffer.committed
   void caller_transcript(std::string_view item_id, std::string_view text);
+  void caller_transcript_failed(std::string_view item_id);
+  /// A committed caller turn still waits for its transcript.
+  bool caller_transcript_pending() const noexcept;
   void caller_text(std::string_view text);  ///< the host injected text as the caller
   void assistant_item(std::string_view item_id);
   void assistant_transcript_delta(std::string_view item_id, std::string_view delta);
@@ -59,6 +62,7 @@ class conversation_log {
     std::string name;     ///< tool name
     std::int64_t heard_ms = -1;  ///< barge-in: how much of the answer was heard (-1: all)
     std::int64_t sent_ms = 0;
+    bool pending = false;  ///< a caller turn whose transcript has not come yet
   };
   entry* find(to_openai::create_item::kind what, std::string_view id);
   void add(entry e);

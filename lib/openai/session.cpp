@@ -132,7 +132,7 @@ const actions& session::handle(const session_input& input, timestamp now) {
         } else if constexpr (std::is_same_v<T, session_in::user_text>) {
           on_user_text(in);
         } else if constexpr (std::is_same_v<T, session_in::resume>) {
-          if (phase_ != session_phase::configuring) return;
+          if (phase_ != session_phase::configuring && phase_ != session_phase::ready) return;
           greeted_ = true;  // the call was greeted by the first session
           open_tool_calls_.assign(in.open_tool_calls.begin(), in.open_tool_calls.end());
           if (in.respond) request_response("");

@@ -129,6 +129,7 @@ TEST_CASE("reconnect switches input transcription on for replay, unless told not
   CHECK_FALSE(call(c, at(0)).config().openai.config.input_transcription.has_value());
   c.reconnect.transcribe_caller = true;
   c.reconnect.attempts = 0;
+  c.rollover.after = 0ms;
   CHECK_FALSE(call(c, at(0)).config().openai.config.input_transcription.has_value());
 }
 

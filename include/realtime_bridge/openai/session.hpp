@@ -82,8 +82,8 @@ struct user_text {  ///< the host injects what the caller "said"
 struct shutdown {};  ///< the call is ending for another reason: close quietly
 /// This session replaces one that failed (reconnect) or is retired
 /// (rollover): the tool calls still open there are open here, and a response
-/// is requested once ready if `respond`. Only while configuring, before
-/// session.updated; the call sends the conversation so far just before.
+/// is requested once ready if `respond`. While configuring or ready (before
+/// it has answered anything); the call sends the conversation so far just before.
 struct resume {
   std::span<const std::string> open_tool_calls;
   bool respond = false;
