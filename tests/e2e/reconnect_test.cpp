@@ -1,5 +1,6 @@
 // End to end over sockets: the fake OpenAI fails mid-call and the bridge
 // reconnects, replays the conversation and goes on (call.cpp, "Reconnect").
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -109,5 +110,70 @@ TEST_CASE("OpenAI fails mid-answer: the bridge reconnects, replays, and the call
   std::ostringstream out;
   REQUIRE(replay_trace(in, out));
   CHECK(out.str().find("conversation.item.create") != std::string::npos);
+  CHECK(out.str().find("caller_hung_up") != std::string::npos);
+}
+
+TEST_CASE("session rollover over sockets: a second session takes over between turns, no caller audio lost or "
+          "duplicated, the call goes on",
+          "[e2e][rollover]") {
+  peers::fake_openai_options options;
+  options.expected_api_key = std::string(test_api_key);
+  options.script = {peers::scripted_response{"Sure, one moment.", {}, 800, std::nullopt, false}};
+  options.caller_transcripts = {"Where is my order?", "Thanks, and my invoice?"};
+  peers::fake_openai openai(options);
+  auto app = std::make_shared<recording_app>();
+  app->capture_traces = true;
+  call_config config = bridge::default_config();
+  config.rollover.after = 3s;
+  config.rollover.switch_by = 20s;
+  bridge b(openai, app, config);
+  peers::caller_pool callers;
+  const int id = callers.start_call(
+      {.url = b.stream_url(),
+       .script = {peers::step::pause{300ms}, peers::step::say{peers::synthetic_speech(700)},
+                  peers::step::wait_for_ai_audio{}, peers::step::wait_for_ai_silence{}, peers::step::pause{3500ms},
+                  peers::step::say{peers::synthetic_speech(700)}, peers::step::wait_for_ai_audio{},
+                  peers::step::wait_for_ai_silence{}, peers::step::hang_up{}}});
+  REQUIRE(callers.wait(id, 30s));
+  const auto caller = callers.result(id);
+  CHECK_FALSE(caller.closed_by_bridge);
+  REQUIRE(app->wait_ended(1, 5s));
+  const auto events = app->calls()[0];
+  CHECK(events.ended == end_reason::caller_hung_up);
+  CHECK(events.counters.rollovers == 1);
+  CHECK(events.counters.openai_reconnect_attempts == 0);
+  CHECK(caller.violations.empty());
+
+  const auto sessions = openai.sessions();
+  REQUIRE(sessions.size() == 2);
+  CHECK(sessions[0].closed_by_client);  // the old session was closed by the bridge after the switch
+  const auto& types = sessions[1].client_event_types;
+  REQUIRE(!types.empty());
+  CHECK(types[0] == "session.update");
+  CHECK(std::count(types.begin(), types.end(), "conversation.item.create") >= 2);  // the first turn, replayed
+  CHECK(sessions[1].responses == 1);  // the second turn was answered by the new session
+  CHECK(sessions[0].responses == 1);
+  // Every caller frame reached exactly one session.
+  const std::uint64_t appended = sessions[0].appended_bytes + sessions[1].appended_bytes;
+  CHECK(appended == caller.frames_sent * 160);
+  CHECK(events.counters.caller_frames_forwarded == caller.frames_sent);
+  REQUIRE(caller.response_latencies.size() == 2);
+  const auto before = caller.response_latencies[0].count();
+  const auto after = caller.response_latencies[1].count();
+  std::printf("rollover figures: caller audio lost %lld ms, duplicated %lld ms at the switch; AI answer latency "
+              "%lld ms before the switch, %lld ms after it (loopback fake OpenAI)\n",
+              static_cast<long long>(caller.frames_sent * 160 > appended ? (caller.frames_sent * 160 - appended) / 8 : 0),
+              static_cast<long long>(appended > caller.frames_sent * 160 ? (appended - caller.frames_sent * 160) / 8 : 0),
+              static_cast<long long>(before), static_cast<long long>(after));
+
+  const auto trace = app->trace_lines();
+  CHECK(std::any_of(trace.begin(), trace.end(),
+                    [](const std::string& l) { return l.find(R"("slot":"next")") != std::string::npos; }));
+  std::string text;
+  for (const auto& l : trace) text += l + "\n";
+  std::istringstream in(text);
+  std::ostringstream out;
+  REQUIRE(replay_trace(in, out));
+  CHECK(out.str().find("-> openai.next ") != std::string::npos);
   CHECK(out.str().find("caller_hung_up") != std::string::npos);
 }
