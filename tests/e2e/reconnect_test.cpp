@@ -124,14 +124,14 @@ TEST_CASE("session rollover over sockets: a second session takes over between tu
   auto app = std::make_shared<recording_app>();
   app->capture_traces = true;
   call_config config = bridge::default_config();
-  config.rollover.after = 3s;
+  config.rollover.after = 4s;  // during the pause, once; the call ends before a second one
   config.rollover.switch_by = 20s;
   bridge b(openai, app, config);
   peers::caller_pool callers;
   const int id = callers.start_call(
       {.url = b.stream_url(),
        .script = {peers::step::pause{300ms}, peers::step::say{peers::synthetic_speech(700)},
-                  peers::step::wait_for_ai_audio{}, peers::step::wait_for_ai_silence{}, peers::step::pause{3500ms},
+                  peers::step::wait_for_ai_audio{}, peers::step::wait_for_ai_silence{}, peers::step::pause{3s},
                   peers::step::say{peers::synthetic_speech(700)}, peers::step::wait_for_ai_audio{},
                   peers::step::wait_for_ai_silence{}, peers::step::hang_up{}}});
   REQUIRE(callers.wait(id, 30s));
