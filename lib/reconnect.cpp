@@ -2,6 +2,8 @@
 // backoff between attempts (see reconnect.hpp for the transition table).
 #include "realtime_bridge/reconnect.hpp"
 
+#include "realtime_bridge/openai/errors.hpp"
+
 #include <array>
 #include <string_view>
 
@@ -25,6 +27,11 @@ result<void> validate(const reconnect_config& c) {
 
 failure_class classify(const openai::session_failure& f, bool was_ready) noexcept {
   if (!was_ready) return failure_class::fatal;
+  for (auto c : transient_codes)
+    if (f.code == c) return failure_class::transient;
+  // A close whose reason names a fatal error (invalid_api_key, invalid_model…).
+  if (!f.code.empty() && openai::classify_error(f.code, false) == openai::error_severity::fatal)
+    return failure_class::fatal;
   using kind = openai::session_failure::kind;
   switch (f.what) {
     case kind::connect_failed:

@@ -292,8 +292,12 @@ void session::on_leg_closed(const session_in::leg_closed& c) {
   std::string detail = c.code ? fmt::format("closed with code {} ({})", c.code, c.reason)
                               : fmt::format("connection failed ({})", c.reason);
   if (!last_error_.empty()) detail += "; last error: " + last_error_;
+  // OpenAI's close reason carries the error as type.code, e.g.
+  // "invalid_request_error.invalid_api_key" (openai-realtime.md §1.3).
+  const auto dot = c.reason.rfind('.');
+  const std::string_view code = dot == std::string_view::npos ? std::string_view{} : c.reason.substr(dot + 1);
   fail(phase_ == session_phase::connecting ? session_failure::kind::connect_failed : session_failure::kind::closed,
-       std::move(detail));
+       std::move(detail), code);
 }
 
 void session::maybe_greet() {

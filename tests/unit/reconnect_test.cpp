@@ -107,6 +107,9 @@ TEST_CASE("failures: what is worth another session", "[reconnect]") {
   CHECK(classify({kind::rejected, "", "server_error"}, true) == failure_class::transient);
   for (auto code : {"invalid_api_key", "model_not_found", "beta_api_shape_disabled", "invalid_model"})
     CHECK(classify({kind::rejected, "", code}, true) == failure_class::fatal);
+  // A close whose reason names a fatal error (type.code).
+  CHECK(classify({kind::closed, "", "invalid_model"}, true) == failure_class::fatal);
+  CHECK(classify({kind::closed, "", "session_expired"}, true) == failure_class::transient);
   // Before any session was ready (the first connect, a refused upgrade): fatal.
   CHECK(classify({kind::connect_failed, "HTTP 401", ""}, false) == failure_class::fatal);
   CHECK(classify({kind::closed, "", ""}, false) == failure_class::fatal);
@@ -223,6 +226,12 @@ TEST_CASE("fatal errors and first-connect failures are not retried", "[reconnect
     (void)c.start(at(0));
     const auto& out = c.handle(call_in::leg_closed{leg::openai, 0, "HTTP 401"}, at(50));
     CHECK(c.ended());
+    CHECK(only<to_openai::connect>(out).empty());
+  }
+  SECTION("a close naming a fatal error mid-call") {
+    live_call lc;
+    const auto& out = lc.in(call_in::leg_closed{leg::openai, 4000, "invalid_request_error.invalid_model"}, 1000);
+    CHECK(lc.c.reason() == end_reason::openai_closed);
     CHECK(only<to_openai::connect>(out).empty());
   }
   SECTION("reconnect off: a drop ends the call") {
