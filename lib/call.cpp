@@ -95,6 +95,7 @@ result<void> validate(const call_config& c) {
   if (auto r = validate_batch_length(c.limits.caller_audio_batch); !r) return r;
   if (auto r = validate(c.reconnect); !r) return r;
   if (auto r = validate(c.rollover); !r) return r;
+  if (auto r = validate(c.control); !r) return r;
   return {};
 }
 
@@ -104,6 +105,7 @@ call::call(call_config config, timestamp now)
       session_(config_.openai, now),
       barge_in_(config_.barge_in),
       caller_audio_(config_.limits.caller_audio_batch),
+      control_(config_.control),
       held_caller_(config_.limits.held_caller_audio.count()),
       held_ai_(config_.limits.held_ai_audio.count()),
       reconnect_(config_.reconnect),
@@ -166,10 +168,13 @@ const actions& call::handle(const call_input& input, timestamp now) {
           on_configure(in, now);
         } else if constexpr (std::is_same_v<T, call_in::next_session_event>) {
           if (in.event) on_next_event(*in.event, now);
+        } else if constexpr (std::is_same_v<T, call_in::end_after_playout>) {
+          on_end_after_playout(in, now);
         }
       },
       input);
   maybe_switch();
+  update_control(now_);
   return out_;
 }
 
@@ -184,7 +189,8 @@ std::optional<timestamp> call::next_timeout() const noexcept {
   std::optional<timestamp> next_session;
   if (next_) next_session = next_->next_timeout();
   for (const auto& t : {stream_.next_timeout(), session_.next_timeout(), caller_audio_.next_timeout(),
-                        barge_in_.next_timeout(), reconnect, rollover, next_session})
+                        barge_in_.next_timeout(), control_.next_timeout(), reconnect, rollover,
+                        next_session})
     if (t && (!next || *t < *next)) next = t;
   return next;
 }
@@ -209,6 +215,8 @@ const actions& call::handle_timeout(timestamp now) {
   }
   if (!ended() && gap_ == gap::none && rollover_.open_due(now)) open_next_session();
   maybe_switch();
+  if (!ended()) route_control(control_.handle_timeout(now_), now_);
+  update_control(now_);
   return out_;
 }
 
@@ -259,12 +267,18 @@ void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, 
       for (const auto& p : stream_.custom_parameters()) parameter_views_.push_back({p.name, p.value});
       out_.push_back(to_host::stream_started{stream_.call_sid(), stream_.stream_sid(), parameter_views_});
       if (config_.connect == openai_connect::after_start) awaiting_configuration_ = true;
+      route_control(control_.handle(control_in::stream_started{}, now), now);
       append(session_.handle(openai::session_in::stream_ready{}, now));
       release_held_ai_audio(now);
       after_session_step();
       return;
     }
-    case stream_verdict::digit: out_.push_back(to_host::dtmf{std::get<twilio::dtmf>(*ev).digit}); return;
+    case stream_verdict::digit: {
+      const std::string_view digit = std::get<twilio::dtmf>(*ev).digit;
+      out_.push_back(to_host::dtmf{digit});
+      if (digit.size() == 1) route_control(control_.handle(control_in::digit{digit[0]}, now), now);
+      return;
+    }
     case stream_verdict::stopped: end(end_reason::caller_hung_up, ""); return;
     case stream_verdict::dropped_early_media:
       warn_once(warning_code::early_media, "Twilio sent media before start; dropped (and counted) until start");
@@ -353,16 +367,20 @@ void call::on_openai(const openai::event& ev, timestamp now) {
   append(session_.handle(ev, now));
   log_openai_event(ev);
   if (const auto* d = std::get_if<openai::audio_delta>(&ev)) {
+    response_had_audio_ = true;
     forward_ai_audio(*d, now);
+  } else if (std::holds_alternative<openai::response_created>(ev)) {
+    response_had_audio_ = false;
+    turn_unanswered_ = false;
   } else if (std::holds_alternative<openai::speech_started>(ev)) {
     caller_speaking_ = true;
     playout_step(barge_in_.handle(playout::caller_speech_started{session_.active_response()}, now));
+    route_control(control_.handle(control_in::caller_activity{}, now), now);
   } else if (std::holds_alternative<openai::speech_stopped>(ev)) {
     caller_speaking_ = false;
     turn_unanswered_ = server_answers_turns(config_.openai.config);
     playout_step(barge_in_.handle(playout::caller_speech_stopped{}, now));
-  } else if (std::holds_alternative<openai::response_created>(ev)) {
-    turn_unanswered_ = false;
+    route_control(control_.handle(control_in::caller_activity{}, now), now);
   } else if (const auto* r = std::get_if<openai::response_done>(&ev)) {
     playout_step(barge_in_.handle(playout::response_finished{r->response_id}, now));
   } else if (const auto* u = std::get_if<openai::unknown_event>(&ev)) {
@@ -707,11 +725,61 @@ void call::on_configure(const call_in::configure& c, timestamp now) {
       caller_audio_ = caller_audio_batch(config_.limits.caller_audio_batch);
       reconnect_ = reconnect_policy(config_.reconnect);
       rollover_ = session_rollover(config_.rollover);
+      control_ = call_control(config_.control);
+      control_busy_ = false;
+      route_control(control_.handle(control_in::stream_started{}, now), now);
       append(session_.handle(openai::session_in::stream_ready{}, now));
     }
   }
   out_.push_back(to_openai::connect{});
   rollover_.session_started(now);
+}
+
+void call::on_end_after_playout(const call_in::end_after_playout& e, timestamp now) {
+  bool goodbye_coming = false;
+  if (!e.tool_call_id.empty()) {
+    // The model called end_call (or transfer) without saying anything first:
+    // the answer asks for a response, and that response is its goodbye.
+    goodbye_coming = !response_had_audio_;
+    append(session_.handle(openai::session_in::tool_result{e.tool_call_id, e.tool_output, goodbye_coming}, now));
+    after_session_step();
+    if (ended()) return;
+  }
+  route_control(control_.handle(control_in::end_after_playout{end_reason::host_ended, std::string(e.reason),
+                                                              goodbye_coming},
+                                now),
+                now);
+}
+
+bool call::ai_busy() const noexcept {
+  return session_.responding() || session_.has_open_tool_calls() || barge_in_.audio_playing();
+}
+
+void call::update_control(timestamp now) {
+  // Each routed decision may change whether the AI is busy (a prompt makes it
+  // so): a few rounds settle it.
+  for (int round = 0; round < 3 && !ended(); ++round) {
+    const bool busy = ai_busy();
+    if (busy == control_busy_) return;
+    control_busy_ = busy;
+    if (!busy && stream_.streaming()) out_.push_back(to_host::playout_finished{});
+    route_control(control_.handle(control_in::ai_busy{busy}, now), now);
+  }
+}
+
+void call::route_control(const control_actions& decided, timestamp now) {
+  for (const auto& a : decided) {
+    if (ended()) return;
+    if (const auto* p = std::get_if<control_out::prompt>(&a)) {
+      append(session_.handle(openai::session_in::prompt{p->instructions}, now));
+    } else if (const auto* t = std::get_if<control_out::tell>(&a)) {
+      append(session_.handle(openai::session_in::user_text{t->text, true}, now));
+    } else if (const auto* e = std::get_if<control_out::end>(&a)) {
+      end(e->reason, e->detail);
+      return;
+    }
+    after_session_step();
+  }
 }
 
 void call::on_rejected(const call_in::message_rejected& r) {

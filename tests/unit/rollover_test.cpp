@@ -123,6 +123,8 @@ TEST_CASE("rollover waits for the turn to end: response done, playout idle, call
   CHECK(only<to_openai::promote_next>(lc.oa(response_done("resp_2"), 10'960)).empty());
   // The caller's transcript is pending: it must be in the replay.
   const auto& switched = lc.oa(openai::input_transcription_completed{"item_u2", 0, "Stop."}, 11'000);
+  CAPTURE(switched, lc.c.openai_session().response_pending(), lc.c.playout().audio_playing(),
+          lc.c.conversation().caller_transcript_pending());
   REQUIRE(only<to_openai::promote_next>(switched).size() == 1);
   const auto replayed = only<item>(switched);
   REQUIRE(replayed.size() == 2);
