@@ -59,6 +59,8 @@ std::string_view to_string(warning_code w) noexcept {
     case warning_code::unknown_tool_call: return "unknown_tool_call";
     case warning_code::foreign_mark: return "foreign_mark";
     case warning_code::configuration_ignored: return "configuration_ignored";
+    case warning_code::openai_reconnect: return "openai_reconnect";
+    case warning_code::openai_rollover: return "openai_rollover";
   }
   return "unknown";
 }
@@ -85,7 +87,10 @@ struct describer {
   std::string operator()(const to_openai::connect& a) const {
     return a.slot == openai_slot::current ? "openai.connect" : "openai.connect{next}";
   }
-  std::string operator()(const to_openai::update_session&) const { return "openai.update_session"; }
+  std::string operator()(const to_openai::update_session& a) const {
+    return a.slot == openai_slot::current ? "openai.update_session" : "openai.update_session{next}";
+  }
+  std::string operator()(const to_openai::promote_next&) const { return "openai.promote_next"; }
   std::string operator()(const to_openai::append_audio& a) const {
     return fmt::format("openai.append_audio{{{} chars}}", a.audio.size());
   }
@@ -98,6 +103,18 @@ struct describer {
   std::string operator()(const to_openai::create_user_message& a) const {
     return fmt::format("openai.create_user_message{{{:?}}}", a.text);
   }
+  std::string operator()(const to_openai::create_item& a) const {
+    using k = to_openai::create_item::kind;
+    switch (a.what) {
+      case k::caller: return fmt::format("openai.create_item{{{}caller, {:?}}}", next(a.slot), a.text);
+      case k::assistant: return fmt::format("openai.create_item{{{}assistant, {:?}}}", next(a.slot), a.text);
+      case k::function_call:
+        return fmt::format("openai.create_item{{{}call {} {}, {:?}}}", next(a.slot), a.call_id, a.name, a.text);
+      case k::function_output:
+        return fmt::format("openai.create_item{{{}output {}, {:?}}}", next(a.slot), a.call_id, a.text);
+    }
+    return "openai.create_item";
+  }
   std::string operator()(const to_openai::send_function_output& a) const {
     return fmt::format("openai.send_function_output{{{}, {:?}}}", a.call_id, a.output);
   }
@@ -106,8 +123,9 @@ struct describer {
                                   : fmt::format("openai.create_response{{{:?}}}", a.instructions);
   }
   std::string operator()(const to_openai::cancel_response&) const { return "openai.cancel_response"; }
+  static std::string_view next(openai_slot s) { return s == openai_slot::next ? "next: " : ""; }
   std::string operator()(const to_openai::close& a) const {
-    return fmt::format("openai.close{{{}, {}}}", a.code, a.reason);
+    return fmt::format("openai.close{{{}{}, {}}}", next(a.slot), a.code, a.reason);
   }
   std::string operator()(const to_host::stream_started& a) const {
     std::string s = fmt::format("host.stream_started{{{}, {}", a.call_sid, a.stream_sid);

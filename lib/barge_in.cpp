@@ -417,6 +417,10 @@ void barge_in::interrupt(std::string_view active, timestamp now) {
 
     const std::int64_t sent_ms = audio::mulaw_ms(e.sent);
     const std::int64_t heard_ms = audio::mulaw_ms(heard);
+    if (e.old_session) {
+      out_.push_back(to_host::ai_interrupted{e.item_id, std::min(heard_ms + margin_ms, sent_ms), sent_ms});
+      continue;
+    }
     if (heard_ms == 0) {
       out_.push_back(to_host::ai_interrupted{e.item_id, 0, sent_ms});
       if (!config_.forget_unheard) continue;
@@ -463,6 +467,18 @@ void barge_in::on_response_finished(const playout::response_finished& f) {
   for (auto& e : items_)
     if (e.response_id == f.response_id) e.complete = true;
   prune();
+}
+
+void barge_in::session_replaced() noexcept {
+  for (auto& e : items_) {
+    e.complete = true;
+    e.old_session = true;
+    e.received = e.sent;  // nothing more will come
+  }
+  pending_deletes_.clear();
+  discarded_responses_.clear();
+  settled_items_.clear();
+  if (pending_speech_) pending_speech_->active_response.clear();
 }
 
 void barge_in::prune() {

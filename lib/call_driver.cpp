@@ -76,6 +76,8 @@ struct call_driver::impl {
   openai::decoder openai_decoder;
   padded_buffer twilio_inbox;
   padded_buffer openai_inbox;
+  padded_buffer openai_next_inbox;  // the next connection's (rollover)
+  transport* openai_next = nullptr;
   std::string out;  // encoded message being sent
   std::string mark_name;
   std::string line;  // trace line being written
@@ -226,6 +228,24 @@ struct call_driver::impl {
     inbox.clear();
   }
 
+  // A message of the next OpenAI connection (rollover).
+  void next_message(timestamp at) {
+    if (begin_trace(at)) {
+      line.append(R"("leg":"openai","slot":"next","text":)");
+      json::append_string(line, openai_next_inbox.view());
+      end_trace();
+    }
+    auto ev = openai_decoder.decode(openai_next_inbox);
+    if (!ev) {
+      run(call_in::message_rejected{leg::openai, ev.error().code, ev.error().message}, at);
+    } else {
+      run(call_in::next_session_event{&*ev}, at);
+    }
+    openai_next_inbox.clear();
+  }
+
+  transport* openai_for(openai_slot slot) { return slot == openai_slot::current ? &openai : openai_next; }
+
   void report_unknown_fields() {
     if (finished) return;  // nothing reaches the host after call_ended
     for (const auto& f : twilio_decoder.unknown_fields()) {
@@ -261,10 +281,19 @@ struct call_driver::impl {
   void perform(const to_openai::connect& a) {
     if (connect_to) connect_to->connect(a.slot, the_call.config().openai.config.model);
   }
-  void perform(const to_openai::update_session&) {
+  void perform(const to_openai::update_session& a) {
+    transport* t = openai_for(a.slot);
+    if (!t) return;
     out.clear();
     openai::encode_session_update(out, the_call.config().openai.config, new_event_id());
-    openai.send_text(out);
+    t->send_text(out);
+  }
+  void perform(const to_openai::promote_next&) {
+    // The next connection's partial message (if any) is now the current one's;
+    // the retired connection's is dropped.
+    std::swap(openai_inbox, openai_next_inbox);
+    openai_next_inbox.clear();
+    if (connect_to) connect_to->promote_next();
   }
   void perform(const to_openai::append_audio& a) {
     out.clear();
@@ -286,6 +315,19 @@ struct call_driver::impl {
     openai::encode_user_message(out, new_event_id(), a.text);
     openai.send_text(out);
   }
+  void perform(const to_openai::create_item& a) {
+    transport* t = openai_for(a.slot);
+    if (!t) return;
+    out.clear();
+    using k = to_openai::create_item::kind;
+    switch (a.what) {
+      case k::caller: openai::encode_user_message(out, new_event_id(), a.text); break;
+      case k::assistant: openai::encode_assistant_message(out, new_event_id(), a.text); break;
+      case k::function_call: openai::encode_function_call(out, new_event_id(), a.call_id, a.name, a.text); break;
+      case k::function_output: openai::encode_function_output(out, new_event_id(), a.call_id, a.text); break;
+    }
+    t->send_text(out);
+  }
   void perform(const to_openai::send_function_output& a) {
     out.clear();
     openai::encode_function_output(out, new_event_id(), a.call_id, a.output);
@@ -301,7 +343,9 @@ struct call_driver::impl {
     openai::encode_response_cancel(out, new_event_id());
     openai.send_text(out);
   }
-  void perform(const to_openai::close& a) { openai.close(a.code, a.reason); }
+  void perform(const to_openai::close& a) {
+    if (transport* t = openai_for(a.slot)) t->close(a.code, a.reason);
+  }
   void perform(const to_host::stream_started& a) {
     observer.on_stream_started(a);
     // The call waits for its configuration: the observer's, else its own.
@@ -456,6 +500,70 @@ void call_driver::keep_configuration() {
 }
 
 void call_driver::set_connector(connector* c) noexcept { impl_->connect_to = c; }
+
+void call_driver::set_next_openai_transport(transport* t) noexcept { impl_->openai_next = t; }
+
+padded_buffer& call_driver::openai_inbox(openai_slot slot) noexcept {
+  return slot == openai_slot::current ? impl_->openai_inbox : impl_->openai_next_inbox;
+}
+
+void call_driver::on_openai_message(openai_slot slot) {
+  if (slot == openai_slot::current) {
+    on_message(leg::openai);
+    return;
+  }
+  impl_->next_message(impl_->now());
+}
+
+void call_driver::on_openai_oversized(openai_slot slot, std::size_t size) {
+  if (slot == openai_slot::current) {
+    on_oversized(leg::openai, size);
+    return;
+  }
+  impl& d = *impl_;
+  const timestamp at = d.now();
+  if (d.begin_trace(at)) {
+    d.line.append(R"("leg":"openai","slot":"next","oversized":)");
+    json::append_int(d.line, static_cast<std::int64_t>(size));
+    d.end_trace();
+  }
+  d.openai_next_inbox.clear();
+  const std::string message =
+      fmt::format("message of {} bytes exceeds the {}-byte limit", size, max_message_bytes(leg::openai));
+  d.run(call_in::message_rejected{leg::openai, errc::too_large, message}, at);
+}
+
+void call_driver::on_openai_open(openai_slot slot) {
+  if (slot == openai_slot::current) {
+    on_openai_open();
+    return;
+  }
+  impl& d = *impl_;
+  const timestamp at = d.now();
+  if (d.begin_trace(at)) {
+    d.line.append(R"("leg":"openai","slot":"next","open":true)");
+    d.end_trace();
+  }
+  d.run(call_in::openai_opened{openai_slot::next}, at);
+}
+
+void call_driver::on_openai_closed(openai_slot slot, std::uint16_t code, std::string_view reason) {
+  if (slot == openai_slot::current) {
+    on_closed(leg::openai, code, reason);
+    return;
+  }
+  impl& d = *impl_;
+  const timestamp at = d.now();
+  if (d.begin_trace(at)) {
+    d.line.append(R"("leg":"openai","slot":"next","closed":{"code":)");
+    json::append_int(d.line, code);
+    d.line.append(R"(,"reason":)");
+    json::append_string(d.line, reason);
+    d.line.push_back('}');
+    d.end_trace();
+  }
+  d.run(call_in::leg_closed{leg::openai, code, reason, openai_slot::next}, at);
+}
 
 void call_driver::set_replaying(bool replaying) noexcept { impl_->replaying = replaying; }
 

@@ -58,15 +58,17 @@ result<void> validate_batch_length(std::chrono::milliseconds length) {
 }
 
 bool must_follow_caller_audio(const action& a) noexcept {
-  static_assert(std::variant_size_v<action> == 24,
+  static_assert(std::variant_size_v<action> == 26,
                 "a new action: decide whether it goes to OpenAI, and list it here if it does");
   return std::visit(
       [](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         return std::is_same_v<T, to_openai::update_session> || std::is_same_v<T, to_openai::truncate_item> ||
                std::is_same_v<T, to_openai::delete_item> || std::is_same_v<T, to_openai::create_user_message> ||
+               std::is_same_v<T, to_openai::create_item> ||
                std::is_same_v<T, to_openai::send_function_output> || std::is_same_v<T, to_openai::create_response> ||
-               std::is_same_v<T, to_openai::cancel_response> || std::is_same_v<T, to_openai::close>;
+               std::is_same_v<T, to_openai::cancel_response> || std::is_same_v<T, to_openai::close> ||
+               std::is_same_v<T, to_openai::promote_next>;
       },
       a);
 }
@@ -85,6 +87,8 @@ const actions& caller_audio_batch::handle(const caller_audio_input& input, times
           on_frame(in.payload, now);
         } else if constexpr (std::is_same_v<T, caller_audio::flush>) {
           send_pending();
+        } else if constexpr (std::is_same_v<T, caller_audio::take>) {
+          send_pending(false);
         } else {
           bytes_.clear();
           frames_pending_ = 0;
@@ -121,7 +125,7 @@ void caller_audio_batch::on_frame(std::string_view payload, timestamp now) {
   if (bytes_.size() >= static_cast<std::size_t>(length_.count()) * audio::mulaw_bytes_per_ms) send_pending();
 }
 
-void caller_audio_batch::send_pending() {
+void caller_audio_batch::send_pending(bool counted) {
   if (!pending()) return;
   // Grows only when a step sends more batches than any step before it.
   if (texts_used_ == texts_.size()) {
@@ -132,8 +136,10 @@ void caller_audio_batch::send_pending() {
   text.clear();
   audio::append_base64(bytes_, text);
   out_.push_back(to_openai::append_audio{text});
-  frames_forwarded_ += frames_pending_;
-  ++appends_;
+  if (counted) {
+    frames_forwarded_ += frames_pending_;
+    ++appends_;
+  }
   bytes_.clear();
   frames_pending_ = 0;
 }

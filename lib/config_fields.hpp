@@ -16,6 +16,7 @@
 //   v.enumeration(name, E&, const enum_names<E, N>&)  one of the names
 //   v.enumeration_if_set(name, E&, names)  written only when not names[0] (the default)
 //   v.object(name, T&)                a nested object: visit_fields(v, T&)
+//   v.object_if_changed(name, T&)     the same, written only when not T{} (the defaults)
 //   v.nullable_object(name, std::optional<T>&)     an object, or null when unset
 //   v.object_array(name, std::vector<T>&)          an array of objects
 //   v.raw_object(name, std::string&)  any JSON object, kept as its text
@@ -162,6 +163,20 @@ void visit_fields(V& v, call_limits& l) {
 }
 
 template <class V>
+void visit_fields(V& v, reconnect_config& r) {
+  v.field("attempts", r.attempts);
+  v.field("window_ms", r.window);
+  v.field("backoff_ms", r.backoff);
+  v.field("transcribe_caller", r.transcribe_caller);
+}
+
+template <class V>
+void visit_fields(V& v, rollover_config& r) {
+  v.field("after_ms", r.after);
+  v.field("switch_by_ms", r.switch_by);
+}
+
+template <class V>
 void visit_fields(V& v, call_control_config& c) {
   v.field("idle_timeout_ms", c.idle_timeout);
   v.field("max_duration_ms", c.max_duration);
@@ -182,6 +197,8 @@ void visit_fields(V& v, call_config& c) {
   v.object("barge_in", c.barge_in);
   v.object("limits", c.limits);
   v.enumeration_if_set("openai_connect", c.connect, connect_names);
+  v.object_if_changed("reconnect", c.reconnect);
+  v.object_if_changed("rollover", c.rollover);
   v.object_if_changed("control", c.control);  // newer than traces: written only when not the default
 }
 

@@ -99,7 +99,9 @@ result<void> replay_trace(std::istream& trace, std::ostream& out) {
   std::string stamp = "@0.000";
   printer twilio_side(out, stamp, "twilio");
   printer openai_side(out, stamp, "openai");
+  printer openai_next_side(out, stamp, "openai.next");
   call_driver driver(std::move(*config), twilio_side, openai_side, twilio_side, limits, [&] { return now; });
+  driver.set_next_openai_transport(&openai_next_side);
   driver.set_replaying(true);
   driver.start();
 
@@ -126,7 +128,27 @@ result<void> replay_trace(std::istream& trace, std::ostream& out) {
       std::string_view message;
       std::uint64_t size = 0;
       element closed;
-      if (!entry["text"].get_string().get(message)) {
+      std::string_view slot_name;
+      if (!entry["slot"].get_string().get(slot_name)) {
+        if (side != leg::openai || slot_name != "next") return bad_line(line_no, "slot must be next, on the openai leg");
+        if (!entry["text"].get_string().get(message)) {
+          driver.openai_inbox(openai_slot::next).assign(message);
+          driver.on_openai_message(openai_slot::next);
+        } else if (!entry["oversized"].get_uint64().get(size)) {
+          driver.on_openai_oversized(openai_slot::next, size);
+        } else if (entry["open"].is_bool()) {
+          driver.on_openai_open(openai_slot::next);
+        } else if (!entry["closed"].get(closed)) {
+          std::uint64_t code = 0;
+          std::string_view reason;
+          if (closed["code"].get_uint64().get(code) || code > 0xFFFF)
+            return bad_line(line_no, "closed.code is not a close code");
+          if (closed["reason"].get_string().get(reason)) reason = {};
+          driver.on_openai_closed(openai_slot::next, static_cast<std::uint16_t>(code), reason);
+        } else {
+          return bad_line(line_no, "a leg entry needs text, oversized, open or closed");
+        }
+      } else if (!entry["text"].get_string().get(message)) {
         driver.on_text(side, message);
       } else if (!entry["oversized"].get_uint64().get(size)) {
         driver.on_oversized(side, size);

@@ -70,6 +70,14 @@ constexpr setting_def setting_defs[] = {
     {"MIN_BARGE_IN_SPEECH_MS",
      "Interrupt the AI only when the caller has spoken this long (noise, coughs and \"uh-huh\" do not), in ms "
      "(0-10000). Delays every barge-in by as much. Default 0 (off)."},
+    {"RECONNECT_ATTEMPTS",
+     "New OpenAI sessions tried when a call's session fails mid-call (dropped, closed, expired), 0-10; the "
+     "conversation is replayed to it as text. 0: the call ends (Twilio's fallback). Default 3."},
+    {"RECONNECT_WINDOW_SECONDS",
+     "Every reconnect attempt of one outage starts within this many seconds of the failure (1-120). Default 10."},
+    {"SESSION_ROLLOVER_SECONDS",
+     "At this OpenAI session age (0 or 60-3500 s) a second session takes over between two turns, before OpenAI's "
+     "60-minute cap. 0: off (the call reconnects at the cap, with a gap). Default 3300."},
     {"TWILIO_AUTH_TOKEN",
      "Twilio auth token for X-Twilio-Signature checks (secret; never printed). Required, with PUBLIC_URL, unless "
      "ALLOW_UNSIGNED=true."},
@@ -507,6 +515,17 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   n = s.min_barge_in_speech_ms;
   if (!in.integer("MIN_BARGE_IN_SPEECH_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err)) return *err;
   s.min_barge_in_speech_ms = static_cast<int>(n);
+  n = s.reconnect_attempts;
+  if (!in.integer("RECONNECT_ATTEMPTS", 0, 10, "a number from 0 to 10", n, err)) return *err;
+  s.reconnect_attempts = static_cast<int>(n);
+  n = s.reconnect_window_seconds;
+  if (!in.integer("RECONNECT_WINDOW_SECONDS", 1, 120, "a number of seconds from 1 to 120", n, err)) return *err;
+  s.reconnect_window_seconds = static_cast<int>(n);
+  n = s.session_rollover_seconds;
+  constexpr std::string_view rollover_requirement = "0 (off) or a number of seconds from 60 to 3500";
+  if (!in.integer("SESSION_ROLLOVER_SECONDS", 0, 3500, rollover_requirement, n, err)) return *err;
+  if (n != 0 && n < 60) return in.bad("SESSION_ROLLOVER_SECONDS", rollover_requirement);
+  s.session_rollover_seconds = static_cast<int>(n);
 
   str("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   if (auto e = boolean("ALLOW_UNSIGNED", s.allow_unsigned)) return *e;
@@ -649,6 +668,11 @@ std::vector<std::string> describe(const settings& s) {
   line("ECHO_GUARD_MS", std::to_string(s.echo_guard_ms), s.echo_guard_ms == d.echo_guard_ms);
   line("MIN_BARGE_IN_SPEECH_MS", std::to_string(s.min_barge_in_speech_ms),
        s.min_barge_in_speech_ms == d.min_barge_in_speech_ms);
+  line("RECONNECT_ATTEMPTS", std::to_string(s.reconnect_attempts), s.reconnect_attempts == d.reconnect_attempts);
+  line("RECONNECT_WINDOW_SECONDS", std::to_string(s.reconnect_window_seconds),
+       s.reconnect_window_seconds == d.reconnect_window_seconds);
+  line("SESSION_ROLLOVER_SECONDS", std::to_string(s.session_rollover_seconds),
+       s.session_rollover_seconds == d.session_rollover_seconds);
   secret("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   line("ALLOW_UNSIGNED", s.allow_unsigned ? "true" : "false", s.allow_unsigned == d.allow_unsigned);
   line("SAY_FIRST", s.say_first, false);
@@ -731,6 +755,9 @@ call_config call_config_from(const settings& s) {
   c.limits.caller_audio_batch = std::chrono::milliseconds{s.caller_audio_batch_ms};
   c.barge_in.margin = std::chrono::milliseconds{s.barge_in_margin_ms};
   c.barge_in.echo_guard = std::chrono::milliseconds{s.echo_guard_ms};
+  c.reconnect.attempts = static_cast<std::uint32_t>(s.reconnect_attempts);
+  c.reconnect.window = std::chrono::seconds{s.reconnect_window_seconds};
+  c.rollover.after = std::chrono::seconds{s.session_rollover_seconds};
   c.barge_in.min_speech = std::chrono::milliseconds{s.min_barge_in_speech_ms};
   if (!s.greeting.empty()) {
     // Per-response instructions rather than a fake user message: nothing the

@@ -49,6 +49,9 @@ struct settings {
   int caller_audio_batch_ms = 0;
   int barge_in_margin_ms = 0;      // BARGE_IN_MARGIN_MS (0-1000)
   int echo_guard_ms = 0;           // ECHO_GUARD_MS (0 = off; 0-10000)
+  int reconnect_attempts = 3;        // RECONNECT_ATTEMPTS (0 = off; 0-10)
+  int reconnect_window_seconds = 10; // RECONNECT_WINDOW_SECONDS (1-120)
+  int session_rollover_seconds = 3300; // SESSION_ROLLOVER_SECONDS (0 = off; 60-3500)
   int min_barge_in_speech_ms = 0;  // MIN_BARGE_IN_SPEECH_MS (0 = off; 0-10000)
 
   // --- Twilio

@@ -65,6 +65,8 @@ enum class warning_code {
   unknown_tool_call,     ///< the host returned a result for a call id we do not know
   foreign_mark,          ///< Twilio echoed a mark we did not send (first one)
   configuration_ignored,  ///< the host's call configuration was invalid or came too late; the call keeps its own
+  openai_reconnect,       ///< the OpenAI session failed and is being replaced, or a replacement is ready
+  openai_rollover,        ///< a session nearing OpenAI's cap was replaced (or a replacement failed)
 };
 
 std::string_view to_string(warning_code w) noexcept;
@@ -107,6 +109,7 @@ struct connect {
 };
 /// `session.update` built from the call's session_config.
 struct update_session {
+  openai_slot slot = openai_slot::current;
   friend bool operator==(const update_session&, const update_session&) = default;
 };
 /// `input_audio_buffer.append` with this base64 µ-law audio unchanged.
@@ -129,6 +132,18 @@ struct create_user_message {
   std::string text;
   friend bool operator==(const create_user_message&, const create_user_message&) = default;
 };
+/// `conversation.item.create` replaying the conversation to a new session
+/// (reconnect, rollover): a user or assistant message of one text part, a
+/// function_call, or a function_call_output.
+struct create_item {
+  enum class kind : std::uint8_t { caller, assistant, function_call, function_output };
+  kind what = kind::caller;
+  std::string text;     ///< message text, call arguments or call output
+  std::string call_id;  ///< function_call, function_output
+  std::string name;     ///< function_call
+  openai_slot slot = openai_slot::current;
+  friend bool operator==(const create_item&, const create_item&) = default;
+};
 struct send_function_output {
   std::string call_id;
   std::string output;
@@ -145,7 +160,14 @@ struct cancel_response {
 struct close {
   std::uint16_t code = close_normal;
   std::string reason;
+  openai_slot slot = openai_slot::current;
   friend bool operator==(const close&, const close&) = default;
+};
+/// The next connection becomes the current one (session rollover). The old
+/// current one was told to close just before: the shell retires it and
+/// reports nothing more of it (no message, no close).
+struct promote_next {
+  friend bool operator==(const promote_next&, const promote_next&) = default;
 };
 }  // namespace to_openai
 
@@ -223,8 +245,8 @@ using action =
     std::variant<to_twilio::media, to_twilio::mark, to_twilio::clear, to_twilio::close, to_openai::connect,
                  to_openai::update_session,
                  to_openai::append_audio, to_openai::truncate_item, to_openai::delete_item,
-                 to_openai::create_user_message, to_openai::send_function_output, to_openai::create_response,
-                 to_openai::cancel_response, to_openai::close, to_host::stream_started, to_host::session_ready,
+                 to_openai::create_user_message, to_openai::create_item, to_openai::send_function_output, to_openai::create_response,
+                 to_openai::cancel_response, to_openai::close, to_openai::promote_next, to_host::stream_started, to_host::session_ready,
                  to_host::caller_transcript, to_host::ai_transcript, to_host::ai_interrupted, to_host::dtmf,
                  to_host::playout_finished, to_host::tool_call, to_host::warning, to_host::call_ended>;
 

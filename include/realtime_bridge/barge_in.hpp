@@ -139,6 +139,12 @@ class barge_in {
   /// Safe to call spuriously.
   [[nodiscard]] const actions& handle_timeout(timestamp now);
 
+  /// The OpenAI session was replaced (reconnect, rollover): its items are
+  /// unknown to the new one. Audio already sent keeps playing and an
+  /// interruption still clears Twilio and reports what was heard, but sends
+  /// the new session no truncate, delete or cancel for them.
+  void session_replaced() noexcept;
+
   /// Marks sent in this generation that Twilio has not echoed yet, i.e. audio
   /// still queued at Twilio.
   std::uint64_t marks_outstanding() const noexcept { return marks_outstanding_; }
@@ -170,6 +176,7 @@ class barge_in {
     std::uint64_t received = 0;  ///< bytes the server produced so far
     std::uint64_t heard = 0;     ///< bytes confirmed played by a mark echo
     bool complete = false;       ///< no more audio will come for it
+    bool old_session = false;    ///< from a session since replaced: tell the new one nothing
   };
   /// Where the timeline plays, as far as the bridge can tell: the byte at
   /// `position` starts playing at `at`, and everything sent after it follows

@@ -15,8 +15,11 @@
 #include "realtime_bridge/barge_in.hpp"
 #include "realtime_bridge/call_control.hpp"
 #include "realtime_bridge/caller_audio_batch.hpp"
+#include "realtime_bridge/conversation_log.hpp"
 #include "realtime_bridge/openai/events.hpp"
 #include "realtime_bridge/openai/session.hpp"
+#include "realtime_bridge/reconnect.hpp"
+#include "realtime_bridge/session_rollover.hpp"
 #include "realtime_bridge/result.hpp"
 #include "realtime_bridge/time.hpp"
 #include "realtime_bridge/twilio/events.hpp"
@@ -60,6 +63,10 @@ struct call_config {
   barge_in_config barge_in;
   call_limits limits;
   openai_connect connect = openai_connect::at_once;
+  /// Reopening the OpenAI session after a transient failure (reconnect.hpp).
+  reconnect_config reconnect;
+  /// Replacing the session before OpenAI's 60-minute cap (session_rollover.hpp).
+  rollover_config rollover;
   /// Idle and maximum-duration timers, digits to the model, the goodbye's wait.
   call_control_config control;
   friend bool operator==(const call_config&, const call_config&) = default;
@@ -70,11 +77,18 @@ struct call_config {
 
 // Inputs besides the two legs' events.
 namespace call_in {
-struct openai_opened {};  ///< the WebSocket to OpenAI is open
+struct openai_opened {  ///< a WebSocket to OpenAI is open
+  openai_slot slot = openai_slot::current;
+};
 struct leg_closed {       ///< a leg's socket closed (or, for OpenAI, failed to open)
   leg side = leg::twilio;
   std::uint16_t code = 0;
   std::string_view reason;
+  openai_slot slot = openai_slot::current;  ///< for OpenAI: which connection
+};
+/// An event of the next OpenAI session (rollover), before it takes over.
+struct next_session_event {
+  const openai::event* event = nullptr;
 };
 struct message_rejected {  ///< a leg sent something we could not decode
   leg side = leg::twilio;
@@ -115,7 +129,7 @@ struct configure {
 using call_input =
     std::variant<twilio::event, openai::event, call_in::openai_opened, call_in::leg_closed, call_in::message_rejected,
                  call_in::tool_result, call_in::user_text, call_in::end_call, call_in::configure,
-                 call_in::end_after_playout>;
+                 call_in::next_session_event, call_in::end_after_playout>;
 
 struct call_counters {
   twilio::stream_counters twilio;
@@ -128,6 +142,11 @@ struct call_counters {
   std::uint64_t rejected_twilio_messages = 0;
   std::uint64_t rejected_openai_messages = 0;
   std::uint64_t inputs_after_end = 0;
+  std::uint64_t openai_reconnect_attempts = 0;  ///< new sessions opened after a failure
+  std::uint64_t openai_reconnects = 0;          ///< outages that ended with a new session ready
+  std::uint64_t replayed_items = 0;             ///< conversation items sent to new sessions
+  std::uint64_t rollovers = 0;                  ///< sessions replaced before the cap
+  std::uint64_t rollover_failures = 0;          ///< next sessions that failed before taking over
 };
 
 /// The whole call as one pure state machine. Feed it every event of both legs
@@ -161,6 +180,11 @@ class call {
   const twilio::stream& twilio_stream() const noexcept { return stream_; }
   const openai::session& openai_session() const noexcept { return session_; }
   const barge_in& playout() const noexcept { return barge_in_; }
+  const conversation_log& conversation() const noexcept { return log_; }
+  /// The OpenAI session failed and a new one is not open yet.
+  bool reconnecting() const noexcept { return gap_ != gap::none; }
+  /// A next session is open or opening beside the current one (rollover).
+  bool rolling_over() const noexcept { return next_.has_value(); }
   const call_control& control() const noexcept { return control_; }
 
  private:
@@ -196,6 +220,23 @@ class call {
   void update_control(timestamp now);
   void route_control(const control_actions& decided, timestamp now);
   void on_rejected(const call_in::message_rejected& r);
+  void on_tool_result(const call_in::tool_result& r, timestamp now);
+  void on_user_text(const call_in::user_text& t, timestamp now);
+  /// Barge-in's actions, noting in the conversation log what the caller heard.
+  void playout_step(const actions& more);
+  void log_openai_event(const openai::event& ev);
+  void on_session_failed(const openai::session_failure& f);
+  void begin_outage(timestamp retry_at);
+  void reconnect_now();
+  void replay_into_session();
+  void open_next_session();
+  void on_next_event(const openai::event& ev, timestamp now);
+  /// Actions of the next session: messages addressed to it; nothing for the host but warnings.
+  void append_next(const actions& more);
+  void abandon_next(std::string_view why);
+  bool turn_boundary() const noexcept;
+  void maybe_switch();
+  void switch_sessions();
   void end(end_reason why, std::string detail);
   void warn(warning_code code, std::string detail);
   void warn_once(warning_code code, std::string detail);
@@ -226,6 +267,31 @@ class call {
   std::uint64_t rejected_twilio_ = 0;
   std::uint64_t rejected_openai_ = 0;
   std::uint64_t inputs_after_end_ = 0;
+
+  // Reconnect (see "Reconnect" in call.cpp).
+  enum class gap {
+    none,        ///< the session serves the call (or is opening for the first time)
+    closing_old, ///< the failed session's socket is closing; the next attempt waits for it
+    waiting,     ///< backoff before the next attempt
+    connecting,  ///< a new session's socket is opening
+  };
+  reconnect_policy reconnect_;
+  conversation_log log_;
+  gap gap_ = gap::none;
+  std::optional<timestamp> reconnect_at_;
+  std::vector<std::string> carried_calls_;  ///< tool calls open when the session failed
+  bool respond_after_replay_ = false;       ///< a response was cut (or is due) when it failed
+  bool ever_ready_ = false;                 ///< a session has been ready: later failures may be transient
+  std::uint64_t replayed_items_ = 0;
+  actions scratch_;
+
+  // Rollover (see "Rollover" in call.cpp).
+  session_rollover rollover_;
+  std::optional<openai::session> next_;
+  bool next_leg_open_ = false;  ///< the next socket was asked for and not reported closed
+  timestamp next_started_{};
+  bool caller_speaking_ = false;
+  bool turn_unanswered_ = false;  ///< the caller's turn ended; the server's answer has not started
 };
 
 }  // namespace rtb

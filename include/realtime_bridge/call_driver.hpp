@@ -65,6 +65,17 @@ class call_driver {
   void on_oversized(leg side, std::size_t size);
 
   void on_openai_open();
+
+  // The next OpenAI connection (session rollover: to_openai::connect{next}).
+  // Its messages go through its own inbox; once promote_next has run
+  // (connector::promote_next), the old next connection is the current one.
+  /// Where messages for the next connection are sent. Without one, they are dropped.
+  void set_next_openai_transport(transport* t) noexcept;
+  padded_buffer& openai_inbox(openai_slot slot) noexcept;
+  void on_openai_message(openai_slot slot);
+  void on_openai_oversized(openai_slot slot, std::size_t size);
+  void on_openai_open(openai_slot slot);
+  void on_openai_closed(openai_slot slot, std::uint16_t code, std::string_view reason);
   /// A leg closed, or (OpenAI) failed to connect. `code` 0 when there was no close frame.
   void on_closed(leg side, std::uint16_t code, std::string_view reason);
   /// Call when the time from next_timeout() has come (spurious calls are fine).

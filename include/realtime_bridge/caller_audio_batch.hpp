@@ -30,9 +30,14 @@ struct frame {
 struct flush {};
 /// OpenAI takes no more audio (it failed or closed): forget what is pending.
 struct drop {};
+/// The session failed and a new one will take the audio (reconnect): hand
+/// over what is pending as one append that is not counted as forwarded yet
+/// (the call holds it and feeds it back as a frame).
+struct take {};
 }  // namespace caller_audio
 
-using caller_audio_input = std::variant<caller_audio::frame, caller_audio::flush, caller_audio::drop>;
+using caller_audio_input =
+    std::variant<caller_audio::frame, caller_audio::flush, caller_audio::drop, caller_audio::take>;
 
 /// Checks call_limits::caller_audio_batch: 0 (off) or a multiple of 20 ms (a
 /// Twilio frame) from 40 to 200 ms. The message names the setting.
@@ -79,7 +84,7 @@ class caller_audio_batch {
 
  private:
   void on_frame(std::string_view payload, timestamp now);
-  void send_pending();
+  void send_pending(bool counted = true);
 
   std::chrono::milliseconds length_;
   actions out_;

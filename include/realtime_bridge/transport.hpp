@@ -29,6 +29,10 @@ class connector {
   /// Start opening a WebSocket to OpenAI for `slot`, with `model` in its URL.
   /// Must not call back into the driver from inside (report later).
   virtual void connect(openai_slot slot, std::string_view model) = 0;
+  /// The next connection becomes the current one (to_openai::promote_next);
+  /// the old current one, told to close just before, is retired: report
+  /// nothing more of it. A shell without rollover support keeps the default.
+  virtual void promote_next() {}
 };
 
 /// Everything the host learns about a call when it ends.

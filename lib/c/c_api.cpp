@@ -67,6 +67,8 @@ static_assert(RTB_WARNING_TRANSCRIPTION_FAILED == static_cast<int>(rtb::warning_
 static_assert(RTB_WARNING_UNKNOWN_TOOL_CALL == static_cast<int>(rtb::warning_code::unknown_tool_call));
 static_assert(RTB_WARNING_FOREIGN_MARK == static_cast<int>(rtb::warning_code::foreign_mark));
 static_assert(RTB_WARNING_CONFIGURATION_IGNORED == static_cast<int>(rtb::warning_code::configuration_ignored));
+static_assert(RTB_WARNING_OPENAI_RECONNECT == static_cast<int>(rtb::warning_code::openai_reconnect));
+static_assert(RTB_WARNING_OPENAI_ROLLOVER == static_cast<int>(rtb::warning_code::openai_rollover));
 static_assert(RTB_CLOSE_NORMAL == rtb::close_normal && RTB_CLOSE_GOING_AWAY == rtb::close_going_away &&
               RTB_CLOSE_POLICY_VIOLATION == rtb::close_policy_violation &&
               RTB_CLOSE_INTERNAL_ERROR == rtb::close_internal_error);
@@ -268,9 +270,18 @@ class c_trace final : public rtb::trace_sink {
   rtb_call& call_;
 };
 
+// The C ABI has no connector yet (the host opens the one OpenAI socket
+// itself): a call cannot ask it for a new session, so reconnect and rollover
+// are off for C ABI calls.
+rtb::call_config without_new_sessions(rtb::call_config c) {
+  c.reconnect.attempts = 0;
+  c.rollover.after = std::chrono::milliseconds{0};
+  return c;
+}
+
 rtb::call_config parse_config(const char* json, std::size_t length, rtb_status& status) {
   status = RTB_OK;
-  if (length == 0) return {};
+  if (length == 0) return without_new_sessions({});
   auto parsed = rtb::parse_config_json(std::string_view(json, length));
   if (!parsed) {
     status = fail(RTB_E_INVALID_CONFIG, parsed.error().message);
@@ -280,7 +291,7 @@ rtb::call_config parse_config(const char* json, std::size_t length, rtb_status& 
     status = fail(RTB_E_INVALID_CONFIG, ok.error().message);
     return {};
   }
-  return std::move(*parsed);
+  return without_new_sessions(std::move(*parsed));
 }
 
 }  // namespace
@@ -625,7 +636,7 @@ RTB_API int rtb_end_reason_is_ai_failure(int32_t reason) {
 }
 
 RTB_API const char* rtb_warning_name(int32_t code) {
-  if (code < RTB_WARNING_REJECTED_MESSAGE || code > RTB_WARNING_CONFIGURATION_IGNORED) return "unknown";
+  if (code < RTB_WARNING_REJECTED_MESSAGE || code > RTB_WARNING_OPENAI_ROLLOVER) return "unknown";
   return rtb::to_string(static_cast<rtb::warning_code>(code)).data();
 }
 

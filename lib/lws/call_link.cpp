@@ -38,7 +38,7 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
   handle_state_->mailbox = thread_.mailbox;
   state(leg::twilio).wsi = twilio_wsi;
   state(leg::twilio).connected = true;
-  state(leg::openai).gone = true;  // until the call asks to connect
+  for (std::size_t i = openai_leg; i < leg_count; ++i) legs_[i].gone = true;  // until the call asks to connect
   timer_.owner = this;
   timer_.fire = &call_link::on_timer;
   thread_.calls[id_] = this;
@@ -51,6 +51,9 @@ call_link::~call_link() {
   handle_state_->ended = true;
   for (leg side : {leg::twilio, leg::openai})
     if (thread_.batch(side).owner == this) thread_.batch(side).owner = nullptr;
+  // Connections still open (a retired one closing) must not call back into a freed link.
+  for (std::size_t i = openai_leg; i < leg_count; ++i)
+    if (!legs_[i].gone && legs_[i].wsi) lws_set_opaque_user_data(legs_[i].wsi, nullptr);
   thread_.runner->cancel(timer_);
   thread_.calls.erase(id_);
   thread_.metrics.calls.add(static_cast<std::uint64_t>(-1));  // wraps back: one fewer
@@ -73,7 +76,7 @@ bool call_link::start() {
     if (auto custom = shared_.app->config_for_call(request_)) {
       if (auto ok = validate(*custom); !ok) {
         log(log_level::error, "the application's call configuration is invalid: " + ok.error().message);
-        request_close(leg::twilio, close_internal_error, "configuration error");
+        request_close(twilio_leg, close_internal_error, "configuration error");
         after_driver();
         return false;
       }
@@ -83,13 +86,14 @@ bool call_link::start() {
     app_observer_ = shared_.app->observer_for_call(call_handle(handle_state_));
   } catch (const std::exception& e) {
     log(log_level::error, fmt::format("the application failed to set up the call: {}", e.what()));
-    request_close(leg::twilio, close_internal_error, "application error");
+    request_close(twilio_leg, close_internal_error, "application error");
     after_driver();
     return false;
   }
   driver_ = std::make_unique<call_driver>(std::move(config), twilio_transport_, openai_transport_, logger_,
                                           shared_.options.limits, &clock::now, trace_.get(), &thread_.parser);
   driver_->set_connector(&connector_);
+  driver_->set_next_openai_transport(&openai_next_transport_);
   log(log_level::info, fmt::format("media stream connected from {}", request_.peer));
   driver_->start();  // asks to connect now, or once Twilio's start has chosen the configuration
   after_driver();
@@ -97,19 +101,59 @@ bool call_link::start() {
 }
 
 void call_link::link_connector::connect(openai_slot slot, std::string_view model) {
-  leg_state& s = link.state(leg::openai);
-  if (slot != openai_slot::current || !s.gone || link.connect_model_) {
-    link.log(log_level::warning, "a second OpenAI connection was asked for; this adapter keeps one per call");
+  // The call asks for a new session only once the previous socket of that
+  // slot is gone (a reconnect waits for it: call.cpp, "Reconnect").
+  const std::size_t slot_index = slot == openai_slot::current ? 0 : 1;
+  const leg_state& s = link.legs_[slot == openai_slot::current ? openai_leg : next_leg];
+  if (!s.gone || link.connect_model_[slot_index]) {
+    link.log(log_level::warning, "a second OpenAI connection was asked for in a slot in use; ignored");
     return;
   }
-  link.connect_model_ = std::string(model);
+  if (slot == openai_slot::current && link.openai_connects_++ > 0) {
+    ++link.shared_.openai_reconnects;
+    link.log(log_level::info, "reconnecting to OpenAI");
+  }
+  if (slot == openai_slot::next) link.log(log_level::info, "opening the next OpenAI session (rollover)");
+  link.connect_model_[slot_index] = std::string(model);
+}
+
+void call_link::link_connector::promote_next() {
+  // Frames batched in this driver call belong to the old session's socket.
+  link.flush_writes();
+  leg_state& retired = link.legs_[retired_leg];
+  if (!retired.gone && retired.wsi) {
+    // An older retired connection still closing: let it go now.
+    lws_set_opaque_user_data(retired.wsi, nullptr);
+    lws_set_timeout(retired.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  }
+  link.legs_[retired_leg] = std::move(link.legs_[openai_leg]);
+  link.legs_[openai_leg] = std::move(link.legs_[next_leg]);
+  link.legs_[next_leg] = leg_state{};
+  link.legs_[next_leg].gone = true;
+  ++link.shared_.openai_rollovers;
+  link.log(log_level::info, "switched to the next OpenAI session (rollover); the old one is closing");
+}
+
+int call_link::index_of(leg side, struct lws* wsi) const noexcept {
+  if (side == leg::twilio) return static_cast<int>(twilio_leg);
+  for (std::size_t i = openai_leg; i < leg_count; ++i)
+    if (!legs_[i].gone && legs_[i].wsi == wsi) return static_cast<int>(i);
+  if (connecting_) return static_cast<int>(connecting_index_);  // before lws stored the wsi
+  return -1;
 }
 
 void call_link::connect_openai() {
-  if (!connect_model_) return;
-  const std::string path = with_model(shared_.openai.path, *connect_model_);  // lws copies it
-  connect_model_.reset();
-  leg_state& s = state(leg::openai);
+  for (std::size_t slot = 0; slot < 2; ++slot) {
+    if (!connect_model_[slot]) continue;
+    const std::string model = std::move(*connect_model_[slot]);
+    connect_model_[slot].reset();
+    connect_openai(slot == 0 ? openai_leg : next_leg, model);
+  }
+}
+
+void call_link::connect_openai(std::size_t index, const std::string& model) {
+  const std::string path = with_model(shared_.openai.path, model);  // lws copies it
+  leg_state& s = legs_[index];
   s = leg_state{};  // a fresh leg
   const ws_url& url = shared_.openai;
   lws_client_connect_info i;
@@ -123,30 +167,39 @@ void call_link::connect_openai() {
   i.ssl_connection = url.tls ? LCCSCF_USE_SSL : 0;
   i.local_protocol_name = "rtb-openai";
   i.opaque_user_data = this;
-  i.pwsi = &state(leg::openai).wsi;
+  i.pwsi = &legs_[index].wsi;  // stored early; lws only clears it if this call fails
   i.retry_and_idle_policy = &shared_.retry;
-  openai_connect_started_ = clock::now();
+  if (index == openai_leg) openai_connect_started_ = clock::now();
   connecting_ = true;
+  connecting_index_ = index;
   struct lws* wsi = lws_client_connect_via_info(&i);
   connecting_ = false;
   // A synchronous failure may already have been reported through
   // CLIENT_CONNECTION_ERROR (then the leg is gone); report it once either way.
-  if (!wsi && !state(leg::openai).gone) on_leg_gone(leg::openai, "could not start connecting to OpenAI");
+  if (!wsi && !legs_[index].gone) leg_gone(index, "could not start connecting to OpenAI");
 }
 
-void call_link::append_openai_headers(unsigned char** p, unsigned char* end, bool& failed) {
+void call_link::append_openai_headers(struct lws* wsi, unsigned char** p, unsigned char* end, bool& failed) {
   const std::string& key = shared_.options.openai.api_key;
   if (key.empty()) return;
   const std::string value = "Bearer " + key;
-  if (lws_add_http_header_by_name(state(leg::openai).wsi, reinterpret_cast<const unsigned char*>("authorization:"),
+  if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>("authorization:"),
                                   reinterpret_cast<const unsigned char*>(value.data()), static_cast<int>(value.size()),
                                   p, end))
     failed = true;
 }
 
-void call_link::on_openai_established() {
-  leg_state& s = state(leg::openai);
-  s.connected = true;
+void call_link::on_openai_established(struct lws* wsi) {
+  const int index = index_of(leg::openai, wsi);
+  if (index < 0) return;
+  legs_[index].connected = true;
+  if (index == static_cast<int>(next_leg)) {
+    log(log_level::info, "next OpenAI socket open");
+    driver_->on_openai_open(openai_slot::next);
+    after_driver();
+    return;
+  }
+  if (index == static_cast<int>(retired_leg)) return;
   openai_open_at_ = clock::now();
   shared_.openai_last_open_ms = steady_ms(openai_open_at_);
   shared_.openai_connect.record_shared(
@@ -156,10 +209,13 @@ void call_link::on_openai_established() {
   after_driver();
 }
 
-void call_link::on_receive(leg side, const void* data, std::size_t length, bool final_fragment) {
+void call_link::on_receive(leg side, struct lws* wsi, const void* data, std::size_t length, bool final_fragment) {
   if (!driver_) return;
-  leg_state& s = state(side);
-  padded_buffer& inbox = driver_->inbox(side);
+  const int index = index_of(side, wsi);
+  if (index < 0 || index == static_cast<int>(retired_leg)) return;  // retired: nothing of it reaches the call
+  const bool next = index == static_cast<int>(next_leg);
+  leg_state& s = legs_[index];
+  padded_buffer& inbox = next ? driver_->openai_inbox(openai_slot::next) : driver_->inbox(side);
   if (!s.oversized && inbox.size() + length > driver_->max_message_bytes(side)) {
     s.oversized = true;
     s.oversized_bytes = inbox.size();
@@ -174,23 +230,32 @@ void call_link::on_receive(leg side, const void* data, std::size_t length, bool 
   thread_.metrics.messages_in[side == leg::twilio ? 0 : 1].add();
   if (shared_.options.relay_latency_metrics) received_at_ = clock::now();
   if (s.oversized) {
-    driver_->on_oversized(side, s.oversized_bytes);
+    if (next)
+      driver_->on_openai_oversized(openai_slot::next, s.oversized_bytes);
+    else
+      driver_->on_oversized(side, s.oversized_bytes);
     s.oversized = false;
     s.oversized_bytes = 0;
+  } else if (next) {
+    driver_->on_openai_message(openai_slot::next);
   } else {
     driver_->on_message(side);
   }
   after_driver();
 }
 
-void call_link::enqueue(leg side, std::string_view message) {
-  leg_state& s = state(side);
+void call_link::enqueue(std::size_t index, std::string_view message) {
+  leg_state& s = legs_[index];
+  const leg side = side_of(index);
   if (s.gone || s.pending_close) {
     ++s.dropped_after_close;
     return;
   }
   thread_.metrics.messages_out[side == leg::twilio ? 0 : 1].add();
-  if (s.connected && s.queue.empty() && !lws_partial_buffered(s.wsi)) {
+  // Only the call's own two legs batch (one batch per leg kind per thread);
+  // the next session's few messages are queued.
+  const bool batchable = index == twilio_leg || index == openai_leg;
+  if (batchable && s.connected && s.queue.empty() && !lws_partial_buffered(s.wsi)) {
     // Nothing is waiting: frame it into the batch that leaves when the driver
     // returns (flush_writes), with no WRITEABLE round trip (which would cost
     // two epoll_ctl calls and a wake-up).
@@ -200,13 +265,13 @@ void call_link::enqueue(leg side, std::string_view message) {
       batch.owner = this;
       batch.bytes.resize(LWS_PRE);
     }
-    append_frame(batch.bytes, ws_opcode::text, message, mask_for(side));
+    append_frame(batch.bytes, ws_opcode::text, message, mask_for(index));
     return;
   }
   if (s.queue.bytes() + message.size() > max_queued_bytes) {
     log(log_level::error,
         fmt::format("{} is not reading: {} bytes queued; closing it", leg_name(side), s.queue.bytes()));
-    request_close(side, close_internal_error, "send queue overflow");
+    request_close(index, close_internal_error, "send queue overflow");
     return;
   }
   s.queue.push(message);
@@ -237,13 +302,13 @@ void call_link::flush_writes() {
   }
 }
 
-std::optional<std::array<std::uint8_t, 4>> call_link::mask_for(leg side) {
-  if (side == leg::openai) return thread_.masks.next();
+std::optional<std::array<std::uint8_t, 4>> call_link::mask_for(std::size_t index) {
+  if (index != twilio_leg) return thread_.masks.next();
   return std::nullopt;
 }
 
-void call_link::request_close(leg side, std::uint16_t code, std::string_view reason) {
-  leg_state& s = state(side);
+void call_link::request_close(std::size_t index, std::uint16_t code, std::string_view reason) {
+  leg_state& s = legs_[index];
   if (s.gone || s.pending_close) return;
   s.pending_close.emplace(code, std::string(reason.substr(0, 120)));
   if (!s.connected && s.wsi) {
@@ -252,14 +317,17 @@ void call_link::request_close(leg side, std::uint16_t code, std::string_view rea
   }
 }
 
-int call_link::on_writeable(leg side) {
-  leg_state& s = state(side);
+int call_link::on_writeable(leg side, struct lws* wsi) {
+  const int found = index_of(side, wsi);
+  if (found < 0) return 0;
+  const auto index = static_cast<std::size_t>(found);
+  leg_state& s = legs_[index];
   if (!s.wsi || !s.connected || s.close_sent) return 0;
   if (!s.queue.empty()) {
     std::string& buffer = s.queue.front();
     const std::size_t length = s.queue.front_length();
     auto* payload = reinterpret_cast<unsigned char*>(buffer.data()) + LWS_PRE;
-    const bool written = write_frame(side, ws_opcode::text, payload, length);
+    const bool written = write_frame(index, ws_opcode::text, payload, length);
     s.queue.pop();
     if (!written) {
       log(log_level::warning, fmt::format("write to {} failed; closing it", leg_name(side)));
@@ -268,12 +336,12 @@ int call_link::on_writeable(leg side) {
     if (!s.queue.empty() || s.pending_close) lws_callback_on_writable(s.wsi);
     return 0;
   }
-  if (s.pending_close) return send_close(side) ? 0 : -1;
+  if (s.pending_close) return send_close(index) ? 0 : -1;
   return 0;
 }
 
-bool call_link::send_close(leg side) {
-  leg_state& s = state(side);
+bool call_link::send_close(std::size_t index) {
+  leg_state& s = legs_[index];
   const auto& [code, reason] = *s.pending_close;
   unsigned char buffer[LWS_PRE + max_close_payload];
   unsigned char* payload = buffer + LWS_PRE;
@@ -281,7 +349,7 @@ bool call_link::send_close(leg side) {
   payload[1] = static_cast<unsigned char>(code & 0xFF);
   const std::size_t reason_length = std::min(reason.size(), max_close_payload - 2);
   std::memcpy(payload + 2, reason.data(), reason_length);
-  const bool written = write_frame(side, ws_opcode::close, payload, 2 + reason_length);
+  const bool written = write_frame(index, ws_opcode::close, payload, 2 + reason_length);
   s.close_sent = true;
   // The peer answers with its own close (on_peer_close then drops the
   // connection); one that does not is dropped when this runs out.
@@ -289,16 +357,18 @@ bool call_link::send_close(leg side) {
   return written;
 }
 
-bool call_link::write_frame(leg side, ws_opcode opcode, unsigned char* payload, std::size_t length) {
+bool call_link::write_frame(std::size_t index, ws_opcode opcode, unsigned char* payload, std::size_t length) {
   // lws sends the finished frame as it is, or keeps what the socket did not
   // take and sends it before anything else.
-  const std::size_t header = frame_in_place(opcode, payload, length, mask_for(side));
+  const std::size_t header = frame_in_place(opcode, payload, length, mask_for(index));
   const std::size_t frame = header + length;
-  return lws_write(state(side).wsi, payload - header, frame, LWS_WRITE_RAW) >= static_cast<int>(frame);
+  return lws_write(legs_[index].wsi, payload - header, frame, LWS_WRITE_RAW) >= static_cast<int>(frame);
 }
 
-bool call_link::on_peer_close(leg side, const void* payload, std::size_t length) {
-  leg_state& s = state(side);
+bool call_link::on_peer_close(leg side, struct lws* wsi, const void* payload, std::size_t length) {
+  const int index = index_of(side, wsi);
+  if (index < 0) return false;
+  leg_state& s = legs_[index];
   if (s.close_sent) return true;  // the answer to our close: the handshake is complete
   const auto* bytes = static_cast<const unsigned char*>(payload);
   if (length >= 2) {
@@ -308,20 +378,35 @@ bool call_link::on_peer_close(leg side, const void* payload, std::size_t length)
   return false;
 }
 
-void call_link::on_leg_gone(leg side, std::string_view why) {
-  leg_state& s = state(side);
+void call_link::on_leg_gone(leg side, struct lws* wsi, std::string_view why) {
+  const int index = index_of(side, wsi);
+  if (index >= 0) leg_gone(static_cast<std::size_t>(index), why);
+}
+
+void call_link::leg_gone(std::size_t index, std::string_view why) {
+  leg_state& s = legs_[index];
+  const leg side = side_of(index);
   if (s.gone) return;
-  if (side == leg::openai && !s.connected && !s.pending_close)
+  if (index == retired_leg) {  // the call let go of it at the rollover
+    s = leg_state{};
+    s.gone = true;
+    log(log_level::info, "the retired OpenAI session's socket closed");
+    return;
+  }
+  if (index == openai_leg && !s.connected && !s.pending_close)
     shared_.openai_last_failure_ms = steady_ms(clock::now());  // it never opened, and we did not give up on it
   s.gone = true;
   s.connected = false;
   s.wsi = nullptr;
   s.queue.clear();
   const std::string reason = s.peer_close_reason.empty() ? std::string(why) : s.peer_close_reason;
-  log(log_level::info, fmt::format("{} leg closed (code {}{}{})", leg_name(side), s.peer_close_code,
-                                   reason.empty() ? "" : ", ", reason));
+  log(log_level::info, fmt::format("{} leg closed (code {}{}{})", index == next_leg ? "next openai" : leg_name(side),
+                                   s.peer_close_code, reason.empty() ? "" : ", ", reason));
   if (driver_) {
-    driver_->on_closed(side, s.peer_close_code, reason);
+    if (index == next_leg)
+      driver_->on_openai_closed(openai_slot::next, s.peer_close_code, reason);
+    else
+      driver_->on_closed(side, s.peer_close_code, reason);
     after_driver();
   }
 }
@@ -329,10 +414,8 @@ void call_link::on_leg_gone(leg side, std::string_view why) {
 void call_link::after_driver() {
   connect_openai();
   flush_writes();
-  for (leg side : {leg::twilio, leg::openai}) {
-    leg_state& s = state(side);
-    if (s.wsi && s.connected && (!s.queue.empty() || s.pending_close)) lws_callback_on_writable(s.wsi);
-  }
+  for (leg_state& s : legs_)
+    if (!s.gone && s.wsi && s.connected && (!s.queue.empty() || s.pending_close)) lws_callback_on_writable(s.wsi);
   if (!driver_ || driver_->finished()) {
     thread_.runner->cancel(timer_);
     return;

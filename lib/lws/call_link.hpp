@@ -1,4 +1,6 @@
-// One call's two WebSocket legs, its driver, queues and timer.
+// One call's WebSocket legs, its driver, queues and timer: Twilio, the OpenAI
+// session, and during a rollover a next OpenAI session and the retired one
+// still closing.
 #pragma once
 
 #include <cstdint>
@@ -25,18 +27,19 @@ class call_link final {
   /// could not be set up (the Twilio leg is then being closed).
   bool start();
 
-  // From the lws callbacks.
-  void on_receive(leg side, const void* data, std::size_t length, bool final_fragment);
+  // From the lws callbacks. An OpenAI connection is told apart by its wsi
+  // (the current one, the next one, or one retired by a rollover).
+  void on_receive(leg side, struct lws* wsi, const void* data, std::size_t length, bool final_fragment);
   /// Writes one queued message (or the pending close). -1: close this wsi.
-  int on_writeable(leg side);
-  void on_openai_established();
+  int on_writeable(leg side, struct lws* wsi);
+  void on_openai_established(struct lws* wsi);
   /// The peer's close frame. True when it answers ours: drop the connection
   /// without echoing it.
-  bool on_peer_close(leg side, const void* payload, std::size_t length);
-  void on_leg_gone(leg side, std::string_view why);
-  void append_openai_headers(unsigned char** p, unsigned char* end, bool& failed);
-  /// Both legs are gone: the link may be deleted.
-  bool done() const noexcept { return legs_[0].gone && legs_[1].gone; }
+  bool on_peer_close(leg side, struct lws* wsi, const void* payload, std::size_t length);
+  void on_leg_gone(leg side, struct lws* wsi, std::string_view why);
+  void append_openai_headers(struct lws* wsi, unsigned char** p, unsigned char* end, bool& failed);
+  /// Every leg is gone: the link may be deleted.
+  bool done() const noexcept { return legs_[0].gone && legs_[1].gone && legs_[2].gone && legs_[3].gone; }
 
   std::uint64_t id() const noexcept { return id_; }
   void run(const posted_command& command);
@@ -58,13 +61,17 @@ class call_link final {
     std::uint64_t dropped_after_close = 0;
   };
 
+  /// legs_: Twilio, the OpenAI session, the next one (rollover), the one a
+  /// rollover retired (closing; nothing of it reaches the driver).
+  static constexpr std::size_t twilio_leg = 0, openai_leg = 1, next_leg = 2, retired_leg = 3, leg_count = 4;
+
   /// The driver's view of a leg: sending only queues.
   struct leg_transport final : transport {
-    leg_transport(call_link& l, leg s) : link(l), side(s) {}
-    void send_text(std::string_view message) override { link.enqueue(side, message); }
-    void close(std::uint16_t code, std::string_view reason) override { link.request_close(side, code, reason); }
+    leg_transport(call_link& l, std::size_t i) : link(l), index(i) {}
+    void send_text(std::string_view message) override { link.enqueue(index, message); }
+    void close(std::uint16_t code, std::string_view reason) override { link.request_close(index, code, reason); }
     call_link& link;
-    leg side;
+    std::size_t index;
   };
 
   /// The call's requests to connect to OpenAI, performed after the driver
@@ -72,6 +79,7 @@ class call_link final {
   struct link_connector final : connector {
     explicit link_connector(call_link& l) : link(l) {}
     void connect(openai_slot slot, std::string_view model) override;
+    void promote_next() override;
     call_link& link;
   };
 
@@ -94,43 +102,51 @@ class call_link final {
 
   /// Sends a message to a leg: in this driver call's batch if nothing is
   /// waiting, else queued.
-  void enqueue(leg side, std::string_view message);
+  void enqueue(std::size_t index, std::string_view message);
   /// Writes the batches enqueue() built, one lws_write per leg.
   void flush_writes();
   /// A client's frames (to OpenAI) are masked with a fresh key; a server's are not.
-  std::optional<std::array<std::uint8_t, 4>> mask_for(leg side);
+  std::optional<std::array<std::uint8_t, 4>> mask_for(std::size_t index);
   /// Frames a whole message in place (its buffer has LWS_PRE bytes of
   /// headroom before `payload`) and writes it with one lws_write. False if
   /// the connection failed.
-  bool write_frame(leg side, ws_opcode opcode, unsigned char* payload, std::size_t length);
-  void request_close(leg side, std::uint16_t code, std::string_view reason);
+  bool write_frame(std::size_t index, ws_opcode opcode, unsigned char* payload, std::size_t length);
+  void request_close(std::size_t index, std::uint16_t code, std::string_view reason);
   /// Writes the pending close frame itself rather than through lws' close
   /// path (Debian's lws is a debug build whose libuv close path drops the
   /// frame; docs/design.md). False if the write failed.
-  bool send_close(leg side);
+  bool send_close(std::size_t index);
+  /// Which leg a callback is about: -1 for a connection the link let go of.
+  int index_of(leg side, struct lws* wsi) const noexcept;
+  void leg_gone(std::size_t index, std::string_view why);
   /// After every call into the driver: re-arm its timer, request writes.
   void after_driver();
-  /// Starts the connect the call asked for, if any.
+  /// Starts the connects the call asked for, if any.
   void connect_openai();
+  void connect_openai(std::size_t index, const std::string& model);
   static void on_timer(loop_timer& timer);
-  leg_state& state(leg side) noexcept { return legs_[side == leg::twilio ? 0 : 1]; }
+  leg_state& state(leg side) noexcept { return legs_[side == leg::twilio ? twilio_leg : openai_leg]; }
+  static leg side_of(std::size_t index) noexcept { return index == twilio_leg ? leg::twilio : leg::openai; }
 
   service_thread& thread_;
   server_shared& shared_;
   std::uint64_t id_;
   std::shared_ptr<call_handle::shared_state> handle_state_;  ///< shared with the application's handles
   stream_request request_;
-  leg_state legs_[2];
-  leg_transport twilio_transport_{*this, leg::twilio};
-  leg_transport openai_transport_{*this, leg::openai};
+  leg_state legs_[leg_count];
+  leg_transport twilio_transport_{*this, twilio_leg};
+  leg_transport openai_transport_{*this, openai_leg};
+  leg_transport openai_next_transport_{*this, next_leg};
   link_connector connector_{*this};
-  std::optional<std::string> connect_model_;  ///< a connect the call asked for, with its model
+  std::optional<std::string> connect_model_[2];  ///< connects the call asked for (current, next), with the model
+  std::size_t connecting_index_ = openai_leg;    ///< the leg being connected while connecting_
   logging_observer logger_{*this};
   std::unique_ptr<call_observer> app_observer_;
   std::unique_ptr<trace_sink> trace_;
   std::unique_ptr<call_driver> driver_;
   loop_timer timer_{};
   bool connecting_ = false;  ///< inside lws_client_connect_via_info()
+  std::uint32_t openai_connects_ = 0;  ///< connects asked for (more than one: reconnects)
   /// Metrics: when the message being handled arrived (relay latency, until
   /// what it causes is written), when the OpenAI connect started and when
   /// its WebSocket opened.

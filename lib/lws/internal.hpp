@@ -167,6 +167,8 @@ struct server_shared {
   std::atomic<std::uint64_t> calls_started{0};
   std::atomic<std::uint64_t> calls_active{0};
   std::atomic<std::uint64_t> calls_ended{0};
+  std::atomic<std::uint64_t> openai_reconnects{0};  ///< OpenAI connects after the call's first (reconnects)
+  std::atomic<std::uint64_t> openai_rollovers{0};   ///< switches to a next session (rollover)
   std::atomic<std::uint64_t> streams_refused{0};
   std::atomic<std::uint64_t> accept_pauses{0};
   std::atomic<std::uint64_t> http_requests{0};

@@ -88,6 +88,12 @@ void write_adapter_metrics(const server_shared& s, const std::vector<std::unique
     if (i < call_totals::reasons)
       w.sample("rtb_calls_ended_total", labels{{"reason", std::string(to_string(r))}}, get(s.totals.ended_by_reason[i]));
   }
+  w.family("rtb_openai_reconnects_total", "counter",
+           "New OpenAI sessions opened for calls whose session failed (reconnect attempts).");
+  w.sample("rtb_openai_reconnects_total", s.openai_reconnects.load());
+  w.family("rtb_openai_rollovers_total", "counter",
+           "Calls switched to a new OpenAI session before the old one reached its time limit.");
+  w.sample("rtb_openai_rollovers_total", s.openai_rollovers.load());
   w.family("rtb_max_calls", "gauge", "The most calls this process takes at once.");
   w.sample("rtb_max_calls", static_cast<std::uint64_t>(s.max_calls));
   w.family("rtb_admission_refusals_total", "counter", "Media streams refused because max_calls were in progress.");

@@ -264,13 +264,13 @@ void refuse_full(service_thread& t, const stream_request& request) {
 void release_twilio_leg(twilio_pss& pss, std::string_view why) {
   call_link* link = pss.link;
   pss.link = nullptr;
-  link->on_leg_gone(leg::twilio, why);
+  link->on_leg_gone(leg::twilio, nullptr, why);
   if (link->done()) delete link;
 }
 
 void release_openai_leg(struct lws* wsi, call_link& link, std::string_view why) {
   lws_set_opaque_user_data(wsi, nullptr);
-  link.on_leg_gone(leg::openai, why);
+  link.on_leg_gone(leg::openai, wsi, why);
   if (link.done()) delete &link;
 }
 
@@ -424,13 +424,14 @@ int twilio_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
     }
     case LWS_CALLBACK_RECEIVE:
       if (pss && pss->link)
-        pss->link->on_receive(leg::twilio, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi));
+        pss->link->on_receive(leg::twilio, wsi, in, len,
+                              lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi));
       return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-      if (pss && pss->link) return pss->link->on_writeable(leg::twilio);
+      if (pss && pss->link) return pss->link->on_writeable(leg::twilio, wsi);
       return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      if (pss && pss->link && pss->link->on_peer_close(leg::twilio, in, len)) return 1;
+      if (pss && pss->link && pss->link->on_peer_close(leg::twilio, wsi, in, len)) return 1;
       return 0;
     case LWS_CALLBACK_CLOSED:
       if (pss && pss->link) release_twilio_leg(*pss, "closed");
@@ -450,21 +451,21 @@ int openai_callback(struct lws* wsi, enum lws_callback_reasons reason, void* use
       if (!link) return 0;
       bool failed = false;
       auto** p = static_cast<unsigned char**>(in);
-      link->append_openai_headers(p, *p + len, failed);
+      link->append_openai_headers(wsi, p, *p + len, failed);
       return failed ? -1 : 0;
     }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
-      if (link) link->on_openai_established();
+      if (link) link->on_openai_established(wsi);
       return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
       if (link)
-        link->on_receive(leg::openai, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi));
+        link->on_receive(leg::openai, wsi, in, len, lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi));
       return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
-      if (link) return link->on_writeable(leg::openai);
+      if (link) return link->on_writeable(leg::openai, wsi);
       return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      if (link && link->on_peer_close(leg::openai, in, len)) return 1;
+      if (link && link->on_peer_close(leg::openai, wsi, in, len)) return 1;
       return 0;
     // Every way lws lets go of the connection. A client whose upgrade was
     // sent but never answered is still an HTTP client when lws' handshake

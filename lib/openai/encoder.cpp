@@ -162,6 +162,25 @@ void encode_user_message(std::string& out, std::string_view event_id, std::strin
   out.append("}]}}");
 }
 
+void encode_assistant_message(std::string& out, std::string_view event_id, std::string_view text) {
+  open_event(out, "conversation.item.create", event_id);
+  out.append(R"(,"item":{"type":"message","role":"assistant","content":[{"type":"output_text","text":)");
+  json::append_string(out, text);
+  out.append("}]}}");
+}
+
+void encode_function_call(std::string& out, std::string_view event_id, std::string_view call_id, std::string_view name,
+                          std::string_view arguments) {
+  open_event(out, "conversation.item.create", event_id);
+  out.append(R"(,"item":{"type":"function_call","call_id":)");
+  json::append_string(out, call_id);
+  out.append(R"(,"name":)");
+  json::append_string(out, name);
+  out.append(R"(,"arguments":)");
+  json::append_string(out, arguments);
+  out.append("}}");
+}
+
 void encode_function_output(std::string& out, std::string_view event_id, std::string_view call_id,
                             std::string_view output) {
   open_event(out, "conversation.item.create", event_id);

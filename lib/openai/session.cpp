@@ -131,6 +131,11 @@ const actions& session::handle(const session_input& input, timestamp now) {
           on_tool_result(in);
         } else if constexpr (std::is_same_v<T, session_in::user_text>) {
           on_user_text(in);
+        } else if constexpr (std::is_same_v<T, session_in::resume>) {
+          if (phase_ != session_phase::configuring && phase_ != session_phase::ready) return;
+          greeted_ = true;  // the call was greeted by the first session
+          open_tool_calls_.assign(in.open_tool_calls.begin(), in.open_tool_calls.end());
+          if (in.respond) request_response("");
         } else if constexpr (std::is_same_v<T, session_in::prompt>) {
           if (phase_ != session_phase::failed && phase_ != session_phase::closed) request_response(in.instructions);
         } else if constexpr (std::is_same_v<T, session_in::shutdown>) {
@@ -228,7 +233,7 @@ void session::on_error(const error_event& ev) {
   if (code == "response_cancel_not_active") return;  // benign: the response had already ended
   if (code == "conversation_already_has_active_response") response_requested_ = false;
   if (classify_error(code, phase_ == session_phase::configuring) == error_severity::fatal) {
-    fail(session_failure::kind::rejected, std::move(detail));
+    fail(session_failure::kind::rejected, std::move(detail), code);
     return;
   }
   warn(warning_code::openai_error, std::move(detail));
@@ -248,7 +253,7 @@ void session::on_response_done(const response_done& ev) {
     std::string detail = fmt::format("response {} failed: {}", ev.response_id, describe_error(ev.error));
     if (classify_response_failure(ev.error.code) == error_severity::fatal) {
       last_error_ = detail;
-      fail(session_failure::kind::rejected, std::move(detail));
+      fail(session_failure::kind::rejected, std::move(detail), ev.error.code);
       return;
     }
     warn(warning_code::response_failed, std::move(detail));
@@ -289,8 +294,12 @@ void session::on_leg_closed(const session_in::leg_closed& c) {
   std::string detail = c.code ? fmt::format("closed with code {} ({})", c.code, c.reason)
                               : fmt::format("connection failed ({})", c.reason);
   if (!last_error_.empty()) detail += "; last error: " + last_error_;
+  // OpenAI's close reason carries the error as type.code, e.g.
+  // "invalid_request_error.invalid_api_key" (openai-realtime.md §1.3).
+  const auto dot = c.reason.rfind('.');
+  const std::string_view code = dot == std::string_view::npos ? std::string_view{} : c.reason.substr(dot + 1);
   fail(phase_ == session_phase::connecting ? session_failure::kind::connect_failed : session_failure::kind::closed,
-       std::move(detail));
+       std::move(detail), code);
 }
 
 void session::maybe_greet() {
@@ -321,9 +330,9 @@ void session::send_next_response() {
   response_requested_ = true;
 }
 
-void session::fail(session_failure::kind what, std::string detail) {
+void session::fail(session_failure::kind what, std::string detail, std::string_view code) {
   if (failure_) return;
-  failure_ = session_failure{what, std::move(detail)};
+  failure_ = session_failure{what, std::move(detail), std::string(code)};
   phase_ = session_phase::failed;
   timers_.stop(timer::connect_deadline);
   timers_.stop(timer::configure_deadline);

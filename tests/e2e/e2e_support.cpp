@@ -59,6 +59,24 @@ std::unique_ptr<call_observer> recording_app::observer_for_call(lws_adapter::cal
   return std::make_unique<observer>(*this, events, std::move(control));
 }
 
+std::unique_ptr<trace_sink> recording_app::trace_for_call(const lws_adapter::stream_request&) {
+  if (!capture_traces) return nullptr;
+  struct sink final : trace_sink {
+    explicit sink(recording_app& a) : app(a) {}
+    void write_line(std::string_view line) override {
+      const std::lock_guard lock(app.mutex_);
+      app.traces_.emplace_back(line);
+    }
+    recording_app& app;
+  };
+  return std::make_unique<sink>(*this);
+}
+
+std::vector<std::string> recording_app::trace_lines() const {
+  const std::lock_guard lock(mutex_);
+  return traces_;
+}
+
 std::vector<call_events> recording_app::calls() const {
   const std::lock_guard lock(mutex_);
   std::vector<call_events> out;

@@ -40,6 +40,10 @@ class recording_app final : public lws_adapter::application {
   std::string tool_output = R"({"status":"shipped","eta":"tomorrow"})";
 
   std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_handle control) override;
+  /// With capture_traces: every call's trace lines, all calls together, in order.
+  std::unique_ptr<trace_sink> trace_for_call(const lws_adapter::stream_request& request) override;
+  bool capture_traces = false;
+  std::vector<std::string> trace_lines() const;
 
   std::vector<call_events> calls() const;
   /// Waits until `n` calls have ended.
@@ -55,6 +59,7 @@ class recording_app final : public lws_adapter::application {
   mutable std::condition_variable changed_;
   std::vector<std::shared_ptr<call_events>> calls_;
   std::vector<std::string> log_;
+  std::vector<std::string> traces_;
 };
 
 /// The bridge under test, wired to a fake OpenAI.

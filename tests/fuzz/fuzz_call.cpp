@@ -61,8 +61,13 @@
 //   - finished() never goes back to false, and equals call().ended();
 //   - call_ended is delivered at most once, and nothing reaches the transports
 //     or the observer after it;
-//   - each leg is closed at most once, only when the call ends, and nothing is
-//     sent on it afterwards;
+//   - each connection is closed at most once, and nothing is sent on it
+//     afterwards; Twilio's only when the call ends, OpenAI's also when the call
+//     reconnects (reconnect is on, as by default: 3 attempts in 10 s, 2 s with
+//     tight limits): a failed session's socket is closed or reported closed,
+//     then the call asks its connector for a new one, and the harness opens
+//     it (at an "OpenAI socket opened" op or the next OpenAI message); the call
+//     asks only once the old connection is gone;
 //   - every message sent is one valid JSON object of an allowed kind: Twilio
 //     media/mark/clear with the call's streamSid (never before `start`), marks
 //     named by append_mark_name(), base64 media; OpenAI client event types;
@@ -269,6 +274,11 @@ struct fuzz_observer final : call_observer {
   void on_call_ended(const call_summary& s) override;
 };
 
+struct fuzz_connector final : connector {
+  harness* h = nullptr;
+  void connect(openai_slot slot, std::string_view model) override;
+};
+
 struct string_trace final : trace_sink {
   std::string text;
   void write_line(std::string_view line) override {
@@ -294,6 +304,7 @@ struct harness {
   fuzz_transport twilio_side;
   fuzz_transport openai_side;
   fuzz_observer observer;
+  fuzz_connector connector;
   string_trace trace;
   std::optional<call_driver> driver;
   driver_limits limits;
@@ -305,6 +316,8 @@ struct harness {
   int twilio_closes = 0;             // transport close() calls
   int openai_closes = 0;
   int call_ended = 0;
+  bool reconnect_requested = false;  // the call asked for a new OpenAI connection
+  int reconnects = 0;                // new OpenAI connections opened
   bool was_finished = false;
   bool all_text_utf8 = true;
   bool warned_talk = false;
@@ -370,7 +383,19 @@ struct harness {
     CHECK(call_ended <= 1);
     was_finished = f;
     if (f) CHECK(!driver->next_timeout());
-    if (twilio_closes + openai_closes > 0) CHECK(f);
+    if (twilio_closes > 0) CHECK(f);
+    // The call closes OpenAI before its end only to replace the session.
+    if (openai_closes > 0 && !f) CHECK(driver->call().reconnecting());
+  }
+
+  void on_connect(openai_slot slot) {
+    after_end_check();
+    say("<< openai", slot == openai_slot::current ? "(connect)" : "(connect next)");
+    if (slot != openai_slot::current) return;  // rollover: this harness keeps one connection
+    // Only once the old connection is gone (closed by the peer, or never opened).
+    if (!chaos) CHECK(openai_peer_closed || !openai_opened);
+    CHECK(driver->call().reconnecting());
+    reconnect_requested = true;
   }
 
   // --- the clock and timers ---
@@ -412,7 +437,7 @@ struct harness {
     if (!chaos) {
       if (side == leg::twilio && !twilio_live()) return;
       if (side == leg::openai) {
-        if (!openai_opened && !openai_peer_closed && openai_closes == 0) open_openai();
+        if (reconnect_requested || (!openai_opened && !openai_peer_closed && openai_closes == 0)) open_openai();
         if (!openai_live()) return;
       }
     }
@@ -449,6 +474,16 @@ struct harness {
   }
 
   void open_openai() {
+    if (reconnect_requested) {
+      // A new connection: its own opens, closes and session.
+      reconnect_requested = false;
+      ++reconnects;
+      openai_opened = false;
+      openai_peer_closed = false;
+      openai_closes = 0;
+      model_requested = false;
+      model_active.clear();
+    }
     if (!chaos && (openai_opened || openai_peer_closed || openai_closes > 0)) return;
     openai_opened = true;
     say("openai >>", "(open)");
@@ -970,8 +1005,10 @@ struct harness {
     int& closes = side == leg::twilio ? twilio_closes : openai_closes;
     ++closes;
     CHECK(closes == 1);
-    // A leg the peer already closed is not closed again.
-    if (!chaos) CHECK(!(side == leg::twilio ? twilio_peer_closed : openai_peer_closed));
+    // A leg the peer already closed is not closed again (a new OpenAI
+    // connection asked for and not open yet may be given up, though).
+    if (!chaos && !(side == leg::openai && reconnect_requested))
+      CHECK(!(side == leg::twilio ? twilio_peer_closed : openai_peer_closed));
   }
 
   void check_counters() {
@@ -1022,6 +1059,7 @@ struct harness {
 
 void fuzz_transport::send_text(std::string_view message) { h->on_send(side, message); }
 void fuzz_transport::close(std::uint16_t code, std::string_view reason) { h->on_close(side, code, reason); }
+void fuzz_connector::connect(openai_slot slot, std::string_view) { h->on_connect(slot); }
 
 // Reads every byte of a view the driver hands out, so ASan sees dangling ones.
 std::size_t touch(std::string_view s) {
@@ -1132,6 +1170,7 @@ call_config make_config(std::uint8_t c0, std::uint8_t c1, std::uint8_t c2) {
     case 2: c.twilio.media_idle = 0ms; break;
     default: break;
   }
+  if ((c1 & 3) == 1) c.reconnect.window = 2s;
   if (c1 & 0x80) {
     c.openai.config.instructions = "You are the phone assistant for Acme Outfitters. \"Be brief.\"";
     c.openai.config.voice = "cedar";
@@ -1255,8 +1294,10 @@ void harness::run(reader& in) {
   openai_side.h = this;
   openai_side.side = leg::openai;
   observer.h = this;
+  connector.h = this;
   driver.emplace(std::move(config), twilio_side, openai_side, observer, limits, [this] { return now; },
                  check_replay ? &trace : nullptr);
+  driver->set_connector(&connector);
   check_state();
 
   for (int ops = 0; !in.empty() && ops < 512; ++ops) {

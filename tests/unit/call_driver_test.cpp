@@ -1,5 +1,6 @@
 // Scenarios for the call driver (include/realtime_bridge/call_driver.hpp): the
 // shell that decodes, runs the call, encodes and records.
+#include <algorithm>
 #include <sstream>
 
 #include "realtime_bridge/call_driver.hpp"
@@ -423,4 +424,49 @@ TEST_CASE("a configuration chosen at Twilio's start is in the trace, and replays
   std::ostringstream replayed;
   CHECK(replayed_openai_messages(trace_text.str(), replayed) == live);
   CHECK(replayed.str().find("You are acme's front desk.") != std::string::npos);
+}
+
+TEST_CASE("a call that reconnects to OpenAI replays from its trace to exactly the messages it sent",
+          "[driver][trace][reconnect]") {
+  std::ostringstream trace_text;
+  ostream_trace_sink sink(trace_text);
+  struct counting_connector : connector {
+    int connects = 0;
+    void connect(openai_slot, std::string_view) override { ++connects; }
+  } connector;
+  rig r({}, {}, &sink);
+  r.driver.set_connector(&connector);
+  r.driver.start();
+  r.up();
+  r.now = at(100);
+  r.driver.on_text(leg::openai, R"({"type":"input_audio_buffer.committed","item_id":"item_U","previous_item_id":null})");
+  r.driver.on_text(
+      leg::openai,
+      R"({"type":"conversation.item.input_audio_transcription.completed","item_id":"item_U","content_index":0,"transcript":"Where is my order?"})");
+  r.driver.on_text(leg::openai, R"({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}})");
+  r.driver.on_text(
+      leg::openai,
+      R"({"type":"response.output_audio_transcript.delta","response_id":"resp_1","item_id":"item_A","content_index":0,"delta":"Let me check"})");
+  r.driver.on_text(leg::openai, delta_json("resp_1", "item_A", frame(1)));
+  r.now = at(300);
+  r.driver.on_closed(leg::openai, 1006, "abnormal");  // the drop: reconnect at once
+  CHECK(connector.connects == 2);
+  r.now = at(320);
+  r.driver.on_text(leg::twilio, media_json(frame(0x55)));  // held
+  r.now = at(400);
+  r.driver.on_openai_open();
+  r.driver.on_text(leg::openai, session_updated_json);
+  CHECK(r.openai.sent.back() == R"({"type":"response.create","event_id":"rtb_5"})");
+  r.now = at(500);
+  r.driver.end_call("done");
+
+  const auto& sent = r.openai.sent;
+  CHECK(std::count_if(sent.begin(), sent.end(),
+                      [](const std::string& m) { return m.find(R"("type":"session.update")") != std::string::npos; }) == 2);
+  CHECK(std::find(sent.begin(), sent.end(),
+                  R"({"type":"conversation.item.create","event_id":"rtb_4","item":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Let me check"}]}})") !=
+        sent.end());
+  std::ostringstream replayed;
+  CHECK(replayed_openai_messages(trace_text.str(), replayed) == sent_to_openai(r));
+  CHECK(replayed.str().find("host.call_ended{host_ended, \"done\"}") != std::string::npos);
 }

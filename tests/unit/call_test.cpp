@@ -16,6 +16,7 @@ call_config config_with(openai::greeting g = {}) {
   c.openai.greeting = std::move(g);
   c.twilio.media_idle = 0ms;
   c.barge_in.margin = 20ms;  // not the default (0): the barge-in numbers show where it applies
+  c.reconnect.attempts = 0;  // OpenAI failures end these calls; reconnect_test.cpp has the other story
   return c;
 }
 

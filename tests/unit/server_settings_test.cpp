@@ -89,6 +89,9 @@ const std::vector<std::string> all_names = {
     "BARGE_IN_MARGIN_MS",
     "ECHO_GUARD_MS",
     "MIN_BARGE_IN_SPEECH_MS",
+    "RECONNECT_ATTEMPTS",
+    "RECONNECT_WINDOW_SECONDS",
+    "SESSION_ROLLOVER_SECONDS",
     "TWILIO_AUTH_TOKEN",
     "ALLOW_UNSIGNED",
     "SAY_FIRST",
@@ -240,6 +243,11 @@ TEST_CASE("good settings", "[server][settings]") {
       {"BARGE_IN_MARGIN_MS", "0", [](const app::settings& s) { CHECK(s.barge_in_margin_ms == 0); }},
       {"BARGE_IN_MARGIN_MS", "1000", [](const app::settings& s) { CHECK(s.barge_in_margin_ms == 1000); }},
       {"ECHO_GUARD_MS", "1500", [](const app::settings& s) { CHECK(s.echo_guard_ms == 1500); }},
+      {"RECONNECT_ATTEMPTS", "0", [](const app::settings& s) { CHECK(s.reconnect_attempts == 0); }},
+      {"RECONNECT_ATTEMPTS", "10", [](const app::settings& s) { CHECK(s.reconnect_attempts == 10); }},
+      {"RECONNECT_WINDOW_SECONDS", "120", [](const app::settings& s) { CHECK(s.reconnect_window_seconds == 120); }},
+      {"SESSION_ROLLOVER_SECONDS", "0", [](const app::settings& s) { CHECK(s.session_rollover_seconds == 0); }},
+      {"SESSION_ROLLOVER_SECONDS", "600", [](const app::settings& s) { CHECK(s.session_rollover_seconds == 600); }},
       {"ECHO_GUARD_MS", "10000", [](const app::settings& s) { CHECK(s.echo_guard_ms == 10000); }},
       {"MIN_BARGE_IN_SPEECH_MS", "250", [](const app::settings& s) { CHECK(s.min_barge_in_speech_ms == 250); }},
       {"MIN_BARGE_IN_SPEECH_MS", "0", [](const app::settings& s) { CHECK(s.min_barge_in_speech_ms == 0); }},
@@ -333,6 +341,12 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
       {"BARGE_IN_MARGIN_MS", {{"-1", margin}, {"1001", margin}, {"20ms", margin}}},
       {"ECHO_GUARD_MS", {{"-1", guard}, {"10001", guard}, {"1.5", guard}}},
       {"MIN_BARGE_IN_SPEECH_MS", {{"-1", guard}, {"20000", guard}, {"short", guard}}},
+      {"RECONNECT_ATTEMPTS", {{"-1", "must be a number from 0 to 10"}, {"11", "must be a number from 0 to 10"}}},
+      {"RECONNECT_WINDOW_SECONDS",
+       {{"0", "must be a number of seconds from 1 to 120"}, {"121", "must be a number of seconds from 1 to 120"}}},
+      {"SESSION_ROLLOVER_SECONDS",
+       {{"30", "must be 0 (off) or a number of seconds from 60 to 3500"},
+        {"3600", "must be 0 (off) or a number of seconds from 60 to 3500"}}},
       {"REALTIME_ENABLED", {{"maybe", enabled}, {"on", enabled}, {"2", enabled}}},
       {"LOG_LEVEL", {{"verbose", level}, {"warn", level}, {"info ", level}}},
       {"EVENT_LOOP", {{"epoll", loop}, {"uv", loop}}},
@@ -663,6 +677,9 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "BARGE_IN_MARGIN_MS=0 (default)",
       "ECHO_GUARD_MS=0 (default)",
       "MIN_BARGE_IN_SPEECH_MS=0 (default)",
+      "RECONNECT_ATTEMPTS=3 (default)",
+      "RECONNECT_WINDOW_SECONDS=10 (default)",
+      "SESSION_ROLLOVER_SECONDS=3300 (default)",
       "TWILIO_AUTH_TOKEN=(not set)",
       "ALLOW_UNSIGNED=false (default)",
       "SAY_FIRST=(not set)",
@@ -701,7 +718,7 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
   CHECK(lines[15] == "VAD_THRESHOLD=0.7");
   CHECK(lines[17] == "CALLER_AUDIO_BATCH_MS=60");
   CHECK(lines[19] == "ECHO_GUARD_MS=800");
-  CHECK(lines[26] == "REALTIME_ENABLED=false");
+  CHECK(lines[29] == "REALTIME_ENABLED=false");
   for (const auto& l : lines) CHECK(l.find('\n') == std::string::npos);
 }
 

@@ -360,6 +360,7 @@ struct server_state {
   std::vector<session_record> records;
   std::size_t opened = 0;
   std::size_t refused = 0;
+  int sessions_started = 0;  // service thread only
 
   // service thread only
   id_generator ids;
@@ -443,8 +444,10 @@ class session {
     conversation_id_ = st_.ids.make("conv_", 21);
     if (!model.empty()) cfg_.model = model;
     cfg_.expires_at = static_cast<std::int64_t>(std::time(nullptr)) + 3600;
+    failing_ = st_.opt.failing_sessions <= 0 || st_.sessions_started < st_.opt.failing_sessions;
+    ++st_.sessions_started;
 
-    switch (st_.opt.failure) {
+    switch (failing_ ? st_.opt.failure : failure_mode::none) {
       case failure_mode::go_silent:
         silent_ = true;
         st_.update(rec_, [&](session_record& r) { r.session_id = cfg_.id; });
@@ -607,6 +610,12 @@ class session {
       return 0;
     }
     if (close_pending_ && st_.opt.failure == failure_mode::error_then_reset) return reset_after_close();
+    if (close_pending_ && reset_pending_) {
+      sockaddr unspecified{};
+      unspecified.sa_family = AF_UNSPEC;
+      ::connect(lws_get_socket_fd(wsi_), &unspecified, sizeof unspecified);
+      return -1;
+    }
     if (close_pending_) {
       lws_close_reason(wsi_, static_cast<lws_close_status>(close_code_),
                        reinterpret_cast<unsigned char*>(close_reason_.data()), close_reason_.size());
@@ -721,6 +730,26 @@ class session {
     if (close_reason_.size() > 123) close_reason_.resize(123);
     cancel_timer();
     lws_callback_on_writable(wsi_);
+  }
+
+  void fail_mid_response() {
+    switch (st_.opt.failure) {
+      case failure_mode::reset_mid_response:
+        reset_pending_ = true;
+        start_close(1011, "reset");  // not sent: the connection is reset instead
+        return;
+      case failure_mode::server_error_mid_response:
+        send_error({"server_error", "The server had an error while processing your request.", std::nullopt},
+                   std::nullopt);
+        start_close(1011, "server_error");
+        return;
+      case failure_mode::expire_mid_response:
+        send_error({"session_expired", "Your session hit the maximum duration of 60 minutes.", std::nullopt},
+                   std::nullopt);
+        start_close(1000, "invalid_request_error.session_expired");
+        return;
+      default: start_close(1011, "Internal server error"); return;
+    }
   }
 
   void fatal(const std::string& code, const std::string& message, int close_code) {
@@ -1489,7 +1518,11 @@ class session {
       }
     }
     r.text_mode = modalities.size() == 1 && modalities[0] == "text";
-    r.close_mid = st_.opt.failure == failure_mode::close_mid_response && responses_ == 1 && !r.text_mode;
+    r.close_mid = failing_ && responses_ == 1 && !r.text_mode &&
+                  (st_.opt.failure == failure_mode::close_mid_response ||
+                   st_.opt.failure == failure_mode::reset_mid_response ||
+                   st_.opt.failure == failure_mode::server_error_mid_response ||
+                   st_.opt.failure == failure_mode::expire_mid_response);
 
     int index = 0;
     const bool spoken = !(sr.audio.empty() && sr.audio_ms <= 0 && sr.transcript.empty());
@@ -1630,7 +1663,7 @@ class session {
         emit_chunk(r, it);
         if (r.close_mid && it.chunks_sent >= std::max<std::size_t>(1, it.chunks_total / 2)) {
           active_.reset();
-          start_close(1011, "Internal server error");
+          fail_mid_response();
           return false;
         }
         if (it.chunks_sent >= it.chunks_total) {
@@ -1908,6 +1941,8 @@ class session {
   bool silent_ = false;
   bool fatal_ = false;
   bool close_pending_ = false;
+  bool reset_pending_ = false;  // reset_mid_response: reset instead of closing
+  bool failing_ = true;         // the failure mode applies to this session
   int close_code_ = 1000;
   std::string close_reason_;
 

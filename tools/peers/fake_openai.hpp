@@ -120,6 +120,9 @@ enum class failure_mode {
   error_then_close_4000,     ///< error beta_api_shape_disabled, then close 4000
   model_not_found,           ///< error model_not_found (a key without Realtime access), then close 3000
   close_mid_response,        ///< during the first response's audio (after half its deltas), close 1011
+  reset_mid_response,        ///< the same moment, a TCP reset instead (no close frame)
+  server_error_mid_response, ///< the same moment, error server_error, then close 1011
+  expire_mid_response,       ///< the same moment, error session_expired, then close 1000
   go_silent,                 ///< accept the socket, never send anything
   /// At the first client event: error invalid_api_key and close 3000, then a
   /// TCP reset straight after them (no waiting for the answer), so the client
@@ -142,6 +145,9 @@ struct fake_openai_options {
   int chunk_ms = 20;                  ///< audio per delta
   std::chrono::milliseconds first_audio_delay{30};  ///< response.created -> first delta
   failure_mode failure = failure_mode::none;
+  /// The failure applies to the first this many sessions only (0: every
+  /// session), so that a bridge that reconnects finds a working server.
+  int failing_sessions = 0;
   /// Energy VAD: a 20 ms frame counts as speech when louder than this.
   double vad_threshold_dbfs = -40.0;
   /// Record every client event's type in session_record::client_event_types

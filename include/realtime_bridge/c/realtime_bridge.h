@@ -197,7 +197,9 @@ enum {
   RTB_WARNING_TRANSCRIPTION_FAILED = 9,
   RTB_WARNING_UNKNOWN_TOOL_CALL = 10,
   RTB_WARNING_FOREIGN_MARK = 11,
-  RTB_WARNING_CONFIGURATION_IGNORED = 12 /* a configuration given too late or invalid */
+  RTB_WARNING_CONFIGURATION_IGNORED = 12, /* a configuration given too late or invalid */
+  RTB_WARNING_OPENAI_RECONNECT = 13,      /* the OpenAI session failed and is being replaced, or was */
+  RTB_WARNING_OPENAI_ROLLOVER = 14        /* the OpenAI session was replaced before its time limit */
 };
 
 /* What a call counted (docs/embedding.md, "What the observer hears"). */

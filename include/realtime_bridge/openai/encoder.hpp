@@ -21,6 +21,12 @@ void encode_truncate(std::string& out, std::string_view event_id, std::string_vi
 void encode_delete_item(std::string& out, std::string_view event_id, std::string_view item_id);
 /// conversation.item.create with a user message of one input_text part.
 void encode_user_message(std::string& out, std::string_view event_id, std::string_view text);
+/// conversation.item.create with an assistant message of one output_text part
+/// (what the AI said, replayed to a new session).
+void encode_assistant_message(std::string& out, std::string_view event_id, std::string_view text);
+/// conversation.item.create with a function_call item (replayed).
+void encode_function_call(std::string& out, std::string_view event_id, std::string_view call_id, std::string_view name,
+                          std::string_view arguments);
 /// conversation.item.create with a function_call_output item.
 void encode_function_output(std::string& out, std::string_view event_id, std::string_view call_id,
                             std::string_view output);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -58,6 +59,7 @@ struct session_failure {
   };
   kind what;
   std::string detail;  ///< e.g. "invalid_api_key: Incorrect API key provided"
+  std::string code;    ///< the error code that caused it, if any (e.g. "session_expired")
   friend bool operator==(const session_failure&, const session_failure&) = default;
 };
 
@@ -82,11 +84,19 @@ struct user_text {  ///< the host injects what the caller "said"
   bool respond = true;
 };
 struct shutdown {};  ///< the call is ending for another reason: close quietly
+/// This session replaces one that failed (reconnect) or is retired
+/// (rollover): the tool calls still open there are open here, and a response
+/// is requested once ready if `respond`. While configuring or ready (before
+/// it has answered anything); the call sends the conversation so far just before.
+struct resume {
+  std::span<const std::string> open_tool_calls;
+  bool respond = false;
+};
 }  // namespace session_in
 
 using session_input = std::variant<event, session_in::leg_opened, session_in::leg_closed, session_in::stream_ready,
                                    session_in::tool_result, session_in::user_text, session_in::prompt,
-                                   session_in::shutdown>;
+                                   session_in::shutdown, session_in::resume>;
 
 struct session_counters {
   std::uint64_t responses = 0;         ///< response.created
@@ -135,6 +145,12 @@ class session {
   /// µ-law bytes received so far for an output item (0 if unknown).
   std::uint64_t item_audio_bytes(std::string_view item_id) const noexcept;
   const std::optional<session_failure>& failure() const noexcept { return failure_; }
+  /// Tool calls the host has not answered yet.
+  const std::vector<std::string>& open_tool_calls() const noexcept { return open_tool_calls_; }
+  /// A response is requested, active or queued.
+  bool response_pending() const noexcept {
+    return response_requested_ || !active_response_.empty() || !pending_responses_.empty();
+  }
   const session_counters& counters() const noexcept { return counters_; }
   const session_options& options() const noexcept { return options_; }
 
@@ -161,7 +177,7 @@ class session {
   void maybe_greet();
   void request_response(std::string_view instructions);
   void send_next_response();
-  void fail(session_failure::kind what, std::string detail);
+  void fail(session_failure::kind what, std::string detail, std::string_view code = {});
   void warn(warning_code code, std::string detail);
   item_record& item(std::string_view id);
 
