@@ -96,7 +96,7 @@ TEST_CASE("time zones: local wall-clock times back to instants, across the gap a
   CHECK(ny.to_local(utc(2024, 7, 1, 13)) == utc(2024, 7, 1, 9));
 }
 
-TEST_CASE("calling windows: open on weekdays 09:00-20:00 New York time; when they open next", "[calling_window]") {
+TEST_CASE("calling windows: open on weekdays 09:00-20:00 New York time, when they open next", "[calling_window]") {
   calling_window w;
   w.zone = zone("America/New_York");
   w.start = hours{9};

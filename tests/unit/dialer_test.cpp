@@ -204,7 +204,7 @@ TEST_CASE("dialer: late, repeated and out-of-order callbacks change nothing", "[
   CHECK(d.find("c")->state == campaign_state::completed);
 }
 
-TEST_CASE("dialer: what Twilio's refusals mean; an unknown attempt is never dialled again", "[dialer]") {
+TEST_CASE("dialer: what Twilio's refusals mean, an unknown attempt is never dialled again", "[dialer]") {
   dialer d({100});
   d.add(plan("c", 5, 100), campaign_state::running, numbers(3), t0);
   dial_time now = t0;
@@ -239,7 +239,7 @@ TEST_CASE("dialer: what Twilio's refusals mean; an unknown attempt is never dial
   CHECK(d.find("c")->entries[2].call_sid == "CA77");
 }
 
-TEST_CASE("dialer: after a restart, attempts without a call sid are never re-dialled; the others are asked about",
+TEST_CASE("dialer: after a restart, attempts without a call sid are never re-dialled, the others are asked about",
           "[dialer]") {
   auto entries = numbers(4);
   entries[0].state = entry_state::done;
@@ -264,7 +264,7 @@ TEST_CASE("dialer: after a restart, attempts without a call sid are never re-dia
   CHECK(dialled == std::vector<std::int64_t>{3});
 }
 
-TEST_CASE("dialer: nothing is dialled outside the calling window; it wakes when the window opens", "[dialer]") {
+TEST_CASE("dialer: nothing is dialled outside the calling window, it wakes when the window opens", "[dialer]") {
   campaign_plan p = plan("c", 5, 10);
   calling_window w;  // UTC, 09:00-20:00
   w.start = std::chrono::hours{9};

@@ -63,7 +63,7 @@ TEST_CASE("twilio rest: the create form, Basic auth and the URL", "[twilio_rest]
   CHECK(basic_authorization("ACxxx", "token") == "Basic QUN4eHg6dG9rZW4=");
 }
 
-TEST_CASE("twilio rest: errors parsed with their code; what is retried", "[twilio_rest]") {
+TEST_CASE("twilio rest: errors parsed with their code, what is retried", "[twilio_rest]") {
   const twilio_error e = parse_twilio_error(
       400, R"({"code":21211,"message":"The 'To' number 12 is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400})");
   CHECK(e.code == 21211);
@@ -93,7 +93,7 @@ TEST_CASE("twilio rest: errors parsed with their code; what is retried", "[twili
   CHECK(backoff_after(10, o) == o.max_backoff);
 }
 
-TEST_CASE("twilio rest: 429 retried with backoff until it passes; 4xx not; the limit holds", "[twilio_rest]") {
+TEST_CASE("twilio rest: 429 retried with backoff until it passes, 4xx not, the limit holds", "[twilio_rest]") {
   scripted_fetcher http;
   instant_scheduler timers;
   twilio_rest_options o;
