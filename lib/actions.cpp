@@ -56,6 +56,7 @@ std::string_view to_string(warning_code w) noexcept {
     case warning_code::transcription_failed: return "transcription_failed";
     case warning_code::unknown_tool_call: return "unknown_tool_call";
     case warning_code::foreign_mark: return "foreign_mark";
+    case warning_code::configuration_ignored: return "configuration_ignored";
   }
   return "unknown";
 }
@@ -78,6 +79,9 @@ struct describer {
   std::string operator()(const to_twilio::clear&) const { return "twilio.clear"; }
   std::string operator()(const to_twilio::close& a) const {
     return fmt::format("twilio.close{{{}, {}}}", a.code, a.reason);
+  }
+  std::string operator()(const to_openai::connect& a) const {
+    return a.slot == openai_slot::current ? "openai.connect" : "openai.connect{next}";
   }
   std::string operator()(const to_openai::update_session&) const { return "openai.update_session"; }
   std::string operator()(const to_openai::append_audio& a) const {

@@ -8,33 +8,46 @@
 // span [start, start + sent).
 //
 // Heard position. Twilio plays each chunk when the chunk before it has
-// finished, or, if its buffer ran dry, as soon as the chunk arrives. The
-// machine follows that with an *anchor*: "the byte at position q starts
-// playing at time a, and everything sent after it follows without a gap".
-// Times are on Twilio's side of the link: ours shifted by the one-way delay d
-// (zero until the round trip is measured).
+// finished, or, if its buffer ran dry, once the chunk has arrived and waited
+// Twilio's start delay sd (a jitter buffer: Twilio documents none, but
+// nothing promises there is none). The machine follows that with an *anchor*:
+// "the byte at position q starts playing at time a, and everything sent
+// after it follows without a gap". Times are on Twilio's side of the link:
+// ours shifted by the one-way delay d.
 //
 //   - Audio sent at s arrives at s + d. If what is queued before it should
 //     have finished playing by then (a + (timeline_end - q)/rate <= s + d),
 //     Twilio's buffer has run dry (the line went quiet: a tool call, an idle
 //     gap, a stall of the server), and the new audio starts a new segment:
-//     anchor = (timeline_end, s + d). Otherwise it joins the segment playing.
+//     anchor = (timeline_end, s + d + sd), everything before it played.
+//     Otherwise it joins the segment playing. (d and sd are applied when the
+//     heard position is computed, so a segment sent before they were
+//     measured benefits from them.)
 //   - An echo of position p arriving at t says p finished playing at t - d.
-//     Playback cannot have run ahead of that, so the anchor moves later if
-//     the echo shows Twilio behind the estimate (it started late, or an echo
-//     of earlier audio shows the gap before the current segment was shorter
-//     than it seemed):  a = max(a, (t - d) - (p - q)).  An echo never moves
-//     the anchor earlier, and an echo of earlier audio never moves the new
-//     segment ahead of its own send time.
+//     For audio of the anchor's own segment (p > q) that places the anchor
+//     exactly: a = (t - d) - (p - q). An echo of earlier audio (p <= q, still
+//     in flight when the new segment began) can only show that the gap before
+//     the segment was shorter than it seemed: a = max(a, (t - d) - (p - q)).
 //
 // So the caller has heard, when a clear sent now reaches Twilio,
 //
-//     heard(now) = min(timeline_end, q + rate * (now + d - a))
+//     heard(now) = min(timeline_end, max(played, q + rate * (now + d - a)))
 //
-// (q minus the remaining time if a is still ahead: the anchor moved past the
-// end of audio still playing). Until the new segment's first echo this comes
-// from its send time; afterwards from its echoes, never from an echo of audio
-// played before the line went quiet.
+// where `played` is q after a gap, or the echoed p that moved the anchor
+// (audio before q still playing). From an echo that is the echoed position,
+// plus the time since, plus the echo's journey and the clear's: p + rate *
+// (now - t + 2d).
+//
+// The round trip. d is half the round trip, measured with *probe* marks: a
+// mark sent alone (item 0: "rtb.<generation>.0.0") just before audio that
+// goes into Twilio's empty buffer (every mark sent has come back), which
+// Twilio echoes on arrival. sd is measured by the first mark after that
+// audio: it comes back after the round trip, the start delay and the audio
+// before it. Each is a running median of recent samples (round_trip). Until
+// a probe has come back, d = sd = 0 and the echoes are taken at face value
+// (the truncate is then up to a round trip short); until the first mark after
+// the probe has, sd = 0 (audio sent into an empty buffer is then taken to
+// play on arrival, up to sd early).
 //
 // Barge-in (the server's input_audio_buffer.speech_started):
 //   1. The response in progress is *discarded*: its late deltas are dropped.
@@ -44,9 +57,10 @@
 //   3. Reconcile every item on the timeline with what the caller heard:
 //        - heard it all, and the server has no more of it: nothing to do;
 //        - heard part of it: conversation.item.truncate at
-//          min(heard + margin, sent, received) ms. Never more than the audio
-//          received, or OpenAI rejects it ("Audio content of X ms is already
-//          shorter than Y ms");
+//          min(heard + margin, sent, received) ms (the margin, 0 by default,
+//          is for hosts that prefer to err towards "heard"). Never more than
+//          the audio received, or OpenAI rejects it ("Audio content of X ms
+//          is already shorter than Y ms");
 //        - heard none of it (not a whole ms): truncating at 0 is not
 //          accepted, so the item is deleted instead (config forget_unheard),
 //          once the server has finished it (immediately if its response is
@@ -61,10 +75,33 @@
 // Nothing is playing (every mark echoed): no clear. Items are only truncated
 // if their response is still generating (the server may hold audio we never
 // received); a finished response that finished playing is left alone.
+//
+// Echo guard (opt-in; either rule turns interrupt_response off, so that the
+// server does not cancel and the bridge decides, and cancels, itself):
+//   - echo_guard N: speech starting in [seen, seen + N) is ignored, where
+//     `seen` is when the start of the current spurt's playback was seen here
+//     (its first echo less the audio before that mark; until that echo, its
+//     send time plus the round trip and start delay). Speech before `seen`
+//     cannot be the AI's echo.
+//   - min_speech M: speech_started arms a timer at now + M; speech_stopped
+//     before it was noise; the timer firing is the barge-in, at that time.
+//
+//   | state   | input          | condition                        | next    | emits           |
+//   |---------|----------------|----------------------------------|---------|-----------------|
+//   | idle    | speech_started | disabled, or in the echo window  | idle    | -               |
+//   | idle    | speech_started | M = 0, or nothing queued and no  | idle    | barge-in        |
+//   |         |                | response in progress             |         |                 |
+//   | idle    | speech_started | otherwise                        | waiting | - (timer)       |
+//   | waiting | speech_started |                                  | waiting | -               |
+//   | waiting | speech_stopped |                                  | idle    | - (too short)   |
+//   | waiting | response.done  | of the response it would cancel  | waiting | - (no cancel)   |
+//   | waiting | timer          |                                  | idle    | barge-in        |
 #include "realtime_bridge/barge_in.hpp"
 
 #include <algorithm>
 #include <type_traits>
+
+#include <fmt/format.h>
 
 #include "realtime_bridge/audio.hpp"
 
@@ -74,6 +111,7 @@ namespace {
 constexpr std::size_t max_discarded_responses = 8;
 constexpr std::size_t max_settled_items = 16;
 constexpr std::size_t max_pending_deletes = 16;
+constexpr std::chrono::milliseconds max_guard{10'000};
 
 // One µ-law byte plays for 125 µs.
 constexpr std::int64_t us_per_byte = 1000 / static_cast<std::int64_t>(audio::mulaw_bytes_per_ms);
@@ -89,6 +127,32 @@ void push_bounded(std::vector<T>& list, T value, std::size_t max) {
 }
 
 }  // namespace
+
+result<void> validate(const barge_in_config& c) {
+  if (c.margin.count() < 0) return error{errc::invalid_config, "barge-in margin must not be negative"};
+  if (c.echo_guard.count() < 0 || c.echo_guard > max_guard)
+    return error{errc::invalid_config, fmt::format("barge-in echo guard must be from 0 to {} ms, not {} ms",
+                                                   max_guard.count(), c.echo_guard.count())};
+  if (c.min_speech.count() < 0 || c.min_speech > max_guard)
+    return error{errc::invalid_config, fmt::format("barge-in minimum speech must be from 0 to {} ms, not {} ms",
+                                                   max_guard.count(), c.min_speech.count())};
+  return {};
+}
+
+bool allows_server_interrupt(const barge_in_config& c) noexcept {
+  return c.enabled && c.echo_guard.count() == 0 && c.min_speech.count() == 0;
+}
+
+void derive_interrupt_response(barge_in_config& c, openai::session_config& session) noexcept {
+  const bool allowed = allows_server_interrupt(c);
+  std::visit(
+      [&](auto& turn) {
+        if constexpr (requires { turn.interrupt_response; })
+          turn.interrupt_response = turn.interrupt_response && allowed;
+      },
+      session.turn);
+  c.server_cancels = openai::server_interrupts(session);
+}
 
 barge_in::barge_in(barge_in_config config) : config_(config) {
   out_.reserve(8);
@@ -106,10 +170,24 @@ const actions& barge_in::handle(const barge_in_input& input, timestamp now) {
           on_mark(in, now);
         else if constexpr (std::is_same_v<T, playout::caller_speech_started>)
           on_speech(in, now);
+        else if constexpr (std::is_same_v<T, playout::caller_speech_stopped>)
+          on_speech_stopped();
         else
           on_response_finished(in);
       },
       input);
+  return out_;
+}
+
+const actions& barge_in::handle_timeout(timestamp now) {
+  out_.clear();
+  if (timers_.expired(timer::min_speech, now) && pending_speech_) {
+    // The caller has been speaking long enough: it is a barge-in, now.
+    timers_.stop(timer::min_speech);
+    const std::string active = std::move(pending_speech_->active_response);
+    pending_speech_.reset();
+    interrupt(active, now);
+  }
   return out_;
 }
 
@@ -145,14 +223,24 @@ void barge_in::on_audio(const playout::assistant_audio& a, timestamp now) {
     on_late_audio(a, *r);
     return;
   }
+  if (pending_speech_ && pending_speech_->active_response.empty()) pending_speech_->active_response = a.response_id;
   item_entry& e = entry_for(a);
   const std::uint64_t bytes = audio::base64_decoded_size(a.payload);
-  // Where this chunk starts playing: after what is queued, or when it
-  // arrives if Twilio will have played all that by then.
-  const timestamp arrives = now + one_way_delay_;
-  if (!anchor_ ||
-      us_between(anchor_->at, arrives) >= static_cast<std::int64_t>(timeline_end_ - anchor_->position) * us_per_byte)
-    anchor_ = playout_anchor{timeline_end_, arrives};
+  // Every mark sent has come back: Twilio's buffer is empty.
+  const bool starts_spurt = marks_outstanding_ == 0;
+  if (starts_spurt && !probe_) {
+    // A mark alone, ahead of the audio: Twilio echoes it on arrival.
+    out_.push_back(to_twilio::mark{playout_mark{generation_, 0, 0}});
+    probe_ = probe{generation_, now};
+    ++counters_.probes_sent;
+  }
+  // Where this chunk starts playing: after what is queued, or, if Twilio
+  // will have played all that when it arrives, once it has waited the start
+  // delay.
+  if (!anchor_ || us_between(anchor_time(), now + one_way_delay_) >=
+                      static_cast<std::int64_t>(timeline_end_ - anchor_->position) * us_per_byte)
+    anchor_ = playout_anchor{timeline_end_, now, true, timeline_end_};
+  if (starts_spurt) spurt_ = spurt{timeline_end_, timeline_end_ + bytes, now, false, std::nullopt};
   e.sent += bytes;
   e.received = std::max({e.received, a.item_received_bytes, e.sent});
   timeline_end_ += bytes;
@@ -190,6 +278,10 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
     ++counters_.foreign_marks;
     return;
   }
+  if (mark->item == 0) {
+    on_probe_echo(*mark, now);
+    return;
+  }
   if (mark->generation != generation_) {
     ++counters_.stale_marks;
     return;
@@ -201,17 +293,57 @@ void barge_in::on_mark(const playout::mark_echoed& m, timestamp now) {
     const std::uint64_t played =
         std::min<std::uint64_t>(static_cast<std::uint64_t>(mark->sent_ms) * audio::mulaw_bytes_per_ms, e.sent);
     e.heard = std::max(e.heard, played);
+    const std::uint64_t position = e.start + played;
+    if (spurt_ && !spurt_->measured && position >= spurt_->first_mark) {
+      spurt_->measured = true;
+      spurt_->start_seen =
+          now - std::chrono::microseconds(static_cast<std::int64_t>(position - spurt_->start) * us_per_byte);
+      // Sent at s into an empty buffer, the first chunk played from
+      // s + d + start delay; its echo left Twilio when it ended.
+      if (position == spurt_->first_mark) {
+        lead_.add(std::chrono::duration_cast<std::chrono::microseconds>(now - spurt_->sent_at) -
+                  std::chrono::microseconds(static_cast<std::int64_t>(position - spurt_->start) * us_per_byte));
+        update_delays();
+      }
+    }
     if (anchor_) {
       // Position p finished playing at now - d, so the anchor's position
-      // started no earlier than (now - d) - (p - q).
-      const std::int64_t p = static_cast<std::int64_t>(e.start + played);
+      // started at (now - d) - (p - q): exactly, for audio of the anchor's
+      // own segment (p > q); no earlier, for audio before it.
+      const std::int64_t p = static_cast<std::int64_t>(position);
       const std::int64_t q = static_cast<std::int64_t>(anchor_->position);
       const timestamp implied = now - one_way_delay_ - std::chrono::microseconds((p - q) * us_per_byte);
-      anchor_->at = std::max(anchor_->at, implied);
+      if (p > q)
+        *anchor_ = playout_anchor{anchor_->position, implied, false, anchor_->position};
+      else if (implied > anchor_time())
+        *anchor_ = playout_anchor{anchor_->position, implied, false, position};
     }
     break;
   }
   prune();
+}
+
+void barge_in::on_probe_echo(const playout_mark& mark, timestamp now) {
+  if (!probe_ || probe_->generation != mark.generation || mark.sent_ms != 0) {
+    ++counters_.stale_marks;
+    return;
+  }
+  ++counters_.probes_echoed;
+  round_trip_.add(std::chrono::duration_cast<std::chrono::microseconds>(now - probe_->sent_at));
+  probe_.reset();
+  update_delays();
+}
+
+void barge_in::update_delays() noexcept {
+  const auto rtt = round_trip_.estimate();
+  if (!rtt) return;  // until the round trip is known, the echoes speak for themselves
+  one_way_delay_ = *rtt / 2;
+  if (const auto lead = lead_.estimate()) start_delay_ = std::max(std::chrono::microseconds(0), *lead - *rtt);
+}
+
+timestamp barge_in::anchor_time() const noexcept {
+  if (!anchor_->from_send) return anchor_->at;
+  return anchor_->at + one_way_delay_ + start_delay_;
 }
 
 std::uint64_t barge_in::heard_position(timestamp now) const noexcept {
@@ -219,14 +351,44 @@ std::uint64_t barge_in::heard_position(timestamp now) const noexcept {
   // In µs of audio from the start of the timeline, when a clear sent now
   // would reach Twilio.
   const std::int64_t played_us =
-      static_cast<std::int64_t>(anchor_->position) * us_per_byte + us_between(anchor_->at, now + one_way_delay_);
-  if (played_us <= 0) return 0;
-  return std::min(timeline_end_, static_cast<std::uint64_t>(played_us / us_per_byte));
+      static_cast<std::int64_t>(anchor_->position) * us_per_byte + us_between(anchor_time(), now + one_way_delay_);
+  const std::uint64_t played = played_us <= 0 ? 0 : static_cast<std::uint64_t>(played_us / us_per_byte);
+  return std::min(timeline_end_, std::max(anchor_->played, played));
 }
 
 void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now) {
   if (!config_.enabled) return;
-  const std::string_view active = s.active_response_id;
+  if (pending_speech_) return;  // already waiting to see whether it lasts
+  if (in_echo_window(now)) {
+    ++counters_.speech_guarded;
+    return;
+  }
+  if (config_.min_speech.count() > 0 && (marks_outstanding_ > 0 || !s.active_response_id.empty())) {
+    pending_speech_ = pending_speech{std::string(s.active_response_id)};
+    timers_.set(timer::min_speech, now + config_.min_speech);
+    return;
+  }
+  interrupt(s.active_response_id, now);
+}
+
+void barge_in::on_speech_stopped() {
+  if (!pending_speech_) return;
+  // Too short to be the caller taking the turn: the answer goes on.
+  pending_speech_.reset();
+  timers_.stop(timer::min_speech);
+  ++counters_.speech_too_short;
+}
+
+bool barge_in::in_echo_window(timestamp now) const noexcept {
+  if (config_.echo_guard.count() <= 0 || !spurt_) return false;
+  // Before the first echo, when it would be seen: the round trip and the
+  // start delay after the audio was sent (as far as measured).
+  const timestamp seen = spurt_->start_seen ? *spurt_->start_seen : spurt_->sent_at + 2 * one_way_delay_ + start_delay_;
+  // Speech before the AI could be heard is not its echo.
+  return now >= seen && now < seen + config_.echo_guard;
+}
+
+void barge_in::interrupt(std::string_view active, timestamp now) {
   const bool discards = !active.empty() && !discarded(active);
   if (discards) {
     push_bounded(discarded_responses_, discarded_response{std::string(active)}, max_discarded_responses);
@@ -279,10 +441,12 @@ void barge_in::on_speech(const playout::caller_speech_started& s, timestamp now)
     items_.clear();
     timeline_end_ = 0;
     anchor_.reset();
+    spurt_.reset();
   }
 }
 
 void barge_in::on_response_finished(const playout::response_finished& f) {
+  if (pending_speech_ && pending_speech_->active_response == f.response_id) pending_speech_->active_response.clear();
   for (auto it = pending_deletes_.begin(); it != pending_deletes_.end();) {
     if (it->response_id == f.response_id) {
       out_.push_back(to_openai::delete_item{std::move(it->item_id)});
@@ -314,6 +478,7 @@ void barge_in::start_new_generation() {
   timeline_end_ = 0;
   marks_outstanding_ = 0;
   anchor_.reset();
+  spurt_.reset();
 }
 
 }  // namespace rtb

@@ -11,41 +11,27 @@
 //     input_audio_buffer.append, unchanged. Until the OpenAI socket is open it
 //     is held (bounded, oldest dropped) and flushed right after session.update.
 //   - With limits.caller_audio_batch, caller frames (live or released from the
-//     hold) are gathered into one append per batch instead (see "Batching").
+//     hold) are gathered into one append per batch instead (caller_audio_batch).
 //   - AI audio deltas go through barge_in, which emits media + mark for Twilio.
 //     Until Twilio's `start` gives us the streamSid they are held (bounded).
 //   - Mark echoes go to barge_in; speech_started goes to barge_in with the
-//     session's active response; response.done tells barge_in a response ended.
+//     session's active response, speech_stopped after it (the echo guard's
+//     minimum speech); response.done tells barge_in a response ended.
+//   - Timers: the earliest of the machines' (stream, session, caller audio
+//     batch, barge-in); handle_timeout runs each machine's.
 //
 // Ending: exactly once, for the first of: Twilio stop/close/timeouts/bad
 // format, an OpenAI failure (from the session), too many rejected messages on
 // one leg, or the host. Ending closes whichever legs are still open and emits
 // to_host::call_ended last. Inputs after the end are counted and ignored.
 //
-// Batching (limits.caller_audio_batch > 0, opt-in)
-// ------------------------------------------------
-// Base64 of 160 bytes ends in padding, so payloads cannot be joined as text:
-// each frame is decoded into batch_bytes_ and the batch is encoded once. This
-// is the one place the bridge decodes audio (everywhere else it is passed
-// through), and only because the host asked for it. The invariant: the OpenAI
-// leg receives exactly the messages it would without batching, in the same
-// order, except that runs of consecutive appends are merged. A batch is sent
-//   1. when it holds caller_audio_batch of audio (full);
-//   2. when its oldest frame has waited caller_audio_batch: at that deadline
-//      (next_timeout / handle_timeout), or, if the timer is late, before the
-//      next frame joins (held audio counts from its release, as it enters);
-//   3. before any other action for OpenAI (append() checks every action the
-//      session and barge-in emit: update_session, truncate_item, delete_item,
-//      create_user_message, send_function_output, create_response,
-//      cancel_response), so those never overtake audio the caller said first;
-//   4. at the end of the call, before the OpenAI close, if the session still
-//      accepts audio; otherwise (OpenAI failed or closed) it is dropped, like
-//      audio held for a session that never came.
-// The frames are counted (caller_frames_forwarded) when their batch is sent.
+// Caller audio goes through caller_audio_batch (one append per frame, or per
+// batch with limits.caller_audio_batch): every action for OpenAI the session
+// or barge-in emits is preceded by a flush of what is pending, so batching
+// never reorders the OpenAI leg (see caller_audio_batch.cpp).
 #include "realtime_bridge/call.hpp"
 
 #include <algorithm>
-#include <memory>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -53,8 +39,10 @@
 namespace rtb {
 namespace {
 
+// Barge-in decides the session's interrupt_response (and so whether it
+// cancels responses itself).
 call_config derive(call_config c) {
-  c.barge_in.server_cancels = openai::server_interrupts(c.openai.config);
+  derive_interrupt_response(c.barge_in, c.openai.config);
   return c;
 }
 
@@ -69,25 +57,7 @@ end_reason reason_for(openai::session_failure::kind k) {
   return end_reason::openai_closed;
 }
 
-// True for actions that go to OpenAI, other than our own appends: those that
-// pending batched caller audio must precede.
-bool must_follow_caller_audio(const action& a) {
-  static_assert(std::variant_size_v<action> == 22,
-                "a new action: decide whether it goes to OpenAI, and list it here if it does");
-  return std::visit(
-      [](const auto& x) {
-        using T = std::decay_t<decltype(x)>;
-        return std::is_same_v<T, to_openai::update_session> || std::is_same_v<T, to_openai::truncate_item> ||
-               std::is_same_v<T, to_openai::delete_item> || std::is_same_v<T, to_openai::create_user_message> ||
-               std::is_same_v<T, to_openai::send_function_output> || std::is_same_v<T, to_openai::create_response> ||
-               std::is_same_v<T, to_openai::cancel_response> || std::is_same_v<T, to_openai::close>;
-      },
-      a);
-}
-
 constexpr std::size_t max_unknown_names = 32;
-constexpr std::int64_t caller_frame_ms = 20;  // Twilio's frame
-constexpr std::int64_t max_caller_audio_batch_ms = 200;
 constexpr std::uint64_t rejections_logged = 10;
 
 }  // namespace
@@ -103,14 +73,10 @@ result<void> validate(const call_config& c) {
   if (c.twilio.start.count() <= 0) return error{errc::invalid_config, "twilio start timeout must be positive"};
   if (c.twilio.media_idle.count() < 0)
     return error{errc::invalid_config, "twilio media idle timeout must not be negative"};
-  if (c.barge_in.margin.count() < 0) return error{errc::invalid_config, "barge-in margin must not be negative"};
+  if (auto r = validate(c.barge_in); !r) return r;
   if (c.limits.held_caller_audio.count() < 0 || c.limits.held_ai_audio.count() < 0)
     return error{errc::invalid_config, "held audio limits must not be negative"};
-  if (const auto batch = c.limits.caller_audio_batch.count();
-      batch != 0 && (batch < 2 * caller_frame_ms || batch > max_caller_audio_batch_ms || batch % caller_frame_ms != 0))
-    return error{errc::invalid_config,
-                 fmt::format("caller audio batch must be 0 (off) or a multiple of {} ms from {} to {} ms, not {} ms",
-                             caller_frame_ms, 2 * caller_frame_ms, max_caller_audio_batch_ms, batch)};
+  if (auto r = validate_batch_length(c.limits.caller_audio_batch); !r) return r;
   return {};
 }
 
@@ -119,20 +85,29 @@ call::call(call_config config, timestamp now)
       stream_(config_.twilio, now),
       session_(config_.openai, now),
       barge_in_(config_.barge_in),
+      caller_audio_(config_.limits.caller_audio_batch),
       held_caller_(config_.limits.held_caller_audio.count()),
       held_ai_(config_.limits.held_ai_audio.count()) {
   out_.reserve(16);
-  if (batching())
-    batch_bytes_.reserve(static_cast<std::size_t>(config_.limits.caller_audio_batch.count()) *
-                         audio::mulaw_bytes_per_ms);
+}
+
+void call::begin_step() {
+  out_.clear();
+  released_caller_.clear();
+  released_ai_.clear();
+  caller_audio_.begin_step();
+}
+
+const actions& call::start(timestamp now) {
+  if (now > now_) now_ = now;
+  begin_step();
+  if (!ended() && config_.connect == openai_connect::at_once) out_.push_back(to_openai::connect{});
+  return out_;
 }
 
 const actions& call::handle(const call_input& input, timestamp now) {
   if (now > now_) now_ = now;
-  out_.clear();
-  released_caller_.clear();
-  released_ai_.clear();
-  batch_texts_used_ = 0;
+  begin_step();
   if (ended()) {
     ++inputs_after_end_;
     return out_;
@@ -160,6 +135,8 @@ const actions& call::handle(const call_input& input, timestamp now) {
           after_session_step();
         } else if constexpr (std::is_same_v<T, call_in::end_call>) {
           end(end_reason::host_ended, std::string(in.reason));
+        } else if constexpr (std::is_same_v<T, call_in::configure>) {
+          on_configure(in, now);
         }
       },
       input);
@@ -168,25 +145,19 @@ const actions& call::handle(const call_input& input, timestamp now) {
 
 std::optional<timestamp> call::next_timeout() const noexcept {
   if (ended()) return std::nullopt;
-  auto a = stream_.next_timeout();
-  auto b = session_.next_timeout();
-  if (batch_frames_ > 0) {
-    const timestamp flush = batch_since_ + config_.limits.caller_audio_batch;
-    a = a ? std::min(*a, flush) : flush;
-  }
-  if (!a) return b;
-  if (!b) return a;
-  return std::min(*a, *b);
+  std::optional<timestamp> next;
+  for (const auto& t :
+       {stream_.next_timeout(), session_.next_timeout(), caller_audio_.next_timeout(), barge_in_.next_timeout()})
+    if (t && (!next || *t < *next)) next = t;
+  return next;
 }
 
 const actions& call::handle_timeout(timestamp now) {
   if (now > now_) now_ = now;
-  out_.clear();
-  released_caller_.clear();
-  released_ai_.clear();
-  batch_texts_used_ = 0;
+  begin_step();
   if (ended()) return out_;
-  if (batch_frames_ > 0 && now_ >= batch_since_ + config_.limits.caller_audio_batch) flush_caller_batch();
+  append(caller_audio_.handle_timeout(now_));
+  append(barge_in_.handle_timeout(now_));
   on_stream_verdict(stream_.handle_timeout(now), nullptr, now);
   if (!ended()) {
     append(session_.handle_timeout(now));
@@ -200,8 +171,8 @@ call_counters call::counters() const {
   c.twilio = stream_.counters();
   c.openai = session_.counters();
   c.playout = barge_in_.counters();
-  c.caller_frames_forwarded = caller_frames_forwarded_;
-  c.caller_audio_appends = caller_audio_appends_;
+  c.caller_frames_forwarded = caller_audio_.frames_forwarded();
+  c.caller_audio_appends = caller_audio_.appends();
   c.held_caller_frames_dropped = held_caller_.dropped();
   c.held_ai_deltas_dropped = held_ai_.dropped();
   c.rejected_twilio_messages = rejected_twilio_;
@@ -211,7 +182,10 @@ call_counters call::counters() const {
 }
 
 void call::append(const actions& more) {
-  if (batch_frames_ > 0 && std::any_of(more.begin(), more.end(), must_follow_caller_audio)) flush_caller_batch();
+  if (caller_audio_.pending() && std::any_of(more.begin(), more.end(), must_follow_caller_audio)) {
+    const auto& pending = caller_audio_.handle(caller_audio::flush{}, now_);
+    out_.insert(out_.end(), pending.begin(), pending.end());
+  }
   out_.insert(out_.end(), more.begin(), more.end());
 }
 
@@ -233,6 +207,7 @@ void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, 
       parameter_views_.clear();
       for (const auto& p : stream_.custom_parameters()) parameter_views_.push_back({p.name, p.value});
       out_.push_back(to_host::stream_started{stream_.call_sid(), stream_.stream_sid(), parameter_views_});
+      if (config_.connect == openai_connect::after_start) awaiting_configuration_ = true;
       append(session_.handle(openai::session_in::stream_ready{}, now));
       release_held_ai_audio(now);
       after_session_step();
@@ -296,41 +271,7 @@ void call::release_held_caller_audio() {
 }
 
 void call::send_caller_frame(std::string_view payload) {
-  if (batching()) {
-    batch_caller_frame(payload);
-    return;
-  }
-  out_.push_back(to_openai::append_audio{payload});
-  ++caller_frames_forwarded_;
-  ++caller_audio_appends_;
-}
-
-void call::batch_caller_frame(std::string_view payload) {
-  const auto batch = config_.limits.caller_audio_batch;
-  if (batch_frames_ > 0 && now_ >= batch_since_ + batch) flush_caller_batch();  // overdue: the timer was late
-  if (batch_frames_ == 0) batch_since_ = now_;
-  // Decoding cannot fail: the Twilio decoder lets only canonical base64 through
-  // (a host feeding the machine anything else garbles that frame, nothing more).
-  audio::append_base64_decoded(payload, batch_bytes_);
-  ++batch_frames_;
-  if (batch_bytes_.size() >= static_cast<std::size_t>(batch.count()) * audio::mulaw_bytes_per_ms) flush_caller_batch();
-}
-
-void call::flush_caller_batch() {
-  if (batch_frames_ == 0) return;
-  // Grows only when a step sends more batches than any step before it.
-  if (batch_texts_used_ == batch_texts_.size()) {
-    batch_texts_.push_back(std::make_unique<std::string>());
-    batch_texts_.back()->reserve((batch_bytes_.capacity() + 2) / 3 * 4);
-  }
-  std::string& text = *batch_texts_[batch_texts_used_++];
-  text.clear();
-  audio::append_base64(batch_bytes_, text);
-  out_.push_back(to_openai::append_audio{text});
-  caller_frames_forwarded_ += batch_frames_;
-  ++caller_audio_appends_;
-  batch_bytes_.clear();
-  batch_frames_ = 0;
+  append(caller_audio_.handle(caller_audio::frame{payload}, now_));
 }
 
 void call::forward_ai_audio(const openai::audio_delta& d, timestamp now) {
@@ -361,6 +302,8 @@ void call::on_openai(const openai::event& ev, timestamp now) {
     forward_ai_audio(*d, now);
   } else if (std::holds_alternative<openai::speech_started>(ev)) {
     append(barge_in_.handle(playout::caller_speech_started{session_.active_response()}, now));
+  } else if (std::holds_alternative<openai::speech_stopped>(ev)) {
+    append(barge_in_.handle(playout::caller_speech_stopped{}, now));
   } else if (const auto* r = std::get_if<openai::response_done>(&ev)) {
     append(barge_in_.handle(playout::response_finished{r->response_id}, now));
   } else if (const auto* u = std::get_if<openai::unknown_event>(&ev)) {
@@ -395,6 +338,35 @@ void call::on_leg_closed(const call_in::leg_closed& c, timestamp now) {
   after_session_step();
 }
 
+void call::on_configure(const call_in::configure& c, timestamp now) {
+  if (!awaiting_configuration_) {
+    warn(warning_code::configuration_ignored,
+         "a call configuration arrived when the call was not waiting for one (only once, at Twilio's start, with "
+         "openai_connect::after_start)");
+    return;
+  }
+  awaiting_configuration_ = false;
+  if (c.config) {
+    if (auto ok = validate(*c.config); !ok) {
+      warn(warning_code::configuration_ignored,
+           "the host's call configuration is invalid; the call keeps its own: " + ok.error().message);
+    } else {
+      // Nothing has reached OpenAI yet and no AI audio has played: the
+      // machines that depend on the configuration start afresh with it. The
+      // Twilio stream keeps its timeouts (it is already running).
+      call_config next = derive(*c.config);
+      next.twilio = config_.twilio;
+      next.connect = config_.connect;
+      config_ = std::move(next);
+      session_ = openai::session(config_.openai, now);
+      barge_in_ = barge_in(config_.barge_in);
+      caller_audio_ = caller_audio_batch(config_.limits.caller_audio_batch);
+      append(session_.handle(openai::session_in::stream_ready{}, now));
+    }
+  }
+  out_.push_back(to_openai::connect{});
+}
+
 void call::on_rejected(const call_in::message_rejected& r) {
   std::uint64_t& count = r.side == leg::twilio ? rejected_twilio_ : rejected_openai_;
   ++count;
@@ -412,12 +384,10 @@ void call::on_rejected(const call_in::message_rejected& r) {
 void call::end(end_reason why, std::string detail) {
   if (end_) return;
   end_ = why;
-  if (!openai_closed_ && session_.accepts_audio()) {
-    flush_caller_batch();
-  } else {
-    batch_bytes_.clear();
-    batch_frames_ = 0;
-  }
+  if (!openai_closed_ && session_.accepts_audio())
+    append(caller_audio_.handle(caller_audio::flush{}, now_));
+  else
+    (void)caller_audio_.handle(caller_audio::drop{}, now_);
   const std::uint16_t code = ai_side_failure(why) ? close_internal_error : close_normal;
   if (twilio_open_) {
     out_.push_back(to_twilio::close{code, std::string(to_string(why))});

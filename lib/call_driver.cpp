@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -25,10 +26,11 @@ namespace {
 // A host command issued from inside an observer callback, run after the
 // current input has been fully executed.
 struct deferred_command {
-  enum class kind { tool_result, user_text, end_call } what;
+  enum class kind { tool_result, user_text, end_call, configure } what;
   std::string a;
   std::string b;
   bool flag = false;
+  std::optional<call_config> config = std::nullopt;  ///< configure: none keeps the call's own
 };
 
 constexpr std::size_t max_unknown_fields_reported = 32;
@@ -78,6 +80,8 @@ struct call_driver::impl {
   std::string line;  // trace line being written
   std::uint64_t next_event_id = 1;
   std::string event_id;
+  connector* connect_to = nullptr;
+  bool replaying = false;
   bool executing = false;
   bool finished = false;
   std::deque<deferred_command> deferred;
@@ -127,6 +131,7 @@ struct call_driver::impl {
         case deferred_command::kind::tool_result: tool_result(c.a, c.b, at); break;
         case deferred_command::kind::user_text: user_text(c.a, c.flag, at); break;
         case deferred_command::kind::end_call: end_call(c.a, at); break;
+        case deferred_command::kind::configure: configure(c.config ? &*c.config : nullptr, at); break;
       }
     }
   }
@@ -157,6 +162,22 @@ struct call_driver::impl {
       end_trace();
     }
     run(call_in::end_call{reason}, at);
+  }
+
+  void configure(const call_config* config, timestamp at) {
+    if (begin_trace(at)) {
+      line.append(R"("host":"configure","config":)");
+      if (config)
+        append_config_json(line, *config);
+      else
+        line.append("null");
+      end_trace();
+    }
+    run(call_in::configure{config}, at);
+  }
+  bool configure_pending() const {
+    return std::any_of(deferred.begin(), deferred.end(),
+                       [](const deferred_command& c) { return c.what == deferred_command::kind::configure; });
   }
 
   void message(leg side, timestamp at) {
@@ -221,6 +242,9 @@ struct call_driver::impl {
     twilio.send_text(out);
   }
   void perform(const to_twilio::close& a) { twilio.close(a.code, a.reason); }
+  void perform(const to_openai::connect& a) {
+    if (connect_to) connect_to->connect(a.slot, the_call.config().openai.config.model);
+  }
   void perform(const to_openai::update_session&) {
     out.clear();
     openai::encode_session_update(out, the_call.config().openai.config, new_event_id());
@@ -262,7 +286,12 @@ struct call_driver::impl {
     openai.send_text(out);
   }
   void perform(const to_openai::close& a) { openai.close(a.code, a.reason); }
-  void perform(const to_host::stream_started& a) { observer.on_stream_started(a); }
+  void perform(const to_host::stream_started& a) {
+    observer.on_stream_started(a);
+    // The call waits for its configuration: the observer's, else its own.
+    if (the_call.awaiting_configuration() && !replaying && !configure_pending())
+      deferred.push_back({deferred_command::kind::configure, {}, {}, false, std::nullopt});
+  }
   void perform(const to_host::session_ready& a) { observer.on_session_ready(a); }
   void perform(const to_host::caller_transcript& a) { observer.on_caller_transcript(a); }
   void perform(const to_host::ai_transcript& a) { observer.on_ai_transcript(a); }
@@ -377,6 +406,36 @@ void call_driver::end_call(std::string_view reason) {
     return;
   }
   d.end_call(reason, d.now());
+}
+
+void call_driver::configure(const call_config& config) {
+  impl& d = *impl_;
+  if (d.executing) {
+    deferred_command c{deferred_command::kind::configure, {}, {}, false, config};
+    d.deferred.push_back(std::move(c));
+    return;
+  }
+  d.configure(&config, d.now());
+}
+
+void call_driver::keep_configuration() {
+  impl& d = *impl_;
+  if (d.executing) {
+    d.deferred.push_back({deferred_command::kind::configure, {}, {}, false, std::nullopt});
+    return;
+  }
+  d.configure(nullptr, d.now());
+}
+
+void call_driver::set_connector(connector* c) noexcept { impl_->connect_to = c; }
+
+void call_driver::set_replaying(bool replaying) noexcept { impl_->replaying = replaying; }
+
+void call_driver::start() {
+  impl& d = *impl_;
+  const timestamp at = d.now();
+  d.execute(d.the_call.start(at));
+  d.drain_deferred(at);
 }
 
 bool call_driver::finished() const noexcept { return impl_->finished; }

@@ -99,6 +99,8 @@ result<void> replay_trace(std::istream& trace, std::ostream& out) {
   printer twilio_side(out, stamp, "twilio");
   printer openai_side(out, stamp, "openai");
   call_driver driver(std::move(*config), twilio_side, openai_side, twilio_side, limits, [&] { return now; });
+  driver.set_replaying(true);
+  driver.start();
 
   while (std::getline(trace, text)) {
     ++line_no;
@@ -155,6 +157,16 @@ result<void> replay_trace(std::istream& trace, std::ostream& out) {
       } else if (host == "end_call") {
         if (entry["reason"].get_string().get(a)) a = {};
         driver.end_call(a);
+      } else if (host == "configure") {
+        element given;
+        if (entry["config"].get(given)) return bad_line(line_no, "configure needs config (an object or null)");
+        if (given.is_null()) {
+          driver.keep_configuration();
+        } else {
+          auto chosen = parse_config_json(simdjson::minify(given));
+          if (!chosen) return bad_line(line_no, chosen.error().message);
+          driver.configure(*chosen);
+        }
       } else {
         return bad_line(line_no, "unknown host command");
       }

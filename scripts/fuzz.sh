@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 #   SECONDS  fuzzing time per target (default 30)
-#   TARGET   fuzz_twilio_decoder, fuzz_openai_decoder, fuzz_call (default: all)
+#   TARGET   fuzz_twilio_decoder, fuzz_openai_decoder, fuzz_call, fuzz_c_api (default: all)
 #
 # Environment:
 #   RTB_FUZZ_JOBS=N        build parallelism (default: nproc)
@@ -31,7 +31,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [[ "$seconds" -eq 0 ]]; then
   exit 2
 fi
 shift || true
-all_targets=(fuzz_twilio_decoder fuzz_openai_decoder fuzz_call)
+all_targets=(fuzz_twilio_decoder fuzz_openai_decoder fuzz_call fuzz_c_api)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all_targets[@]}")
 
@@ -46,6 +46,7 @@ corpus_of() {
     fuzz_twilio_decoder) echo twilio_decoder ;;
     fuzz_openai_decoder) echo openai_decoder ;;
     fuzz_call) echo call ;;
+    fuzz_c_api) echo c_api ;;
     *) return 1 ;;
   esac
 }
@@ -54,6 +55,7 @@ max_len_of() {
     fuzz_twilio_decoder) echo 4096 ;;   # real messages are < 1 KiB (a 160-byte frame is 216 base64 chars)
     fuzz_openai_decoder) echo 8192 ;;   # the fixtures' largest events (session.*) are ~1.5 KiB
     fuzz_call) echo 12288 ;;            # op programs; the raw-fixture seed is ~10 KiB
+    fuzz_c_api) echo 4096 ;;            # op programs of templates and short strings
   esac
 }
 for t in "${targets[@]}"; do

@@ -60,6 +60,15 @@ constexpr setting_def setting_defs[] = {
     {"CALLER_AUDIO_BATCH_MS",
      "Caller audio per message to OpenAI, in ms: 0 (one message per 20 ms frame) or a multiple of 20 from 40 to "
      "200. Fewer messages for up to that much more latency. Default 0."},
+    {"BARGE_IN_MARGIN_MS",
+     "Added to what the caller is estimated to have heard of an interrupted answer, in ms (0-1000). Default 0: "
+     "the estimate already covers the network."},
+    {"ECHO_GUARD_MS",
+     "Ignore the caller's speech for this long after the AI starts playing (line echo), in ms (0-10000). Also "
+     "ignores real speech in that window. Default 0 (off)."},
+    {"MIN_BARGE_IN_SPEECH_MS",
+     "Interrupt the AI only when the caller has spoken this long (noise, coughs and \"uh-huh\" do not), in ms "
+     "(0-10000). Delays every barge-in by as much. Default 0 (off)."},
     {"TWILIO_AUTH_TOKEN",
      "Twilio auth token for X-Twilio-Signature checks (secret; never printed). Required, with PUBLIC_URL, unless "
      "ALLOW_UNSIGNED=true."},
@@ -470,6 +479,15 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   if (!in.integer("CALLER_AUDIO_BATCH_MS", 0, 200, batch_requirement, n, err)) return *err;
   if (n != 0 && (n < 40 || n % 20 != 0)) return in.bad("CALLER_AUDIO_BATCH_MS", batch_requirement);
   s.caller_audio_batch_ms = static_cast<int>(n);
+  n = s.barge_in_margin_ms;
+  if (!in.integer("BARGE_IN_MARGIN_MS", 0, 1000, "a number of milliseconds from 0 to 1000", n, err)) return *err;
+  s.barge_in_margin_ms = static_cast<int>(n);
+  n = s.echo_guard_ms;
+  if (!in.integer("ECHO_GUARD_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err)) return *err;
+  s.echo_guard_ms = static_cast<int>(n);
+  n = s.min_barge_in_speech_ms;
+  if (!in.integer("MIN_BARGE_IN_SPEECH_MS", 0, 10'000, "a number of milliseconds from 0 to 10000", n, err)) return *err;
+  s.min_barge_in_speech_ms = static_cast<int>(n);
 
   str("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   if (auto e = boolean("ALLOW_UNSIGNED", s.allow_unsigned)) return *e;
@@ -600,6 +618,10 @@ std::vector<std::string> describe(const settings& s) {
   line("SILENCE_DURATION_MS", std::to_string(s.silence_duration_ms), s.silence_duration_ms == d.silence_duration_ms);
   line("CALLER_AUDIO_BATCH_MS", std::to_string(s.caller_audio_batch_ms),
        s.caller_audio_batch_ms == d.caller_audio_batch_ms);
+  line("BARGE_IN_MARGIN_MS", std::to_string(s.barge_in_margin_ms), s.barge_in_margin_ms == d.barge_in_margin_ms);
+  line("ECHO_GUARD_MS", std::to_string(s.echo_guard_ms), s.echo_guard_ms == d.echo_guard_ms);
+  line("MIN_BARGE_IN_SPEECH_MS", std::to_string(s.min_barge_in_speech_ms),
+       s.min_barge_in_speech_ms == d.min_barge_in_speech_ms);
   secret("TWILIO_AUTH_TOKEN", s.twilio_auth_token);
   line("ALLOW_UNSIGNED", s.allow_unsigned ? "true" : "false", s.allow_unsigned == d.allow_unsigned);
   line("SAY_FIRST", s.say_first, false);
@@ -677,6 +699,9 @@ call_config call_config_from(const settings& s) {
     cfg.input_transcription = std::move(t);
   }
   c.limits.caller_audio_batch = std::chrono::milliseconds{s.caller_audio_batch_ms};
+  c.barge_in.margin = std::chrono::milliseconds{s.barge_in_margin_ms};
+  c.barge_in.echo_guard = std::chrono::milliseconds{s.echo_guard_ms};
+  c.barge_in.min_speech = std::chrono::milliseconds{s.min_barge_in_speech_ms};
   if (!s.greeting.empty()) {
     // Per-response instructions rather than a fake user message: nothing the
     // caller did not say enters the conversation (see settings.hpp).

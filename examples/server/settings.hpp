@@ -46,6 +46,9 @@ struct settings {
   /// CALLER_AUDIO_BATCH_MS: caller audio per message to OpenAI (0 = off, one
   /// message per 20 ms frame; else a multiple of 20 from 40 to 200).
   int caller_audio_batch_ms = 0;
+  int barge_in_margin_ms = 0;      // BARGE_IN_MARGIN_MS (0-1000)
+  int echo_guard_ms = 0;           // ECHO_GUARD_MS (0 = off; 0-10000)
+  int min_barge_in_speech_ms = 0;  // MIN_BARGE_IN_SPEECH_MS (0 = off; 0-10000)
 
   // --- Twilio
   std::string twilio_auth_token;  // TWILIO_AUTH_TOKEN (secret)
@@ -116,7 +119,9 @@ std::string usage();
 /// greeting of style `instructions` with the text "Greet the caller by saying:
 /// <GREETING>" (a per-response instruction, so no user message the caller
 /// never said enters the conversation); limits.caller_audio_batch from
-/// CALLER_AUDIO_BATCH_MS. Everything else is left default.
+/// CALLER_AUDIO_BATCH_MS; barge_in.margin, echo_guard and min_speech from
+/// BARGE_IN_MARGIN_MS, ECHO_GUARD_MS and MIN_BARGE_IN_SPEECH_MS. Everything
+/// else is left default.
 call_config call_config_from(const settings& s);
 
 /// The TwiML for /incoming-call: SAY_FIRST, <Connect><Stream url=stream_url()>

@@ -62,6 +62,7 @@ enum class warning_code {
   transcription_failed,  ///< input transcription failed for an item
   unknown_tool_call,     ///< the host returned a result for a call id we do not know
   foreign_mark,          ///< Twilio echoed a mark we did not send (first one)
+  configuration_ignored,  ///< the host's call configuration was invalid or came too late; the call keeps its own
 };
 
 std::string_view to_string(warning_code w) noexcept;
@@ -89,7 +90,19 @@ struct close {
 };
 }  // namespace to_twilio
 
+/// Which OpenAI connection an action is for.
+enum class openai_slot : std::uint8_t {
+  current,  ///< the call's session
+  next,     ///< a session being prepared to take over (rollover)
+};
+
 namespace to_openai {
+/// Open a WebSocket to OpenAI, with the call's configured model in its URL.
+/// The shell reports the outcome: call_in::openai_opened or a leg_closed.
+struct connect {
+  openai_slot slot = openai_slot::current;
+  friend bool operator==(const connect&, const connect&) = default;
+};
 /// `session.update` built from the call's session_config.
 struct update_session {
   friend bool operator==(const update_session&, const update_session&) = default;
@@ -199,7 +212,8 @@ struct call_ended {
 }  // namespace to_host
 
 using action =
-    std::variant<to_twilio::media, to_twilio::mark, to_twilio::clear, to_twilio::close, to_openai::update_session,
+    std::variant<to_twilio::media, to_twilio::mark, to_twilio::clear, to_twilio::close, to_openai::connect,
+                 to_openai::update_session,
                  to_openai::append_audio, to_openai::truncate_item, to_openai::delete_item,
                  to_openai::create_user_message, to_openai::send_function_output, to_openai::create_response,
                  to_openai::cancel_response, to_openai::close, to_host::stream_started, to_host::session_ready,

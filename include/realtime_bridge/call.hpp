@@ -4,7 +4,6 @@
 #include <bitset>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +13,7 @@
 #include "realtime_bridge/actions.hpp"
 #include "realtime_bridge/audio_hold.hpp"
 #include "realtime_bridge/barge_in.hpp"
+#include "realtime_bridge/caller_audio_batch.hpp"
 #include "realtime_bridge/openai/events.hpp"
 #include "realtime_bridge/openai/session.hpp"
 #include "realtime_bridge/result.hpp"
@@ -45,11 +45,20 @@ struct call_limits {
   friend bool operator==(const call_limits&, const call_limits&) = default;
 };
 
+/// When a call asks its shell to connect to OpenAI (to_openai::connect).
+enum class openai_connect {
+  at_once,      ///< when the call starts: the fastest answer
+  after_start,  ///< once Twilio's `start` is in and the host has chosen the configuration (call_in::configure)
+};
+
 struct call_config {
   openai::session_options openai;  ///< session.update contents, greeting, timeouts
   twilio::stream_timeouts twilio;
-  barge_in_config barge_in;  ///< server_cancels is derived from openai.config
+  /// Also decides openai.config's turn_detection.interrupt_response: the call
+  /// applies derive_interrupt_response() (config() shows the result).
+  barge_in_config barge_in;
   call_limits limits;
+  openai_connect connect = openai_connect::at_once;
   friend bool operator==(const call_config&, const call_config&) = default;
 };
 
@@ -80,10 +89,18 @@ struct user_text {  ///< text injected as if the caller said it
 struct end_call {  ///< the host ends the call
   std::string_view reason;
 };
+/// The host's configuration for the call, once Twilio's `start` is in (with
+/// openai_connect::after_start; at any other time it is ignored, with a
+/// warning). Everything but the Twilio timeouts and `connect` takes effect.
+/// An invalid configuration is ignored too (the call keeps its own).
+struct configure {
+  const call_config* config = nullptr;  ///< null: keep the configuration the call started with
+};
 }  // namespace call_in
 
-using call_input = std::variant<twilio::event, openai::event, call_in::openai_opened, call_in::leg_closed,
-                                call_in::message_rejected, call_in::tool_result, call_in::user_text, call_in::end_call>;
+using call_input =
+    std::variant<twilio::event, openai::event, call_in::openai_opened, call_in::leg_closed, call_in::message_rejected,
+                 call_in::tool_result, call_in::user_text, call_in::end_call, call_in::configure>;
 
 struct call_counters {
   twilio::stream_counters twilio;
@@ -101,18 +118,25 @@ struct call_counters {
 /// The whole call as one pure state machine. Feed it every event of both legs
 /// and every leg change; execute the actions it returns in order.
 ///
-/// It opens nothing itself: the shell is expected to open the OpenAI socket as
-/// soon as Twilio connects and report it with call_in::openai_opened.
+/// It opens nothing itself: it asks the shell to (to_openai::connect, from
+/// start() or later), and the shell reports the socket with
+/// call_in::openai_opened or a leg_closed.
 class call {
  public:
   call(call_config config, timestamp now);
 
+  /// The call's first actions: to_openai::connect, unless the configuration
+  /// waits for Twilio's start (openai_connect::after_start). Call it once,
+  /// before any input.
+  [[nodiscard]] const actions& start(timestamp now);
   [[nodiscard]] const actions& handle(const call_input& input, timestamp now);
   [[nodiscard]] std::optional<timestamp> next_timeout() const noexcept;
   /// Safe to call spuriously.
   [[nodiscard]] const actions& handle_timeout(timestamp now);
 
   bool ended() const noexcept { return end_.has_value(); }
+  /// Twilio's start is in and the call waits for call_in::configure.
+  bool awaiting_configuration() const noexcept { return awaiting_configuration_; }
   std::optional<end_reason> reason() const noexcept { return end_; }
   /// Empty until Twilio's `start`.
   std::string_view stream_sid() const noexcept { return stream_.stream_sid(); }
@@ -140,15 +164,14 @@ class call {
   void on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, timestamp now);
   void forward_caller_audio(std::string_view payload);
   void send_caller_frame(std::string_view payload);
-  void batch_caller_frame(std::string_view payload);
-  void flush_caller_batch();
-  bool batching() const noexcept { return config_.limits.caller_audio_batch.count() > 0; }
+  void begin_step();
   void forward_ai_audio(const openai::audio_delta& d, timestamp now);
   void release_held_caller_audio();
   void release_held_ai_audio(timestamp now);
   void append(const actions& more);
   void after_session_step();
   void on_leg_closed(const call_in::leg_closed& c, timestamp now);
+  void on_configure(const call_in::configure& c, timestamp now);
   void on_rejected(const call_in::message_rejected& r);
   void end(end_reason why, std::string detail);
   void warn(warning_code code, std::string detail);
@@ -158,6 +181,7 @@ class call {
   twilio::stream stream_;
   openai::session session_;
   barge_in barge_in_;
+  caller_audio_batch caller_audio_;
   actions out_;
   std::vector<to_host::parameter> parameter_views_;
 
@@ -166,23 +190,13 @@ class call {
   std::vector<held_frame> released_caller_;  ///< backing store for this step's actions
   std::vector<held_delta> released_ai_;
 
-  // Caller audio batching (limits.caller_audio_batch > 0; all empty when off).
-  std::string batch_bytes_;  ///< the pending frames, decoded
-  std::uint64_t batch_frames_ = 0;
-  timestamp batch_since_{};  ///< when the oldest pending frame entered the batch
-  /// The base64 of the batches sent in this step: backing store for their
-  /// append actions, reused (one step can send several, e.g. held audio).
-  std::vector<std::unique_ptr<std::string>> batch_texts_;
-  std::size_t batch_texts_used_ = 0;
-
   timestamp now_{};  ///< the time of the input being handled (for inputs to sub-machines without one)
+  bool awaiting_configuration_ = false;
   bool twilio_open_ = true;
   bool openai_closed_ = false;
   std::optional<end_reason> end_;
   std::bitset<16> warned_once_;
   std::vector<std::string> unknown_names_seen_;
-  std::uint64_t caller_frames_forwarded_ = 0;
-  std::uint64_t caller_audio_appends_ = 0;
   std::uint64_t rejected_twilio_ = 0;
   std::uint64_t rejected_openai_ = 0;
   std::uint64_t inputs_after_end_ = 0;

@@ -40,6 +40,18 @@ class call_driver {
   call_driver(const call_driver&) = delete;
   call_driver& operator=(const call_driver&) = delete;
 
+  /// Who opens connections to OpenAI when the call asks (to_openai::connect).
+  /// Without one, connect requests are ignored: the shell must then open the
+  /// OpenAI leg itself right away (openai_connect::at_once only). Set it
+  /// before start(); it must outlive the driver.
+  void set_connector(connector* c) noexcept;
+  /// Runs the call's first actions (call::start): with a connector, the
+  /// OpenAI connection starts opening. Call once, before any input.
+  void start();
+  /// Replaying a trace: the driver issues no host command of its own (the
+  /// trace holds them all, e.g. the configuration kept at Twilio's start).
+  void set_replaying(bool replaying) noexcept;
+
   /// Zero-copy receive: append a message's bytes (fragment by fragment) here,
   /// then call on_message(). Check size() against max_message_bytes() while
   /// appending to avoid buffering a message that will be rejected anyway.
@@ -63,6 +75,13 @@ class call_driver {
   void submit_tool_result(std::string_view call_id, std::string_view output);
   void send_user_text(std::string_view text, bool respond = true);
   void end_call(std::string_view reason);
+  /// The call's configuration, chosen when Twilio's start is in (inside
+  /// on_stream_started, with openai_connect::after_start; call_in::configure).
+  /// If the observer gives none there, the driver keeps the one the call
+  /// started with. At any other time the call ignores it (with a warning).
+  void configure(const call_config& config);
+  /// The same, keeping the configuration the call started with.
+  void keep_configuration();
 
   /// True once the call has ended (call_ended was delivered).
   bool finished() const noexcept;

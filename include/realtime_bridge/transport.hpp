@@ -21,6 +21,16 @@ class transport {
   virtual void close(std::uint16_t code, std::string_view reason) = 0;
 };
 
+/// Opens connections to OpenAI when the call asks (to_openai::connect). The
+/// outcome comes back through call_driver::on_openai_open() or on_closed().
+class connector {
+ public:
+  virtual ~connector() = default;
+  /// Start opening a WebSocket to OpenAI for `slot`, with `model` in its URL.
+  /// Must not call back into the driver from inside (report later).
+  virtual void connect(openai_slot slot, std::string_view model) = 0;
+};
+
 /// Everything the host learns about a call when it ends.
 struct call_summary {
   end_reason reason;

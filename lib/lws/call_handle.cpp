@@ -54,6 +54,12 @@ command_result call_handle::set_agent(std::string_view name) const {
   return dispatch(state_, {0, posted_command::kind::set_agent, std::string(name), {}, false, {}});
 }
 
+command_result call_handle::configure(call_config config) const {
+  posted_command c{0, posted_command::kind::configure, {}, {}, false, {}};
+  c.config = std::make_shared<const call_config>(std::move(config));
+  return dispatch(state_, std::move(c));
+}
+
 bool call_handle::active() const noexcept { return state_ && !state_->ended.load(); }
 
 std::uint64_t call_handle::id() const noexcept { return state_ ? state_->call_id : 0; }

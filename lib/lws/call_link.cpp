@@ -38,6 +38,7 @@ call_link::call_link(service_thread& thread, std::uint64_t id, stream_request re
   handle_state_->mailbox = thread_.mailbox;
   state(leg::twilio).wsi = twilio_wsi;
   state(leg::twilio).connected = true;
+  state(leg::openai).gone = true;  // until the call asks to connect
   timer_.owner = this;
   timer_.fire = &call_link::on_timer;
   thread_.calls[id_] = this;
@@ -73,7 +74,6 @@ bool call_link::start() {
       if (auto ok = validate(*custom); !ok) {
         log(log_level::error, "the application's call configuration is invalid: " + ok.error().message);
         request_close(leg::twilio, close_internal_error, "configuration error");
-        state(leg::openai).gone = true;
         after_driver();
         return false;
       }
@@ -84,19 +84,33 @@ bool call_link::start() {
   } catch (const std::exception& e) {
     log(log_level::error, fmt::format("the application failed to set up the call: {}", e.what()));
     request_close(leg::twilio, close_internal_error, "application error");
-    state(leg::openai).gone = true;
     after_driver();
     return false;
   }
   driver_ = std::make_unique<call_driver>(std::move(config), twilio_transport_, openai_transport_, logger_,
                                           shared_.options.limits, &clock::now, trace_.get(), &thread_.parser);
+  driver_->set_connector(&connector_);
   log(log_level::info, fmt::format("media stream connected from {}", request_.peer));
-  connect_openai();
+  driver_->start();  // asks to connect now, or once Twilio's start has chosen the configuration
   after_driver();
   return true;
 }
 
+void call_link::link_connector::connect(openai_slot slot, std::string_view model) {
+  leg_state& s = link.state(leg::openai);
+  if (slot != openai_slot::current || !s.gone || link.connect_model_) {
+    link.log(log_level::warning, "a second OpenAI connection was asked for; this adapter keeps one per call");
+    return;
+  }
+  link.connect_model_ = std::string(model);
+}
+
 void call_link::connect_openai() {
+  if (!connect_model_) return;
+  const std::string path = with_model(shared_.openai.path, *connect_model_);  // lws copies it
+  connect_model_.reset();
+  leg_state& s = state(leg::openai);
+  s = leg_state{};  // a fresh leg
   const ws_url& url = shared_.openai;
   lws_client_connect_info i;
   std::memset(&i, 0, sizeof i);
@@ -104,7 +118,7 @@ void call_link::connect_openai() {
   i.vhost = thread_.vhost;
   i.address = url.host.c_str();
   i.port = url.port;
-  i.path = url.path.c_str();
+  i.path = path.c_str();
   i.host = shared_.openai_host.c_str();  // no Origin: this is not a browser
   i.ssl_connection = url.tls ? LCCSCF_USE_SSL : 0;
   i.local_protocol_name = "rtb-openai";
@@ -313,6 +327,7 @@ void call_link::on_leg_gone(leg side, std::string_view why) {
 }
 
 void call_link::after_driver() {
+  connect_openai();
   flush_writes();
   for (leg side : {leg::twilio, leg::openai}) {
     leg_state& s = state(side);
@@ -348,6 +363,12 @@ void call_link::run(const posted_command& c) {
     case posted_command::kind::user_text: driver_->send_user_text(c.a, c.flag); break;
     case posted_command::kind::end_call: driver_->end_call(c.a); break;
     case posted_command::kind::set_agent: agent_ = c.a; return;
+    case posted_command::kind::configure:
+      if (c.config)
+        driver_->configure(*c.config);
+      else
+        driver_->keep_configuration();
+      break;
     case posted_command::kind::task: break;  // the thread's, never a call's
   }
   after_driver();

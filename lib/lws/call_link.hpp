@@ -47,7 +47,7 @@ class call_link final {
   struct leg_state {
     struct lws* wsi = nullptr;
     bool connected = false;  ///< WebSocket established: writes may go out
-    bool gone = false;       ///< closed, failed, or never created
+    bool gone = false;       ///< closed, failed, or never created (OpenAI's: until the call asks to connect)
     outbound_queue queue{LWS_PRE};
     std::optional<std::pair<std::uint16_t, std::string>> pending_close;
     bool close_sent = false;  ///< our close frame is out; waiting for the peer's
@@ -65,6 +65,14 @@ class call_link final {
     void close(std::uint16_t code, std::string_view reason) override { link.request_close(side, code, reason); }
     call_link& link;
     leg side;
+  };
+
+  /// The call's requests to connect to OpenAI, performed after the driver
+  /// returns (connecting may report a failure at once, into the driver).
+  struct link_connector final : connector {
+    explicit link_connector(call_link& l) : link(l) {}
+    void connect(openai_slot slot, std::string_view model) override;
+    call_link& link;
   };
 
   /// Logs every host event with the call's sids, then hands it to the
@@ -101,6 +109,7 @@ class call_link final {
   bool send_close(leg side);
   /// After every call into the driver: re-arm its timer, request writes.
   void after_driver();
+  /// Starts the connect the call asked for, if any.
   void connect_openai();
   static void on_timer(loop_timer& timer);
   leg_state& state(leg side) noexcept { return legs_[side == leg::twilio ? 0 : 1]; }
@@ -113,6 +122,8 @@ class call_link final {
   leg_state legs_[2];
   leg_transport twilio_transport_{*this, leg::twilio};
   leg_transport openai_transport_{*this, leg::openai};
+  link_connector connector_{*this};
+  std::optional<std::string> connect_model_;  ///< a connect the call asked for, with its model
   logging_observer logger_{*this};
   std::unique_ptr<call_observer> app_observer_;
   std::unique_ptr<trace_sink> trace_;

@@ -65,7 +65,7 @@ struct service_thread;
 
 /// A host command for a call, queued from another thread.
 struct posted_command {
-  enum class kind { tool_result, user_text, end_call, set_agent, task };
+  enum class kind { tool_result, user_text, end_call, set_agent, configure, task };
   std::uint64_t call_id = 0;
   kind what = kind::end_call;
   std::string a;
@@ -75,6 +75,8 @@ struct posted_command {
   /// thread, or with null when the mailbox closes before it ran: it must then
   /// give up cleanly (e.g. tell its caller the server stopped).
   std::function<void(service_thread*)> task;
+  /// kind::configure: the call's configuration (null keeps its own).
+  std::shared_ptr<const call_config> config = nullptr;
 };
 
 /// A service thread's inbox for commands from other threads.

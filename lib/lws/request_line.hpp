@@ -6,7 +6,7 @@
 // separate arguments, an encoded '=' in a name becomes '_', and "//", "/./"
 // and "/../" are collapsed in the path (lib/roles/http/parsers.c,
 // lws_parse_urldecode). X-Twilio-Signature signs the URL as Twilio requested
-// it (twilio.md §3.1), and a decoded query cannot be encoded back to it.
+// it, and a decoded query cannot be encoded back to it.
 //
 // So the adapter reads each connection's request line itself before lws does.
 // It already accepts connections itself (listener.hpp); before handing one to

@@ -80,4 +80,46 @@ std::string ws_url::host_header() const {
   return h;
 }
 
+std::string with_model(std::string_view path, std::string_view model) {
+  if (model.empty()) return std::string(path);
+  std::string value;
+  for (const char ch : model) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
+      value.push_back(ch);
+    } else {
+      static constexpr char hex[] = "0123456789ABCDEF";
+      value.push_back('%');
+      value.push_back(hex[c >> 4]);
+      value.push_back(hex[c & 0x0F]);
+    }
+  }
+  const auto q = path.find('?');
+  std::string out(path.substr(0, q));
+  out.push_back('?');
+  bool set = false;
+  bool first = true;
+  std::string_view query = q == std::string_view::npos ? std::string_view{} : path.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const bool is_model = piece.substr(0, piece.find('=')) == "model";
+    if (piece.empty() || (is_model && set)) continue;
+    if (!first) out.push_back('&');
+    first = false;
+    if (is_model) {
+      out.append("model=").append(value);
+      set = true;
+    } else {
+      out.append(piece);
+    }
+  }
+  if (!set) {
+    if (!first) out.push_back('&');
+    out.append("model=").append(value);
+  }
+  return out;
+}
+
 }  // namespace rtb::lws_adapter

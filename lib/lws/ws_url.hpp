@@ -25,6 +25,13 @@ struct ws_url {
 /// callers say which URL it was.
 [[nodiscard]] result<ws_url> parse_ws_url(std::string_view url);
 
+/// `path` (a path and query, as ws_url::path) with the query's `model`
+/// parameter set to `model`, percent-encoded (letters, digits, "-._~:" are
+/// kept): the first `model=` is replaced and any later one dropped, or one is
+/// appended. An empty `model` leaves `path` as it is. The adapter opens each
+/// call's OpenAI WebSocket at the URL this gives for the call's model.
+[[nodiscard]] std::string with_model(std::string_view path, std::string_view model);
+
 /// Parses http://host[:port]/path?query or https://… the same way (tls for
 /// https; default ports 80 and 443).
 [[nodiscard]] result<ws_url> parse_http_url(std::string_view url);

@@ -1,5 +1,6 @@
-// X-Twilio-Signature (twilio.md §3): Base64(HMAC-SHA1(auth token, URL + sorted
-// POST parameters)), and the URL variants Twilio's helper libraries accept.
+// X-Twilio-Signature: Base64(HMAC-SHA1(auth token, URL + sorted POST
+// parameters)), and the URL variants Twilio's helper libraries accept
+// (https://www.twilio.com/docs/usage/security#validating-requests).
 #include "realtime_bridge/twilio/signature.hpp"
 
 #include <algorithm>
@@ -9,30 +10,18 @@
 #include <string_view>
 #include <vector>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "realtime_bridge/audio.hpp"
+#include "sha1.hpp"
 
 namespace rtb::twilio {
 namespace {
 
-std::string base64(const unsigned char* data, std::size_t size) {
-  // EVP_EncodeBlock writes 4 characters per 3 bytes (padded) plus a NUL.
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-  out.resize(written < 0 ? 0 : static_cast<std::size_t>(written));
-  return out;
-}
-
-/// Base64(HMAC-SHA1(key, data)); "" if OpenSSL fails (which no signature matches).
+/// Base64(HMAC-SHA1(key, data)).
 std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
-  static const unsigned char empty = 0;
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int md_size = 0;
-  const void* key_ptr = key.empty() ? static_cast<const void*>(&empty) : static_cast<const void*>(key.data());
-  const auto* data_ptr = data.empty() ? &empty : reinterpret_cast<const unsigned char*>(data.data());
-  if (HMAC(EVP_sha1(), key_ptr, static_cast<int>(key.size()), data_ptr, data.size(), md.data(), &md_size) == nullptr)
-    return {};
-  return base64(md.data(), md_size);
+  const crypto::sha1_digest md = crypto::hmac_sha1(key, data);
+  std::string out;
+  audio::append_base64(std::string_view(reinterpret_cast<const char*>(md.data()), md.size()), out);
+  return out;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -149,8 +138,8 @@ std::vector<std::string> url_variants(std::string_view url) {
   std::vector<std::string> ported;
   url_parts p;
   if (split_url(url, p)) {
-    // 2. Path: as given, and with the trailing '/' toggled (twilio.md §3.2:
-    //    "try appending a trailing /" for WebSocket handshakes; the reverse
+    // 2. Path: as given, and with the trailing '/' toggled (a WebSocket
+    //    upgrade's URL may be signed with a trailing '/' added; the reverse
     //    covers a configured URL that already ends in '/').
     std::string toggled(p.path);
     if (!toggled.empty() && toggled.back() == '/')

@@ -1,4 +1,5 @@
-// TwiML for connecting a call to the bridge (twilio.md §2).
+// TwiML for connecting a call to the bridge
+// (<Connect><Stream>: https://www.twilio.com/docs/voice/twiml/stream).
 #include "realtime_bridge/twilio/twiml.hpp"
 
 #include <string>

@@ -28,9 +28,12 @@ TEST_CASE("out of descriptors: the bridge pauses accepting, then takes the waiti
   config.openai.greeting = {openai::greeting::style::instructions, "Greet the caller."};
   bridge b(openai, app, config, [](lws_adapter::server_options& o) { o.threads = 1; });
   peers::caller_pool callers;  // its loop and descriptors exist before the ceiling
+  const std::string url = b.stream_url();
 
   // Room for exactly one more descriptor: the caller's socket. The bridge's
-  // accept4() then fails with EMFILE.
+  // accept4() then fails with EMFILE. Nothing but the caller's start runs at
+  // the limit: UBSan's type checks open a pipe to probe memory and, without a
+  // descriptor for it, report a valid object as having an invalid vptr.
   rlimit saved{};
   REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
   const int next = ::dup(0);
@@ -39,7 +42,7 @@ TEST_CASE("out of descriptors: the bridge pauses accepting, then takes the waiti
   low.rlim_cur = static_cast<rlim_t>(next + 1);
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
 
-  const int id = callers.start_call({.url = b.stream_url(),
+  const int id = callers.start_call({.url = url,
                                      .script = {peers::step::wait_for_ai_audio{0ms, 5s},
                                                 peers::step::wait_for_ai_silence{5s}, peers::step::hang_up{}}});
   bool paused = false;

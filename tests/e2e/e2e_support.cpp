@@ -96,7 +96,6 @@ bool recording_app::logged(std::string_view needle) const {
 
 call_config bridge::default_config() {
   call_config c;
-  c.barge_in.margin = std::chrono::milliseconds(0);
   c.openai.timeouts.connect = std::chrono::milliseconds(3000);
   c.openai.timeouts.configure = std::chrono::milliseconds(3000);
   c.twilio.media_idle = std::chrono::milliseconds(0);

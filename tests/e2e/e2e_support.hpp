@@ -67,8 +67,9 @@ struct bridge {
                   call_config config = default_config(), std::function<void(lws_adapter::server_options&)> tweak = {});
   ~bridge();
 
-  /// A call's configuration for tests: no Twilio start delay surprises,
-  /// barge-in margin 0 (loopback: the clear reaches the caller at once).
+  /// A call's configuration for tests: short OpenAI timeouts, no Twilio
+  /// media-idle deadline. Barge-in keeps its defaults (margin 0: the estimate
+  /// covers the clear's journey once the round trip is measured).
   static call_config default_config();
   std::string stream_url() const;  ///< ws://127.0.0.1:<port>/media-stream
 

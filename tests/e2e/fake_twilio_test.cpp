@@ -550,6 +550,44 @@ TEST_CASE("a mark is echoed after its audio has played, at once if nothing is bu
   check_counters(bridge.conn(0));
 }
 
+TEST_CASE("a network delay each way: messages take it in both directions, and clears are judged on arrival",
+          "[fake_twilio]") {
+  mock_bridge bridge;
+  caller_pool pool;
+  caller_options o;
+  o.url = bridge.url();
+  o.network_delay = 60ms;
+  o.script = {step::pause{1500ms}, step::hang_up{}};
+  const int id = pool.start_call(o);
+  const std::string sid = wait_for_start(bridge);
+  // `connected` left the caller 60 ms after the upgrade.
+  CHECK(ms_between(bridge.conn(0).opened_at, bridge.conn(0).messages.at(0).at) >= 55);
+
+  // A mark into an empty buffer is echoed on arrival: back one round trip later.
+  const auto probe_sent = steady::now();
+  bridge.send_text(0, mark_json(sid, "probe"));
+  REQUIRE(bridge.wait_until([](const auto& cs) { return count_event(cs, 0, "mark") == 1; }, 3s));
+  const auto round_trip = ms_between(probe_sent, of_event(bridge.conn(0), "mark").at(0).at);
+  CHECK(round_trip >= 115);
+  CHECK(round_trip <= 300);
+
+  // Audio plays from its arrival; a clear counts what had played when it arrived.
+  const mulaw_bytes audio = synthetic_speech(2000, 7);
+  bridge.send_text(0, media_json(sid, audio));
+  bridge.send_text(0, mark_json(sid, "end"));
+  std::this_thread::sleep_for(500ms);
+  bridge.send_text(0, clear_json(sid));
+  REQUIRE(bridge.wait_until([](const auto& cs) { return count_event(cs, 0, "mark") == 2; }, 3s));
+
+  REQUIRE(pool.wait(id, 5s));
+  const auto r = pool.result(id);
+  REQUIRE(r.heard_at_clears.size() == 1);
+  CHECK(r.heard_at_clears[0] >= 450);  // 500 ms after the audio, both having travelled 60 ms
+  CHECK(r.heard_at_clears[0] <= 650);
+  CHECK(r.violations.empty());
+  check_counters(bridge.conn(0));
+}
+
 TEST_CASE("clear drops the buffer, echoes pending marks at once and records what was heard", "[fake_twilio]") {
   mock_bridge bridge;
   caller_pool pool;

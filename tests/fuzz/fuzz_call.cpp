@@ -11,6 +11,7 @@
 // ------------
 //   byte 0  configuration
 //     bits 0-1  greeting: 0 none, 1 user_message, 2 instructions, 3 user_message
+//               and a third header byte (barge-in's own settings) follows byte 1
 //     bits 2-3  turn detection: 0 server_vad, 1 server_vad without interrupt_response,
 //               2 semantic_vad, 3 none
 //     bit  4    barge_in.enabled = false
@@ -28,6 +29,9 @@
 //     bit  5    the host sends user text from inside on_warning (once)
 //     bit  6    messages go through inbox() in fragments instead of on_text()
 //     bit  7    rich session config (tools, transcription, speed, idle timeout)
+//   byte 2  (only when byte 0's bits 0-1 are 3) barge-in settings
+//     bit  0    echo_guard 300 ms          bits 2-3  margin: 0, 5, 20 or 150 ms
+//     bit  1    min_speech 200 ms          bits 4-7  unused
 //   then operations until the input ends; each is
 //     op  (low nibble: kind, high nibble: argument a)
 //     dt  clock advance before the op: b < 100: b ms; b < 200: (b-99)*50 ms;
@@ -45,6 +49,9 @@
 //     7  tool result: a < 8: a call id the host was given (else str); str output
 //     13 Twilio echoes the next a+1 marks it was sent: byte spacing (ms)
 //     14 barge-in script: byte flags             15 tool call script: byte flags
+//   (Twilio echoes (13) include the probe marks barge-in sends alone into
+//   Twilio's empty buffer, so the round-trip and start-delay estimates and the
+//   echo guard's window all follow the fuzzed echo times.)
 //
 // Environment: RTB_FUZZ_STRICT=1 turns off the workarounds for known library
 // issues (listed below); RTB_FUZZ_VERBOSE=1 prints the call's inputs and
@@ -65,12 +72,13 @@
 //   - response.create is only sent when no response is requested or active,
 //     and a truncate is never at 0 ms nor beyond the audio received for the
 //     item (the harness follows both from the events it delivers);
-//   - the playout counters match what was sent (media, marks, clears,
-//     appends, truncates, deletes, cancels);
+//   - the playout counters match what was sent (media, marks and probe marks,
+//     clears, appends, truncates, deletes, cancels);
 //   - with bit 7: the recorded trace replays (replay_trace) without error and,
 //     when every text fed in was valid UTF-8, sends and closes exactly what
 //     the live call sent and closed, in the same order.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -324,7 +332,7 @@ struct harness {
   std::map<std::string, std::uint64_t, std::less<>> model_item_bytes;  // audio received per item
 
   // counts of what was sent
-  std::uint64_t sent_media = 0, sent_marks = 0, sent_clears = 0;
+  std::uint64_t sent_media = 0, sent_marks = 0, sent_probes = 0, sent_clears = 0;
   std::uint64_t sent_appends = 0, sent_truncates = 0, sent_deletes = 0, sent_cancels = 0;
 
   // What the live call sent on its transports, one "-> <leg> ..." line each
@@ -908,7 +916,10 @@ struct harness {
         CHECK(mark.has_value());
         CHECK(to_string(*mark) == name);
         pending_marks.emplace_back(name);
-        ++sent_marks;
+        if (mark->item == 0)
+          ++sent_probes;
+        else
+          ++sent_marks;
       } else {
         CHECK(event == "clear");
         ++sent_clears;
@@ -967,6 +978,7 @@ struct harness {
     const call_counters c = driver->call().counters();
     CHECK(c.playout.media_sent == sent_media);
     CHECK(c.playout.marks_sent == sent_marks);
+    CHECK(c.playout.probes_sent == sent_probes);
     CHECK(c.playout.clears == sent_clears);
     CHECK(c.caller_frames_forwarded == sent_appends);
     CHECK(c.playout.truncates == sent_truncates);
@@ -1081,7 +1093,7 @@ void fuzz_observer::on_call_ended(const call_summary& s) {
   CHECK(s.call_sid == h->driver->call().call_sid());
 }
 
-call_config make_config(std::uint8_t c0, std::uint8_t c1) {
+call_config make_config(std::uint8_t c0, std::uint8_t c1, std::uint8_t c2) {
   call_config c;
   switch (c0 & 3) {
     case 0: break;
@@ -1131,6 +1143,11 @@ call_config make_config(std::uint8_t c0, std::uint8_t c1) {
          R"({"type":"object","properties":{"order_number":{"type":"string"}},"required":["order_number"]})"});
     c.openai.config.tool_choice = "get_order_status";
     if (auto* vad = std::get_if<openai::server_vad>(&c.openai.config.turn)) vad->idle_timeout_ms = 6000;
+  }
+  if ((c0 & 3) == 3) {
+    if (c2 & 1) c.barge_in.echo_guard = 300ms;
+    if (c2 & 2) c.barge_in.min_speech = 200ms;
+    c.barge_in.margin = std::chrono::milliseconds(std::array{0, 5, 20, 150}[(c2 >> 2) & 3]);
   }
   return c;
 }
@@ -1229,7 +1246,8 @@ void harness::run(reader& in) {
   }
 
   model_decoder.emplace(limits.max_openai_message_bytes);
-  call_config config = make_config(c0, c1);
+  const std::uint8_t c2 = (c0 & 3) == 3 ? in.u8() : 0;
+  call_config config = make_config(c0, c1, c2);
   if (!validate(config)) violation("the harness builds a valid config");
 
   twilio_side.h = this;

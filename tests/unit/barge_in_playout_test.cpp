@@ -4,7 +4,8 @@
 // wire. The ground truth of each scenario is what the caller had heard when
 // the clear reached Twilio.
 //
-// Conventions: 25 ms each way, margin 20 ms, deltas of 20 ms unless said
+// Conventions: 25 ms each way, margin 20 ms (not the default, 0: it shows
+// where the margin applies), deltas of 20 ms unless said
 // otherwise; times are ms at the bridge after t0. Each scenario gives the
 // timeline at Twilio in a comment.
 #include <algorithm>
@@ -36,9 +37,10 @@ struct interruption {
 /// The playout machine wired to a simulated Twilio: echoes reach the machine
 /// when the link delivers them, and what it sends goes down the link.
 struct linked_call {
-  explicit linked_call(barge_in_config config = {}, std::chrono::milliseconds to_twilio = 25ms,
-                       std::chrono::milliseconds to_bridge = 25ms)
-      : b(config), twilio(to_twilio, to_bridge) {}
+  explicit linked_call(barge_in_config config = {.margin = 20ms}, std::chrono::milliseconds to_twilio = 25ms,
+                       std::chrono::milliseconds to_bridge = 25ms,
+                       std::chrono::milliseconds start_delay = std::chrono::milliseconds(0))
+      : b(config), twilio(to_twilio, to_bridge, start_delay) {}
 
   barge_in b;
   twilio_link twilio;
@@ -175,11 +177,12 @@ TEST_CASE("an item queued behind audio still playing is deleted: the caller hear
   linked_call c;
   c.audio(0, "resp_1", "item_A", 200);  // plays from 25 to 225
   c.audio(0, "resp_1", "item_B", 200);  // would play from 225
-  // item_A's echoes have come back since 70: they say what had played one
-  // trip earlier, and the clear takes another (50 ms short until the round
-  // trip is measured).
-  REQUIRE(c.speech(100, "resp_1") == actions{clear, to_openai::truncate_item{"item_A", 0, 70},
-                                             to_host::ai_interrupted{"item_A", 70, 200},
+  // item_A's echoes have come back since 70: each says what had played when
+  // it left Twilio, 25 ms earlier, and the clear takes another 25 ms. The
+  // probe mark sent ahead of the audio came back at 50: the round trip is
+  // 50 ms, so the estimate is what had played at 125, the clear's arrival.
+  REQUIRE(c.speech(100, "resp_1") == actions{clear, to_openai::truncate_item{"item_A", 0, 120},
+                                             to_host::ai_interrupted{"item_A", 120, 200},
                                              to_host::ai_interrupted{"item_B", 0, 200}});
   REQUIRE(c.done(110, "resp_1") == actions{to_openai::delete_item{"item_B"}});
   CHECK(c.heard_ms("item_A") == 100);
@@ -189,10 +192,10 @@ TEST_CASE("an item queued behind audio still playing is deleted: the caller hear
 TEST_CASE("an item of the interrupted response that never reached the caller is deleted once the response is done",
           "[barge_in][playout]") {
   const bool forget = GENERATE(true, false);
-  linked_call c(barge_in_config{.forget_unheard = forget});
+  linked_call c(barge_in_config{.margin = 20ms, .forget_unheard = forget});
   c.audio(0, "resp_1", "item_A", 200);
   REQUIRE(c.speech(100, "resp_1") ==
-          actions{clear, to_openai::truncate_item{"item_A", 0, 70}, to_host::ai_interrupted{"item_A", 70, 200}});
+          actions{clear, to_openai::truncate_item{"item_A", 0, 120}, to_host::ai_interrupted{"item_A", 120, 200}});
   // Audio of the interrupted response still in flight: more of item_A, which
   // stays truncated, and a new item the caller will never hear.
   REQUIRE(c.audio(105, "resp_1", "item_A", 40) == actions{});
@@ -205,8 +208,10 @@ TEST_CASE("an item of the interrupted response that never reached the caller is 
   } else {
     REQUIRE(c.done(130, "resp_1") == actions{});
   }
-  // The answer to the interruption plays as usual.
-  REQUIRE(c.audio(900, "resp_2", "item_C", 20).size() == 2);
+  // The answer to the interruption plays as usual (after a new probe: the clear emptied Twilio's buffer).
+  const actions next = c.audio(900, "resp_2", "item_C", 20);
+  CHECK(next.size() == 3);
+  CHECK(only<to_twilio::mark>(next) == std::vector<to_twilio::mark>{{{2, 0, 0}}, {{2, 2, 20}}});
   CHECK(c.heard_ms("item_A") == 100);
 }
 
@@ -290,4 +295,87 @@ TEST_CASE("property: the truncate never exceeds what the caller heard plus the m
   }
   CHECK(truncates_checked > 300);  // the property was exercised, not vacuously true
   CHECK(deletes_checked > 30);
+}
+
+TEST_CASE("property: once the link is measured, the truncate is what the caller heard, plus the margin",
+          "[barge_in][playout]") {
+  // The same random calls, on links of 0 to 80 ms each way, with Twilio
+  // waiting 0 to 60 ms before it plays audio that reaches an empty buffer.
+  // Every barge-in made once the round trip and the start delay are measured
+  // (a probe came back, and the first mark after audio sent into Twilio's
+  // empty buffer) is checked.
+  std::mt19937 rng(20261209);
+  const auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  int checked = 0;
+  std::map<std::int64_t, int> errors;  // truncate - (heard + margin), ms -> count
+  for (int run = 0; run < 400; ++run) {
+    const bool symmetric = run % 2 == 0;
+    const auto to_twilio = std::chrono::milliseconds(pick(81));
+    const auto to_bridge = symmetric ? to_twilio : std::chrono::milliseconds(pick(81));
+    const auto start_delay = std::chrono::milliseconds(std::array{0, 0, 20, pick(61)}[pick(4)]);
+    const auto margin = std::chrono::milliseconds(std::array{0, 0, 5, 20}[pick(4)]);
+    linked_call c(barge_in_config{.margin = margin}, to_twilio, to_bridge, start_delay);
+    INFO("run " << run << ": " << to_twilio.count() << " ms to Twilio, " << to_bridge.count()
+                << " ms back, start delay " << start_delay.count() << " ms, margin " << margin.count() << " ms");
+    std::int64_t t = 0;
+    int responses = 0, items = 0;
+    std::string resp, item;
+    std::vector<std::size_t> measured;  // interruptions made with the round trip known
+    for (int step = 0; step < 60; ++step) {
+      const int gap = pick(10);
+      t += gap < 6 ? pick(40) : gap < 9 ? 100 + pick(900) : 1000 + pick(3000);
+      switch (pick(8)) {
+        case 0:
+        case 1:
+        case 2:
+        case 3: {
+          if (resp.empty()) resp = "resp_" + std::to_string(++responses);
+          if (item.empty() || pick(5) == 0) item = "item_" + std::to_string(++items);
+          const int delta_ms = std::array{20, 40, 100, 200}[pick(4)];
+          const int n = 1 + pick(8);
+          const bool spread = pick(2);
+          for (int i = 0; i < n; ++i) {
+            (void)c.audio(t, resp, item, delta_ms, delta_ms);
+            if (spread) t += pick(delta_ms + 1);
+          }
+          break;
+        }
+        case 4:
+        case 5:
+          if (!resp.empty()) (void)c.done(t, resp);
+          resp.clear();
+          item.clear();
+          break;
+        default: {
+          const std::size_t before = c.interruptions.size();
+          const bool known = c.b.round_trip_time().has_value() && c.b.start_delay().has_value();
+          (void)c.speech(t, resp);
+          if (known && c.interruptions.size() > before) measured.push_back(before);
+          if (pick(2)) {
+            resp.clear();
+            item.clear();
+          }
+          break;
+        }
+      }
+    }
+    c.finish();
+    for (const std::size_t k : measured) {
+      for (const auto& a : c.interruptions[k].out) {
+        const auto* tr = std::get_if<to_openai::truncate_item>(&a);
+        if (!tr) continue;
+        const std::int64_t heard = c.heard_ms(tr->item_id, k);
+        const std::int64_t sent = audio::mulaw_ms(c.interruptions[k].items.at(tr->item_id).sent);
+        const std::int64_t expected = std::min(heard + margin.count(), sent);
+        INFO("clear " << k << ": " << tr->item_id << " truncated at " << tr->audio_end_ms << " ms, heard " << heard
+                      << " ms of " << sent << " ms sent");
+        CHECK(static_cast<std::uint64_t>(tr->audio_end_ms) * 8 <= c.received.at(tr->item_id));
+        CHECK(std::abs(tr->audio_end_ms - expected) <= 1);  // rounding to whole ms
+        ++errors[tr->audio_end_ms - expected];
+        ++checked;
+      }
+    }
+  }
+  for (const auto& [e, n] : errors) UNSCOPED_INFO("error " << e << " ms: " << n);
+  CHECK(checked > 300);
 }

@@ -84,7 +84,8 @@ TEST_CASE("the driver encodes each action onto the right leg, in Twilio's and Op
   const std::string ai = frame(0x2A);
   r.driver.on_text(leg::openai, delta_json("resp_1", "item_A", ai));
   REQUIRE(r.twilio.sent ==
-          std::vector<std::string>{R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
+          std::vector<std::string>{R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.0.0"}})",
+                                   R"({"event":"media","streamSid":"MZ1","media":{"payload":")" + ai + R"("}})",
                                    R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.1.20"}})"});
 }
 
@@ -308,4 +309,118 @@ TEST_CASE("with caller audio batching the driver sends one append per batch, and
 
   std::ostringstream replayed;
   CHECK(replayed_openai_messages(trace_text.str(), replayed) == sent_to_openai(r));
+}
+
+TEST_CASE("the session.update on the wire carries the interrupt_response barge-in decided", "[driver][barge_in]") {
+  call_config config;
+  SECTION("barge-in disabled: false, though the configuration says true") {
+    config.barge_in.enabled = false;
+    rig r(config);
+    r.up();
+    REQUIRE_FALSE(r.openai.sent.empty());
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":false)") != std::string::npos);
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":true)") == std::string::npos);
+  }
+  SECTION("barge-in enabled: as configured") {
+    rig r(config);
+    r.up();
+    REQUIRE_FALSE(r.openai.sent.empty());
+    CHECK(r.openai.sent[0].find(R"("interrupt_response":true)") != std::string::npos);
+  }
+}
+
+namespace {
+
+// Chooses the call's configuration from the stream's parameters, as a server
+// picking an agent does.
+struct choosing_observer final : recording_observer {
+  call_driver* driver = nullptr;
+  bool choose = true;
+  void on_stream_started(const to_host::stream_started& a) override {
+    recording_observer::on_stream_started(a);
+    if (!choose) return;
+    call_config chosen;
+    chosen.openai.config.model = "gpt-realtime-mini";
+    chosen.openai.config.instructions = "You are acme's front desk.";
+    driver->configure(chosen);
+  }
+};
+
+struct recording_connector final : connector {
+  std::vector<std::string> requests;
+  void connect(openai_slot slot, std::string_view model) override {
+    requests.push_back((slot == openai_slot::current ? "current " : "next ") + std::string(model));
+  }
+};
+
+call_config connects_after_start() {
+  call_config c;
+  c.connect = openai_connect::after_start;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("the driver asks its connector to connect: at start, or with the configuration chosen at Twilio's start",
+          "[driver][configure]") {
+  timestamp now{};
+  recording_transport twilio;
+  recording_transport openai;
+  choosing_observer observer;
+  recording_connector connector;
+
+  SECTION("at once") {
+    call_driver driver({}, twilio, openai, observer, {}, [&] { return now; });
+    driver.set_connector(&connector);
+    driver.start();
+    CHECK(connector.requests == std::vector<std::string>{"current gpt-realtime"});
+  }
+
+  SECTION("after start, the observer's choice from inside on_stream_started") {
+    call_driver driver(connects_after_start(), twilio, openai, observer, {}, [&] { return now; });
+    observer.driver = &driver;
+    driver.set_connector(&connector);
+    driver.start();
+    CHECK(connector.requests.empty());
+    driver.on_text(leg::twilio, start_json);
+    CHECK(connector.requests == std::vector<std::string>{"current gpt-realtime-mini"});
+    driver.on_openai_open();
+    REQUIRE(openai.sent.size() == 1);
+    CHECK(openai.sent[0].find("You are acme's front desk.") != std::string::npos);
+  }
+
+  SECTION("after start, an observer that chooses nothing: the call keeps its own") {
+    observer.choose = false;
+    call_driver driver(connects_after_start(), twilio, openai, observer, {}, [&] { return now; });
+    driver.set_connector(&connector);
+    driver.start();
+    driver.on_text(leg::twilio, start_json);
+    CHECK(connector.requests == std::vector<std::string>{"current gpt-realtime"});
+    CHECK_FALSE(driver.call().awaiting_configuration());
+  }
+}
+
+TEST_CASE("a configuration chosen at Twilio's start is in the trace, and replays to the same messages",
+          "[driver][configure][trace]") {
+  std::ostringstream trace_text;
+  ostream_trace_sink sink(trace_text);
+  choosing_observer observer;
+  timestamp now{};
+  recording_transport twilio;
+  recording_transport openai;
+  call_driver driver(connects_after_start(), twilio, openai, observer, {}, [&] { return now; }, &sink);
+  observer.driver = &driver;
+  driver.start();
+  driver.on_text(leg::twilio, start_json);
+  now = at(80);
+  driver.on_openai_open();
+  driver.on_text(leg::openai, session_updated_json);
+  driver.end_call("done");
+  CHECK(trace_text.str().find(R"("host":"configure","config":{)") != std::string::npos);
+
+  std::vector<std::string> live;
+  for (const auto& m : openai.sent) live.push_back("-> openai " + m);
+  std::ostringstream replayed;
+  CHECK(replayed_openai_messages(trace_text.str(), replayed) == live);
+  CHECK(replayed.str().find("You are acme's front desk.") != std::string::npos);
 }

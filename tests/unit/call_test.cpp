@@ -15,6 +15,7 @@ call_config config_with(openai::greeting g = {}) {
   call_config c;
   c.openai.greeting = std::move(g);
   c.twilio.media_idle = 0ms;
+  c.barge_in.margin = 20ms;  // not the default (0): the barge-in numbers show where it applies
   return c;
 }
 
@@ -43,7 +44,7 @@ TEST_CASE("a greeting call: session.update on open, greeting once both legs are 
   CHECK(c.stream_sid() == "MZ9");
   REQUIRE(c.handle(openai::event{response_created("resp_1")}, at(300)) == actions{});
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", chunk)}, at(350)) ==
-          actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
+          actions{to_twilio::mark{{1, 0, 0}}, to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
 }
 
 TEST_CASE("caller audio is passed to OpenAI unchanged once the socket is open", "[call]") {
@@ -76,9 +77,9 @@ TEST_CASE("AI audio that arrives before Twilio's start is held and sent once the
   const std::string a = frame(1), b = frame(2);
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", a)}, at(70)) == actions{});
   REQUIRE(c.handle(openai::event{delta("resp_1", "item_A", b)}, at(71)) == actions{});
-  REQUIRE(c.handle(twilio::event{start_event()}, at(90)) == actions{to_host::stream_started{"CA1", "MZ1", {}},
-                                                                    to_twilio::media{a}, to_twilio::mark{{1, 1, 20}},
-                                                                    to_twilio::media{b}, to_twilio::mark{{1, 1, 40}}});
+  REQUIRE(c.handle(twilio::event{start_event()}, at(90)) ==
+          actions{to_host::stream_started{"CA1", "MZ1", {}}, to_twilio::mark{{1, 0, 0}}, to_twilio::media{a},
+                  to_twilio::mark{{1, 1, 20}}, to_twilio::media{b}, to_twilio::mark{{1, 1, 40}}});
 }
 
 TEST_CASE("speech over the AI clears Twilio and truncates what was not heard", "[call]") {
@@ -334,7 +335,7 @@ TEST_CASE("pending caller audio goes to OpenAI before any other message for Open
     (void)lc.oa(response_created("resp_1"), 300);
     REQUIRE(lc.tw(media_event(f1), 305) == actions{});
     REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 310) ==
-            actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
+            actions{to_twilio::mark{{1, 0, 0}}, to_twilio::media{chunk}, to_twilio::mark{{1, 1, 20}}});
     REQUIRE(lc.tw(twilio::dtmf{5, "MZ1", "inbound_track", "7"}, 315) == actions{to_host::dtmf{"7"}});
     CHECK(lc.c.next_timeout() == at(405));
     REQUIRE(lc.c.handle_timeout(at(405)) == actions{to_openai::append_audio{pending}});
@@ -389,4 +390,59 @@ TEST_CASE("caller audio held while OpenAI connects is batched the same way when 
           actions{to_openai::append_audio{base64(frame_bytes(5) + frame_bytes(6))}});
   CHECK(c.counters().caller_frames_forwarded == 6);
   CHECK(c.counters().caller_audio_appends == 3);
+}
+
+// ---- barge-in decides interrupt_response ----
+
+TEST_CASE("with barge-in disabled the session.update asks the server not to interrupt, and speech changes nothing",
+          "[call][barge_in]") {
+  call_config cfg = config_with();
+  cfg.barge_in.enabled = false;
+  REQUIRE(openai::server_interrupts(cfg.openai.config));  // the default turn detection interrupts
+  live_call lc(cfg);
+  CHECK_FALSE(openai::server_interrupts(lc.c.config().openai.config));
+  CHECK_FALSE(lc.c.config().barge_in.server_cancels);
+  CHECK(rtb::validate(lc.c.config()));
+
+  (void)lc.oa(response_created("resp_1"), 300);
+  for (int i = 0; i < 5; ++i) (void)lc.oa(delta("resp_1", "item_A", chunk), 310);
+  REQUIRE(lc.oa(speech_started(), 350) == actions{});
+  // The answer goes on playing.
+  REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 360) ==
+          actions{to_twilio::media{chunk}, to_twilio::mark{{1, 1, 120}}});
+}
+
+TEST_CASE("with barge-in enabled the configured interrupt_response is kept", "[call][barge_in]") {
+  const bool interrupt = GENERATE(true, false);
+  call_config cfg = config_with();
+  cfg.openai.config.turn = openai::semantic_vad{"auto", true, interrupt};
+  call c(cfg, at(0));
+  CHECK(openai::server_interrupts(c.config().openai.config) == interrupt);
+  CHECK(c.config().barge_in.server_cancels == interrupt);
+}
+
+TEST_CASE("with a minimum speech the call routes speech_stopped and runs barge-in's timer", "[call][barge_in]") {
+  call_config cfg = config_with();
+  cfg.barge_in.min_speech = 300ms;
+  live_call lc(cfg);
+  CHECK_FALSE(openai::server_interrupts(lc.c.config().openai.config));  // the bridge decides
+  (void)lc.oa(response_created("resp_1"), 300);
+  for (int i = 0; i < 10; ++i) (void)lc.oa(delta("resp_1", "item_A", chunk), 310);
+  REQUIRE(lc.oa(speech_started(), 400) == actions{});
+  REQUIRE(lc.c.next_timeout() == at(700));
+  SECTION("it stops in time: a cough, the answer goes on") {
+    openai::speech_stopped stopped;
+    stopped.item_id = "item_user";
+    REQUIRE(lc.oa(stopped, 500) == actions{});
+    CHECK_FALSE(lc.c.next_timeout().has_value());
+    REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 510).size() == 2);
+  }
+  SECTION("it lasts: the barge-in happens at the deadline, with the bridge's cancel") {
+    const auto& out = lc.c.handle_timeout(at(700));
+    REQUIRE(out.size() == 4);
+    CHECK(out[0] == action{to_openai::cancel_response{}});
+    CHECK(out[1] == action{to_twilio::clear{}});
+    CHECK(std::holds_alternative<to_openai::truncate_item>(out[2]));
+    REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 710) == actions{});  // late audio dropped
+  }
 }

@@ -1,8 +1,10 @@
 // call_config <-> JSON (config_json.hpp), and the checks of rtb::validate and
 // rtb::openai::validate: every rejection names the offending setting.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <concepts>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -10,6 +12,7 @@
 #include <simdjson.h>
 #include <catch2/catch.hpp>
 
+#include "config_fields.hpp"
 #include "realtime_bridge/call.hpp"
 #include "realtime_bridge/config_json.hpp"
 #include "realtime_bridge/openai/session_config.hpp"
@@ -95,6 +98,8 @@ rtb::call_config non_default_config() {
   c.barge_in.enabled = false;
   c.barge_in.margin = 55ms;
   c.barge_in.forget_unheard = false;
+  c.barge_in.echo_guard = 700ms;
+  c.barge_in.min_speech = 250ms;
   // barge_in.server_cancels is derived by rtb::call from the turn detection; it is not configuration.
   c.limits = rtb::call_limits{1500ms, 7000ms, 7, 60ms};
   return c;
@@ -140,6 +145,243 @@ TEST_CASE("config json round-trips a configuration in which every setting differ
   CHECK(back.barge_in == original.barge_in);
   CHECK(back.limits == original.limits);
   CHECK(same_config(back, original));
+}
+
+namespace {
+
+namespace fields = rtb::config_fields;
+
+/// Changes the `target`-th setting of the field list (counting every setting,
+/// outermost first) away from its value, and nothing else; `leaves` counts the
+/// settings seen.
+class perturb_one {
+ public:
+  explicit perturb_one(std::size_t target) : target_(target) {}
+  std::size_t leaves = 0;
+  bool changed = false;
+  std::string changed_name;
+
+  void field(std::string_view k, std::string& v) {
+    if (hit(k)) v += " changed \"\\ \xC3\xA9";
+  }
+  void field(std::string_view k, bool& v) {
+    if (hit(k)) v = !v;
+  }
+  void field(std::string_view k, double& v) {
+    if (hit(k)) v += 0.25;
+  }
+  void field(std::string_view k, int& v) {
+    if (hit(k)) v += 7;
+  }
+  void field(std::string_view k, std::uint32_t& v) {
+    if (hit(k)) v += 7;
+  }
+  void field(std::string_view k, std::chrono::milliseconds& v) {
+    if (hit(k)) v += 40ms;
+  }
+  void field_if_set(std::string_view k, std::chrono::milliseconds& v) { field(k, v); }
+  template <class T>
+  void nullable(std::string_view k, std::optional<T>& v) {
+    if (!hit(k)) return;
+    if (v)
+      v.reset();
+    else
+      v = T(1);
+  }
+  template <class E, std::size_t N>
+  void enumeration_if_set(std::string_view k, E& v, const fields::enum_names<E, N>& names) {
+    enumeration(k, v, names);
+  }
+  template <class E, std::size_t N>
+  void enumeration(std::string_view k, E& v, const fields::enum_names<E, N>& names) {
+    if (!hit(k)) return;
+    for (std::size_t i = 0; i < N; ++i)
+      if (names[i].value == v) {
+        v = names[(i + 1) % N].value;
+        return;
+      }
+  }
+  template <class T>
+  void object(std::string_view, T& v) {
+    fields::visit_fields(*this, v);
+  }
+  template <class T>
+  void nullable_object(std::string_view k, std::optional<T>& v) {
+    if (hit(k))
+      v.reset();
+    else if (v)
+      fields::visit_fields(*this, *v);
+  }
+  template <class T>
+  void object_array(std::string_view k, std::vector<T>& v) {
+    if (hit(k)) {
+      v.clear();
+      return;
+    }
+    for (auto& x : v) fields::visit_fields(*this, x);
+  }
+  void raw_object(std::string_view k, std::string& v) {
+    if (hit(k)) v = R"({"changed":[1,2]})";
+  }
+  template <class... T, std::size_t N>
+  void tagged(std::string_view k, std::variant<T...>& v, const std::array<std::string_view, N>&) {
+    if (hit(k)) {
+      fields::emplace_alternative(v, (v.index() + 1) % N);
+      return;
+    }
+    std::visit([&](auto& alternative) { fields::visit_fields(*this, alternative); }, v);
+  }
+
+ private:
+  bool hit(std::string_view name) {
+    if (leaves++ != target_) return false;
+    changed = true;
+    changed_name = std::string(name);
+    return true;
+  }
+  std::size_t target_;
+};
+
+/// The JSON pointers of every setting the field list writes for `c`.
+class pointers {
+ public:
+  std::vector<std::string> all;
+  template <class T>
+  void field(std::string_view k, T&) {
+    add(k);
+  }
+  void field_if_set(std::string_view k, std::chrono::milliseconds& v) {
+    if (v.count() != 0) add(k);
+  }
+  template <class T>
+  void nullable(std::string_view k, T&) {
+    add(k);
+  }
+  template <class E, std::size_t N>
+  void enumeration(std::string_view k, E&, const fields::enum_names<E, N>&) {
+    add(k);
+  }
+  template <class E, std::size_t N>
+  void enumeration_if_set(std::string_view k, E& v, const fields::enum_names<E, N>& names) {
+    if (v != names[0].value) add(k);
+  }
+  template <class T>
+  void object(std::string_view k, T& v) {
+    nest(k, [&] { fields::visit_fields(*this, v); });
+  }
+  template <class T>
+  void nullable_object(std::string_view k, std::optional<T>& v) {
+    if (v)
+      object(k, *v);
+    else
+      add(k);
+  }
+  template <class T>
+  void object_array(std::string_view k, std::vector<T>& v) {
+    add(k);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      nest(std::string(k) + "/" + std::to_string(i), [&] { fields::visit_fields(*this, v[i]); });
+  }
+  void raw_object(std::string_view k, std::string&) { add(k); }
+  template <class... T, std::size_t N>
+  void tagged(std::string_view k, std::variant<T...>& v, const std::array<std::string_view, N>&) {
+    nest(k, [&] {
+      add("type");
+      std::visit([&](auto& alternative) { fields::visit_fields(*this, alternative); }, v);
+    });
+  }
+
+ private:
+  void add(std::string_view k) { all.push_back(prefix_ + "/" + std::string(k)); }
+  template <class F>
+  void nest(std::string_view k, F&& f) {
+    const std::string saved = prefix_;
+    prefix_ += "/" + std::string(k);
+    f();
+    prefix_ = saved;
+  }
+  std::string prefix_;
+};
+
+/// A configuration in which every optional part is present, so that the
+/// perturbation reaches the settings inside them.
+rtb::call_config full_base(std::size_t turn_alternative) {
+  rtb::call_config c;
+  c.openai.config.input_transcription = oa::transcription{};
+  c.openai.config.tools = {oa::tool{}};
+  REQUIRE(fields::emplace_alternative(c.openai.config.turn, turn_alternative));
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("every setting of the field list survives a round trip on its own", "[config][codec]") {
+  const std::size_t alternative = GENERATE(0u, 1u, 2u);
+  const rtb::call_config base = full_base(alternative);
+  REQUIRE(same_config(round_trip(base), base));
+  std::size_t settings = 0;
+  for (std::size_t target = 0;; ++target) {
+    rtb::call_config c = base;
+    perturb_one p(target);
+    fields::visit_config(p, c);
+    if (!p.changed) {
+      settings = p.leaves;
+      break;
+    }
+    INFO("setting " << target << ": " << p.changed_name);
+    CHECK_FALSE(same_config(c, base));     // the list reaches the setting ...
+    CHECK(same_config(round_trip(c), c));  // ... and the JSON carries it both ways
+  }
+  CHECK(settings >= 29);  // the test was not vacuous (29 with no turn detection)
+}
+
+TEST_CASE("the JSON has a member for every setting of the field list, and no other", "[config][codec]") {
+  rtb::call_config c = non_default_config();
+  pointers p;
+  fields::visit_config(p, c);
+  const std::string json = to_json(c);
+  for (const auto& pointer : p.all) {
+    INFO(pointer);
+    CHECK(has(json, pointer));
+  }
+  // And nothing else: the JSON's own settings (raw tool parameters are one).
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  REQUIRE(parser.parse(json).get(root) == simdjson::SUCCESS);
+  std::vector<std::string> written;
+  auto walk = [&](auto&& self, simdjson::dom::element e, const std::string& prefix) -> void {
+    const simdjson::dom::object obj = e.get_object().value();
+    for (auto [k, v] : obj) {
+      const std::string at = prefix + "/" + std::string(k);
+      if (v.is_object() && k != "parameters") {
+        self(self, v, at);
+        continue;
+      }
+      written.push_back(at);
+      if (v.is_array()) {
+        std::size_t i = 0;
+        const simdjson::dom::array arr = v.get_array().value();
+        for (auto x : arr) self(self, x, at + "/" + std::to_string(i++));
+      }
+    }
+  };
+  walk(walk, root, "");
+  std::sort(written.begin(), written.end());
+  std::sort(p.all.begin(), p.all.end());
+  CHECK(written == p.all);
+}
+
+TEST_CASE("the bundled trace's configuration is written back byte for byte", "[config][codec]") {
+  std::ifstream in(std::string(RTB_SOURCE_DIR) + "/examples/traces/barge_in.jsonl");
+  std::string header;
+  REQUIRE(std::getline(in, header));
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  REQUIRE(parser.parse(header).get(root) == simdjson::SUCCESS);
+  const std::string written = simdjson::minify(root["config"].value());
+  auto parsed = rtb::parse_config_json(written);
+  REQUIRE(parsed);
+  CHECK(to_json(*parsed) == written);
 }
 
 TEST_CASE("config json round-trips every kind of turn detection", "[config][codec]") {
@@ -220,6 +462,21 @@ TEST_CASE("config json writes limits.caller_audio_batch_ms only when batching is
   CHECK(same_config(*r, expected));
 }
 
+TEST_CASE("config json writes the echo guard's settings only when they are on", "[config][codec]") {
+  rtb::call_config c;
+  // Off: the barge_in object is what it was before the settings existed.
+  CHECK(to_json(c).find(R"("barge_in":{"enabled":true,"margin_ms":0,"forget_unheard":true})") != std::string::npos);
+  c.barge_in.echo_guard = 1500ms;
+  CHECK(to_json(c).find(R"("forget_unheard":true,"echo_guard_ms":1500})") != std::string::npos);
+  c.barge_in.min_speech = 300ms;
+  CHECK(to_json(c).find(R"("echo_guard_ms":1500,"min_speech_ms":300})") != std::string::npos);
+  CHECK(round_trip(c).barge_in == c.barge_in);
+  auto r = rtb::parse_config_json(R"({"barge_in":{"min_speech_ms":200}})");
+  REQUIRE(r);
+  CHECK(r->barge_in.min_speech == 200ms);
+  CHECK(r->barge_in.echo_guard == 0ms);
+}
+
 TEST_CASE("config json appends to the output buffer without clearing it", "[config][codec]") {
   std::string out = "[";
   rtb::append_config_json(out, rtb::call_config{});
@@ -281,6 +538,7 @@ TEST_CASE("config json rejects unknown members, naming their full path", "[confi
       {R"({"openai":{"timeouts":{"connect":5}}})", "unknown setting openai.timeouts.connect"},
       {R"({"twilio":{"start_ms":1}})", "unknown setting twilio.start_ms"},
       {R"({"barge_in":{"server_cancels":false}})", "unknown setting barge_in.server_cancels"},
+      {R"({"barge_in":{"echo_guard":500}})", "unknown setting barge_in.echo_guard"},
       {R"({"limits":{"max_rejected":1}})", "unknown setting limits.max_rejected"},
   };
   for (const auto& c : cases) CHECK(parse_error(c.json).message == c.message);
@@ -329,6 +587,8 @@ TEST_CASE("config json rejects members of the wrong type, naming the setting", "
       {R"({"twilio":{"start_timeout_ms":1.5}})", "twilio.start_timeout_ms must be an integer (ms)"},
       {R"({"barge_in":{"enabled":1}})", "barge_in.enabled must be true or false"},
       {R"({"barge_in":{"margin_ms":"20"}})", "barge_in.margin_ms must be an integer (ms)"},
+      {R"({"barge_in":{"echo_guard_ms":true}})", "barge_in.echo_guard_ms must be an integer (ms)"},
+      {R"({"barge_in":{"min_speech_ms":0.5}})", "barge_in.min_speech_ms must be an integer (ms)"},
       {R"({"limits":{"max_rejected_messages":-1}})", "limits.max_rejected_messages must be a non-negative integer"},
       {R"({"limits":{"max_rejected_messages":4294967296}})",
        "limits.max_rejected_messages must be a non-negative integer"},

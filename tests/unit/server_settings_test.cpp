@@ -86,6 +86,9 @@ const std::vector<std::string> all_names = {
     "VAD_THRESHOLD",
     "SILENCE_DURATION_MS",
     "CALLER_AUDIO_BATCH_MS",
+    "BARGE_IN_MARGIN_MS",
+    "ECHO_GUARD_MS",
+    "MIN_BARGE_IN_SPEECH_MS",
     "TWILIO_AUTH_TOKEN",
     "ALLOW_UNSIGNED",
     "SAY_FIRST",
@@ -132,6 +135,9 @@ TEST_CASE("settings defaults", "[server][settings]") {
   CHECK(s.vad_threshold == 0.5);
   CHECK(s.silence_duration_ms == 500);
   CHECK(s.caller_audio_batch_ms == 0);
+  CHECK(s.barge_in_margin_ms == 0);
+  CHECK(s.echo_guard_ms == 0);
+  CHECK(s.min_barge_in_speech_ms == 0);
   CHECK(s.twilio_auth_token.empty());
   CHECK(s.say_first.empty());
   CHECK(s.fallback_say == "Sorry, our assistant is not available right now. Please call again later.");
@@ -231,6 +237,12 @@ TEST_CASE("good settings", "[server][settings]") {
       {"CALLER_AUDIO_BATCH_MS", "40", [](const app::settings& s) { CHECK(s.caller_audio_batch_ms == 40); }},
       {"CALLER_AUDIO_BATCH_MS", "60", [](const app::settings& s) { CHECK(s.caller_audio_batch_ms == 60); }},
       {"CALLER_AUDIO_BATCH_MS", "200", [](const app::settings& s) { CHECK(s.caller_audio_batch_ms == 200); }},
+      {"BARGE_IN_MARGIN_MS", "0", [](const app::settings& s) { CHECK(s.barge_in_margin_ms == 0); }},
+      {"BARGE_IN_MARGIN_MS", "1000", [](const app::settings& s) { CHECK(s.barge_in_margin_ms == 1000); }},
+      {"ECHO_GUARD_MS", "1500", [](const app::settings& s) { CHECK(s.echo_guard_ms == 1500); }},
+      {"ECHO_GUARD_MS", "10000", [](const app::settings& s) { CHECK(s.echo_guard_ms == 10000); }},
+      {"MIN_BARGE_IN_SPEECH_MS", "250", [](const app::settings& s) { CHECK(s.min_barge_in_speech_ms == 250); }},
+      {"MIN_BARGE_IN_SPEECH_MS", "0", [](const app::settings& s) { CHECK(s.min_barge_in_speech_ms == 0); }},
       {"TWILIO_AUTH_TOKEN", "tok", [](const app::settings& s) { CHECK(s.twilio_auth_token == "tok"); }},
       {"SAY_FIRST", "Connecting you now.", [](const app::settings& s) { CHECK(s.say_first == "Connecting you now."); }},
       {"FALLBACK_SAY", "Bye.", [](const app::settings& s) { CHECK(s.fallback_say == "Bye."); }},
@@ -284,6 +296,8 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
   const std::string vad = "must be a number from 0.0 to 1.0";
   const std::string silence = "must be a number of milliseconds, 0 or more";
   const std::string batch = "must be a number of milliseconds: 0 (off) or a multiple of 20 from 40 to 200";
+  const std::string margin = "must be a number of milliseconds from 0 to 1000";
+  const std::string guard = "must be a number of milliseconds from 0 to 10000";
   const std::string enabled = "must be true or false (or 1/0, yes/no)";
   const std::string level = "must be one of debug, info, warning, error";
   const std::string loop = "must be one of auto, libev, poll";
@@ -316,6 +330,9 @@ TEST_CASE("bad settings are errors naming the setting", "[server][settings]") {
         {"60ms", batch},
         {"off", batch},
         {"99999999999999999999", batch}}},
+      {"BARGE_IN_MARGIN_MS", {{"-1", margin}, {"1001", margin}, {"20ms", margin}}},
+      {"ECHO_GUARD_MS", {{"-1", guard}, {"10001", guard}, {"1.5", guard}}},
+      {"MIN_BARGE_IN_SPEECH_MS", {{"-1", guard}, {"20000", guard}, {"short", guard}}},
       {"REALTIME_ENABLED", {{"maybe", enabled}, {"on", enabled}, {"2", enabled}}},
       {"LOG_LEVEL", {{"verbose", level}, {"warn", level}, {"info ", level}}},
       {"EVENT_LOOP", {{"epoll", loop}, {"uv", loop}}},
@@ -559,6 +576,9 @@ TEST_CASE("secrets never appear in messages or in describe()", "[server][setting
       {"VAD_THRESHOLD", "2"},
       {"SILENCE_DURATION_MS", "-1"},
       {"CALLER_AUDIO_BATCH_MS", "50"},
+      {"BARGE_IN_MARGIN_MS", "-1"},
+      {"ECHO_GUARD_MS", "x"},
+      {"MIN_BARGE_IN_SPEECH_MS", "99999"},
       {"FALLBACK_DIAL", "1"},
       {"REALTIME_ENABLED", "x"},
       {"SHUTDOWN_GRACE_SECONDS", "-1"},
@@ -640,6 +660,9 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "VAD_THRESHOLD=0.5 (default)",
       "SILENCE_DURATION_MS=500 (default)",
       "CALLER_AUDIO_BATCH_MS=0 (default)",
+      "BARGE_IN_MARGIN_MS=0 (default)",
+      "ECHO_GUARD_MS=0 (default)",
+      "MIN_BARGE_IN_SPEECH_MS=0 (default)",
       "TWILIO_AUTH_TOKEN=(not set)",
       "ALLOW_UNSIGNED=false (default)",
       "SAY_FIRST=(not set)",
@@ -664,7 +687,8 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
                       {"VAD_THRESHOLD", "0.7"},
                       {"INSTRUCTIONS", std::string(100, 'x') + "\nend"},
                       {"REALTIME_ENABLED", "no"},
-                      {"CALLER_AUDIO_BATCH_MS", "60"}});
+                      {"CALLER_AUDIO_BATCH_MS", "60"},
+                      {"ECHO_GUARD_MS", "800"}});
   REQUIRE(custom.has_value());
   const auto lines = app::describe(*custom);
   CHECK(lines.size() == defaults.size());
@@ -673,7 +697,8 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
   CHECK(lines[12] == "INSTRUCTIONS=" + std::string(80, 'x') + "… (104 chars)");
   CHECK(lines[15] == "VAD_THRESHOLD=0.7");
   CHECK(lines[17] == "CALLER_AUDIO_BATCH_MS=60");
-  CHECK(lines[23] == "REALTIME_ENABLED=false");
+  CHECK(lines[19] == "ECHO_GUARD_MS=800");
+  CHECK(lines[26] == "REALTIME_ENABLED=false");
   for (const auto& l : lines) CHECK(l.find('\n') == std::string::npos);
 }
 
@@ -697,7 +722,10 @@ TEST_CASE("call_config_from", "[server][settings]") {
                    {"SILENCE_DURATION_MS", "700"},
                    {"TRANSCRIPTION_MODEL", "gpt-4o-transcribe"},
                    {"GREETING", "Hi, this is Ada from Acme. How can I help?"},
-                   {"CALLER_AUDIO_BATCH_MS", "60"}});
+                   {"CALLER_AUDIO_BATCH_MS", "60"},
+                   {"BARGE_IN_MARGIN_MS", "5"},
+                   {"ECHO_GUARD_MS", "1500"},
+                   {"MIN_BARGE_IN_SPEECH_MS", "250"}});
     REQUIRE(r.has_value());
     const rtb::call_config c = app::call_config_from(*r);
     REQUIRE(rtb::validate(c).has_value());
@@ -716,6 +744,9 @@ TEST_CASE("call_config_from", "[server][settings]") {
     expected.openai.greeting.how = rtb::openai::greeting::style::instructions;
     expected.openai.greeting.text = "Greet the caller by saying: Hi, this is Ada from Acme. How can I help?";
     expected.limits.caller_audio_batch = std::chrono::milliseconds{60};
+    expected.barge_in.margin = std::chrono::milliseconds{5};
+    expected.barge_in.echo_guard = std::chrono::milliseconds{1500};
+    expected.barge_in.min_speech = std::chrono::milliseconds{250};
     CHECK(c == expected);
     // Spelled out, for the reader.
     const auto* v = std::get_if<rtb::openai::server_vad>(&c.openai.config.turn);
@@ -729,7 +760,12 @@ TEST_CASE("call_config_from", "[server][settings]") {
   SECTION("the range ends validate") {
     for (const auto& [t, ms, batch] :
          std::vector<std::tuple<std::string, std::string, std::string>>{{"0", "0", "40"}, {"1", "600000", "200"}}) {
-      auto r = load({{"VAD_THRESHOLD", t}, {"SILENCE_DURATION_MS", ms}, {"CALLER_AUDIO_BATCH_MS", batch}});
+      auto r = load({{"VAD_THRESHOLD", t},
+                     {"SILENCE_DURATION_MS", ms},
+                     {"CALLER_AUDIO_BATCH_MS", batch},
+                     {"BARGE_IN_MARGIN_MS", batch == "40" ? "0" : "1000"},
+                     {"ECHO_GUARD_MS", batch == "40" ? "0" : "10000"},
+                     {"MIN_BARGE_IN_SPEECH_MS", batch == "40" ? "0" : "10000"}});
       REQUIRE(r.has_value());
       CHECK(rtb::validate(app::call_config_from(*r)).has_value());
     }

@@ -7,6 +7,7 @@
 
 using rtb::lws_adapter::is_loopback_host;
 using rtb::lws_adapter::parse_ws_url;
+using rtb::lws_adapter::with_model;
 
 TEST_CASE("OpenAI's URL: wss on the default port, the query kept, Host without a port", "[ws_url]") {
   const auto u = parse_ws_url("wss://api.openai.com/v1/realtime?model=gpt-realtime");
@@ -84,6 +85,35 @@ TEST_CASE("only loopback hosts count as loopback", "[ws_url]") {
   CHECK_FALSE(is_loopback_host("127.0.0.256"));
   CHECK_FALSE(is_loopback_host("127.0.-1.1"));
   CHECK_FALSE(is_loopback_host("127.0.0.1."));
+}
+
+TEST_CASE("each call's model goes into the OpenAI URL's model parameter", "[ws_url]") {
+  SECTION("replacing the configured one") {
+    CHECK(with_model("/v1/realtime?model=gpt-realtime", "gpt-realtime-mini") == "/v1/realtime?model=gpt-realtime-mini");
+  }
+  SECTION("the same model leaves the URL as it was") {
+    CHECK(with_model("/v1/realtime?model=gpt-realtime", "gpt-realtime") == "/v1/realtime?model=gpt-realtime");
+  }
+  SECTION("other parameters are kept, in order") {
+    CHECK(with_model("/realtime?a=1&model=x&b=2", "m") == "/realtime?a=1&model=m&b=2");
+    CHECK(with_model("/realtime?a=1", "m") == "/realtime?a=1&model=m");
+    CHECK(with_model("/realtime?modelx=1&amodel=2", "m") == "/realtime?modelx=1&amodel=2&model=m");
+  }
+  SECTION("a URL without a query gets one") {
+    CHECK(with_model("/v1/realtime", "gpt-realtime") == "/v1/realtime?model=gpt-realtime");
+    CHECK(with_model("/v1/realtime?", "m") == "/v1/realtime?model=m");
+  }
+  SECTION("repeated model parameters become one; empty pieces go") {
+    CHECK(with_model("/r?model=a&x=1&model=b&&", "c") == "/r?model=c&x=1");
+    CHECK(with_model("/r?model", "c") == "/r?model=c");
+  }
+  SECTION("the model is percent-encoded; fine-tuned names keep their colons") {
+    CHECK(with_model("/r", "ft:gpt-realtime:acme:v1") == "/r?model=ft:gpt-realtime:acme:v1");
+    CHECK(with_model("/r", "a b&c=d/é") == "/r?model=a%20b%26c%3Dd%2F%C3%A9");
+  }
+  SECTION("an empty model leaves the URL alone") {
+    CHECK(with_model("/v1/realtime?model=gpt-realtime&x=1", "") == "/v1/realtime?model=gpt-realtime&x=1");
+  }
 }
 
 TEST_CASE("a JSON log line has the call's fields apart and escapes the message", "[log]") {

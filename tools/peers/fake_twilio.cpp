@@ -28,12 +28,15 @@
 //       connect timeout): the wsi is still in the http role then;
 //   CLIENT_CLOSED — after ESTABLISHED.
 //
-// Per call, three lws_sul timers:
+// Per call, four lws_sul timers:
 //   media   — the 20 ms frame clock, against steady_clock: frame k is due at
 //             t0 + 20k ms; a late wake-up sends every frame that is due (no
 //             drift). Each tick also advances the script.
 //   echo    — playout_model::next_echo(): mark echoes when their audio played.
 //   connect — the connect timeout.
+//   net     — caller_options::network_delay: received messages wait in
+//             `inbound` until they "arrive" (then they are handled with that
+//             time), and queued ones leave only once due.
 //
 // Outbound messages are queued, each in its own buffer with LWS_PRE headroom
 // (lws masks client payloads in place), and written one per CLIENT_WRITEABLE.
@@ -127,6 +130,7 @@ enum class call_state { queued, connecting, open, closing, done };
 struct out_message {
   std::string buf;  // LWS_PRE bytes of headroom, then the payload
   bool media = false;
+  timestamp due{};  // leaves no earlier (caller_options::network_delay)
   // benchmarks: a tagged frame's tag, re-stamped with the time at the write
   std::optional<frame_tag::tag> tag;
   std::size_t tag_at = 0;  // offset of the base64 payload in buf
@@ -166,6 +170,12 @@ struct call {
   std::uint32_t acks_owed = 0;  // flood: deltas received but not yet acknowledged to the probe
 
   // inbound
+  struct delayed_message {
+    std::string text;
+    bool binary = false;
+    timestamp arrives{};
+  };
+  std::deque<delayed_message> inbound;  // received, still "on the network" (network_delay)
   std::string rx;
   bool rx_in_message = false;
   bool rx_binary = false;
@@ -177,17 +187,17 @@ struct call {
   std::optional<timestamp> say_ended;  // awaiting the first AI audio after it
   std::optional<timestamp> finished_at;
 
-  call_timer media_timer, echo_timer, connect_timer;
-  // the same two clocks on the pool's service_timers (caller_pool_options::ticker_timers)
-  service_timers::timer media_tick_timer, echo_tick_timer;
+  call_timer media_timer, echo_timer, connect_timer, net_timer;
+  // the same clocks on the pool's service_timers (caller_pool_options::ticker_timers)
+  service_timers::timer media_tick_timer, echo_tick_timer, net_tick_timer;
 
   call(struct pool* p, int i, caller_options o)
       : pool(p),
         id(i),
         opt(std::move(o)),
         model(std::chrono::duration_cast<std::chrono::microseconds>(opt.playout_delay)) {
-    media_timer.owner = echo_timer.owner = connect_timer.owner = this;
-    media_tick_timer.owner = echo_tick_timer.owner = this;  // fire: set by the pool
+    media_timer.owner = echo_timer.owner = connect_timer.owner = net_timer.owner = this;
+    media_tick_timer.owner = echo_tick_timer.owner = net_tick_timer.owner = this;  // fire: set by the pool
   }
 
   bool audible(timestamp now) const { return audible_from <= now && now < busy_until; }
@@ -241,6 +251,10 @@ struct pool {
   void schedule_echo(call& c, timestamp due, timestamp now);
   void cancel_media(call& c);
   void cancel_echo(call& c);
+  // The network (caller_options::network_delay): when the next delayed message is due.
+  void schedule_net(call& c, timestamp now);
+  void cancel_net(call& c);
+  void run_net(call& c, timestamp now);
   void want_write(call& c);
   void enqueue(call& c, std::string payload, bool media = false, std::optional<frame_tag::tag> tag = std::nullopt,
                std::size_t tag_at = 0);
@@ -256,7 +270,7 @@ struct pool {
   }
   void send_stop(call& c);
   void on_receive(call& c, const char* data, std::size_t len);
-  void on_message(call& c, timestamp now);
+  void on_message(call& c, std::string_view text, bool binary, timestamp now);
   void violation(call& c, std::string what);
   void pump_echoes(call& c, timestamp now);
   void echo_mark(call& c, std::string_view name);
@@ -269,6 +283,8 @@ struct pool {
   static void echo_cb(lws_sorted_usec_list_t* sul);
   static void media_fire(service_timers::timer& t);
   static void echo_fire(service_timers::timer& t);
+  static void net_cb(lws_sorted_usec_list_t* sul);
+  static void net_fire(service_timers::timer& t);
   static void connect_timeout_cb(lws_sorted_usec_list_t* sul);
   static void wake_cb(lws_sorted_usec_list_t* sul);
   void check_exit();
@@ -376,6 +392,7 @@ void pool::check_exit() {
   for (auto& [id, c] : calls) {
     cancel_media(*c);
     cancel_echo(*c);
+    cancel_net(*c);
     lws_sul_cancel(&c->connect_timer.sul);
   }
   exit.store(true);
@@ -443,6 +460,52 @@ void pool::cancel_echo(call& c) {
   if (timers) timers->cancel(c.echo_tick_timer);
 }
 
+void pool::cancel_net(call& c) {
+  lws_sul_cancel(&c.net_timer.sul);
+  if (timers) timers->cancel(c.net_tick_timer);
+}
+
+void pool::schedule_net(call& c, timestamp now) {
+  std::optional<timestamp> due;
+  if (!c.inbound.empty()) due = c.inbound.front().arrives;
+  if (!c.outq.empty() && c.outq.front().due > now && (!due || c.outq.front().due < *due)) due = c.outq.front().due;
+  if (!due) {
+    cancel_net(c);
+  } else if (timers) {
+    if (!destroying) timers->schedule(c.net_tick_timer, *due);
+  } else {
+    schedule(c.net_timer, &pool::net_cb, *due, now);
+  }
+}
+
+// Messages that have crossed the network by `now`: received ones are handled
+// (with the time they arrived), queued ones may leave.
+void pool::run_net(call& c, timestamp now) {
+  while (c.state == call_state::open && !c.inbound.empty() && c.inbound.front().arrives <= now) {
+    call::delayed_message m = std::move(c.inbound.front());
+    c.inbound.pop_front();
+    on_message(c, m.text, m.binary, m.arrives);
+  }
+  if (c.state != call_state::open) return;
+  if (!c.outq.empty() && c.outq.front().due <= now) want_write(c);
+  schedule_net(c, now);
+}
+
+void pool::net_cb(lws_sorted_usec_list_t* sul) {
+  call* c = owner_of(sul);
+  try {
+    std::lock_guard lk(c->pool->mu);
+    c->pool->run_net(*c, clock::now());
+  } catch (...) {
+  }
+}
+
+void pool::net_fire(service_timers::timer& t) {
+  call* c = static_cast<call*>(t.owner);
+  std::lock_guard lk(c->pool->mu);
+  c->pool->run_net(*c, clock::now());
+}
+
 void pool::media_fire(service_timers::timer& t) {
   call* c = static_cast<call*>(t.owner);
   std::lock_guard lk(c->pool->mu);
@@ -468,6 +531,7 @@ void pool::enqueue(call& c, std::string payload, bool media, std::optional<frame
   m.media = media;
   m.tag = tag;
   m.tag_at = LWS_PRE + tag_at;
+  if (c.opt.network_delay.count() > 0) m.due = clock::now() + c.opt.network_delay;
   c.outq.push_back(std::move(m));
 }
 
@@ -480,8 +544,10 @@ void pool::finish(call& c, timestamp now) {
   flooding.erase(std::remove(flooding.begin(), flooding.end(), &c), flooding.end());
   cancel_media(c);
   cancel_echo(c);
+  cancel_net(c);
   lws_sul_cancel(&c.connect_timer.sul);
   c.media_running = false;
+  c.inbound.clear();
   // Freeze what was heard: playback stops with the call.
   if (c.opt.keep_heard_audio) {
     const auto played = std::min<std::uint64_t>(c.model.played_since_clear(now), c.gen_audio.size());
@@ -794,7 +860,12 @@ void pool::on_receive(call& c, const char* data, std::size_t len) {
     violation(c, "31951: message larger than " + std::to_string(max_message) + " bytes");
     return;
   }
-  on_message(c, now);
+  if (c.opt.network_delay.count() > 0) {
+    c.inbound.push_back({c.rx, c.rx_binary, now + c.opt.network_delay});
+    if (c.inbound.size() == 1) schedule_net(c, now);
+    return;
+  }
+  on_message(c, c.rx, c.rx_binary, now);
 }
 
 namespace {
@@ -808,32 +879,32 @@ std::string excerpt(std::string_view s) {
 
 }  // namespace
 
-void pool::on_message(call& c, timestamp now) {
-  if (c.rx_binary) {
-    violation(c, "31950: binary frame of " + std::to_string(c.rx.size()) + " bytes (text frames only)");
+void pool::on_message(call& c, std::string_view text, bool binary, timestamp now) {
+  if (binary) {
+    violation(c, "31950: binary frame of " + std::to_string(text.size()) + " bytes (text frames only)");
     return;
   }
   simdjson::dom::element doc;
-  if (parser.parse(c.rx.data(), c.rx.size()).get(doc) != simdjson::SUCCESS) {
-    violation(c, "31951: not valid JSON: " + excerpt(c.rx));
+  if (parser.parse(text.data(), text.size()).get(doc) != simdjson::SUCCESS) {
+    violation(c, "31951: not valid JSON: " + excerpt(text));
     return;
   }
   simdjson::dom::object obj;
   if (doc.get_object().get(obj) != simdjson::SUCCESS) {
-    violation(c, "31951: not a JSON object: " + excerpt(c.rx));
+    violation(c, "31951: not a JSON object: " + excerpt(text));
     return;
   }
   // Collect the top-level fields, rejecting duplicates.
   std::map<std::string_view, simdjson::dom::element> fields;
   for (auto field : obj) {
     if (!fields.emplace(field.key, field.value).second) {
-      violation(c, "31951: duplicate field \"" + std::string(field.key) + "\": " + excerpt(c.rx));
+      violation(c, "31951: duplicate field \"" + std::string(field.key) + "\": " + excerpt(text));
       return;
     }
   }
   std::string_view event;
   if (auto it = fields.find("event"); it == fields.end() || it->second.get_string().get(event) != simdjson::SUCCESS) {
-    violation(c, "31951: missing or non-string \"event\": " + excerpt(c.rx));
+    violation(c, "31951: missing or non-string \"event\": " + excerpt(text));
     return;
   }
   // The exact shape of each accepted event: top-level fields, and the one
@@ -995,6 +1066,10 @@ int pool::on_writeable(call& c) {
     return -1;  // no close reason set: lws drops the connection without a close frame
   }
   if (!c.outq.empty()) {
+    if (c.outq.front().due > clock::now()) {  // still on the network (network_delay): the net timer brings us back
+      schedule_net(c, clock::now());
+      return 0;
+    }
     out_message m = std::move(c.outq.front());
     c.outq.pop_front();
     const std::size_t len = m.buf.size() - LWS_PRE;
@@ -1012,7 +1087,12 @@ int pool::on_writeable(call& c) {
     if (m.tag) probe->caller_frame_written(c.opt.probe_call);
     for (; c.acks_owed > 0 && c.outq.size() < probe->window(); --c.acks_owed)
       probe->caller_acknowledge(c.opt.probe_call);
-    if (!c.outq.empty() || c.want_close) lws_callback_on_writable(c.wsi);
+    if (!c.outq.empty() || c.want_close) {
+      if (!c.outq.empty() && c.outq.front().due > clock::now())
+        schedule_net(c, clock::now());
+      else
+        lws_callback_on_writable(c.wsi);
+    }
     return 0;
   }
   if (c.want_close) {
@@ -1164,6 +1244,7 @@ int caller_pool::start_call(caller_options options) {
     auto c = std::make_unique<call>(impl_.get(), id, std::move(options));
     c->media_tick_timer.fire = &fake_twilio_detail::pool::media_fire;
     c->echo_tick_timer.fire = &fake_twilio_detail::pool::echo_fire;
+    c->net_tick_timer.fire = &fake_twilio_detail::pool::net_fire;
     c->res.call_sid = c->opt.call_sid.empty() ? random_sid(impl_->rng, "CA") : c->opt.call_sid;
     c->res.stream_sid = c->opt.stream_sid.empty() ? random_sid(impl_->rng, "MZ") : c->opt.stream_sid;
     impl_->inbox.push_back(c.get());

@@ -92,8 +92,16 @@ struct caller_options {
   std::string stream_sid{};  ///< "" = generated, MZ + 32 hex digits
   std::vector<std::pair<std::string, std::string>> parameters{};
   std::vector<caller_step> script{};
-  /// Playback starts this long after audio arrives (network + jitter buffer).
+  /// Playback starts this long after audio arrives in an empty buffer (a
+  /// jitter buffer: Twilio's start delay).
   std::chrono::milliseconds playout_delay{0};
+  /// The network between Twilio and the bridge, each way: every message the
+  /// bridge sends reaches the caller (its playout, its mark and clear
+  /// handling) this much after it was received, and every message the caller
+  /// sends (media, mark echoes, dtmf, stop) leaves this much after it was
+  /// made. Order is kept. heard_at_clears is then what had played when each
+  /// clear reached the caller, the ground truth of a truncate.
+  std::chrono::milliseconds network_delay{0};
   std::uint64_t first_timestamp = 102;  ///< media.timestamp of the first frame (Twilio's is not 0)
   std::chrono::milliseconds connect_timeout{5'000};
   /// wss:// only (needs caller_pool_options::tls): accept a self-signed

@@ -181,6 +181,13 @@ class call_handle {
   command_result end_call(std::string_view reason) const;
   /// Names the call's agent in its log records (log_record::agent).
   command_result set_agent(std::string_view name) const;
+  /// The call's configuration, chosen from Twilio's `start` (its custom
+  /// parameters, call sid): for calls whose configuration connects to OpenAI
+  /// only then (call_config::connect = openai_connect::after_start). Takes
+  /// effect only from inside call_observer::on_stream_started on the call's
+  /// thread; a call given none there keeps the one it started with, and a
+  /// later or invalid one is ignored with a configuration_ignored warning.
+  command_result configure(call_config config) const;
 
   /// False once the call has ended (and for a handle that names no call).
   bool active() const noexcept;
@@ -227,6 +234,8 @@ class application {
 
 struct openai_endpoint {
   /// The WebSocket URL, query included: wss://api.openai.com/v1/realtime?model=gpt-realtime.
+  /// Each call connects with the URL's `model` parameter set to its own
+  /// configuration's openai.config.model (added if the URL has none).
   /// ws:// is accepted only for loopback hosts (test peers).
   std::string url = "wss://api.openai.com/v1/realtime?model=gpt-realtime";
   std::string api_key;  ///< sent as "Authorization: Bearer …"; never logged

@@ -10,7 +10,8 @@ enum class error_severity {
   fatal,        ///< the session cannot serve this call any more
 };
 
-/// Classifies an `error` event's code (openai-realtime.md §4.7).
+/// Classifies an `error` event's code (the table in docs/troubleshooting.md,
+/// "OpenAI error codes", lists them).
 ///
 /// - Fatal whatever the phase: authentication, protocol and model problems
 ///   (invalid_api_key, beta_api_shape_disabled, invalid_model,

@@ -1,8 +1,9 @@
-// X-Twilio-Signature validation (twilio.md §3): Base64(HMAC-SHA1(auth token,
-// URL + sorted POST parameters)), compared in constant time.
+// X-Twilio-Signature validation: Base64(HMAC-SHA1(auth token, URL + sorted
+// POST parameters)), compared in constant time
+// (https://www.twilio.com/docs/usage/security#validating-requests).
 //
-// Built into realtime_bridge::lws (it needs OpenSSL), declared here with the
-// other Twilio pieces.
+// Part of realtime_bridge::core, like the other Twilio pieces: it needs no
+// crypto library (the core has its own HMAC-SHA1).
 #pragma once
 
 #include <string>
@@ -29,8 +30,8 @@ bool signatures_equal(std::string_view a, std::string_view b) noexcept;
 /// own helper libraries accept: the URL as given, with the default port added
 /// (:443 for https/wss, :80 for http/ws) when it has none, or with its port
 /// (any port, as twilio-python and twilio-node do) removed; each with and
-/// without a trailing slash on the path (the WebSocket handshake case,
-/// twilio.md §3.2); and each with its query normalised the way twilio-node's
+/// without a trailing slash on the path (a WebSocket upgrade's URL may be
+/// signed either way); and each with its query normalised the way twilio-node's
 /// `new URL()` does (' " < > space, controls and non-ASCII percent-encoded,
 /// e.g. `It's` -> `It%27s`). Userinfo (user:pass@) is kept. Every variant is
 /// computed and compared; an empty token or signature never validates. The

@@ -1,0 +1,22 @@
+# Fails when a scenario of c_abi_test (its --list) is not registered with ctest
+# in CMakeLists.txt: a scenario nobody runs would pass silently.
+#   cmake -DTEST=<c_abi_test> -DLISTFILE=<CMakeLists.txt> -P check_registered.cmake
+execute_process(COMMAND ${TEST} --list OUTPUT_VARIABLE listed RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "${TEST} --list failed (${status})")
+endif()
+file(READ ${LISTFILE} registered)
+string(REPLACE "\n" ";" listed "${listed}")
+foreach(name ${listed})
+  if(name STREQUAL "")
+    continue()
+  endif()
+  string(FIND "${registered}" " ${name}" at)
+  if(at EQUAL -1)
+    string(FIND "${registered}" "\n    ${name}" at)
+  endif()
+  if(at EQUAL -1)
+    message(FATAL_ERROR "scenario '${name}' is not registered in ${LISTFILE}")
+  endif()
+endforeach()
+message(STATUS "every scenario is registered")

@@ -1,0 +1,28 @@
+// Links realtime_bridge::core alone: a call machine and Twilio signature
+// validation (twilio/signature.hpp is a core header).
+#include <cstdio>
+
+#include <realtime_bridge/realtime_bridge.hpp>
+#include <realtime_bridge/twilio/signature.hpp>
+
+int main() {
+  rtb::call c(rtb::call_config{}, rtb::timestamp{});
+  const auto& out = c.handle(rtb::call_in::openai_opened{}, rtb::timestamp{});
+  if (out.size() != 1 || !std::holds_alternative<rtb::to_openai::update_session>(out[0])) {
+    std::printf("expected session.update, got %zu actions\n", out.size());
+    return 1;
+  }
+  // A published vector of Twilio's helper libraries (tests/unit/twilio_signature_test.cpp).
+  const rtb::twilio::form_parameters params = {{"CallSid", "CA1234567890ABCDE"},
+                                               {"Caller", "+14158675309"},
+                                               {"Digits", "1234"},
+                                               {"From", "+14158675309"},
+                                               {"To", "+18005551212"}};
+  if (!rtb::twilio::validate_signature(
+          "12345", "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "https://mycompany.com/myapp.php?foo=1&bar=2", params)) {
+    std::printf("the published signature does not validate\n");
+    return 1;
+  }
+  std::printf("vendored realtime_bridge::core works\n");
+  return 0;
+}
