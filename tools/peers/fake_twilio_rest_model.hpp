@@ -95,6 +95,8 @@ struct fake_call {
   int sequence = 0;
   std::int64_t created_ms = 0;   ///< the request's time (ms of the shell's clock)
   std::int64_t answered_ms = -1;
+  std::string answered_by;  ///< the answering-machine verdict it will give (with MachineDetection)
+  bool ended = false;       ///< a final status was reached
   std::vector<std::string> updates;  ///< Twiml of each update
 };
 
@@ -112,7 +114,9 @@ class fake_twilio_rest_model {
 
   /// One request at `now_ms`: the reply, and what happens next.
   std::pair<rest_reply, std::vector<fake_rest_action>> handle(const rest_request& r, std::int64_t now_ms);
-  /// The caller of a connected call hung up (or the stream closed).
+  /// The shell carried out a connect action: the call is in progress from `now_ms`.
+  void answered(std::string_view call_sid, std::int64_t now_ms);
+  /// The caller of a connected call hung up (or the stream closed): completed.
   std::vector<fake_rest_action> stream_ended(std::string_view call_sid, std::int64_t now_ms);
 
   const std::vector<created_record>& creates() const { return creates_; }
@@ -133,6 +137,8 @@ class fake_twilio_rest_model {
                                               const rest_form& extra = {});
   std::pair<rest_reply, std::vector<fake_rest_action>> create(const rest_request& r, std::int64_t now_ms);
   std::pair<rest_reply, std::vector<fake_rest_action>> update(fake_call& c, const rest_request& r, std::int64_t now_ms);
+  std::vector<fake_rest_action> end_call(fake_call& c, std::string_view status, std::int64_t now_ms,
+                                         std::chrono::milliseconds after);
 
   fake_rest_options o_;
   int create_requests_ = 0;
