@@ -137,6 +137,22 @@ struct outbound_service::impl : std::enable_shared_from_this<impl> {
   impl(outbound_options o, campaign_store* s, fetcher& http, scheduler& t)
       : options(std::move(o)), store(s), timers(t), client(http, t, options.rest), model(options.dialing) {}
 
+  /// A create retried after a 429 takes a slot of the process-wide pacing
+  /// like any new call: the rate holds for retries too.
+  void pace_retries() {
+    client.set_create_pacer([weak = weak_from_this()](std::chrono::milliseconds backoff) {
+      auto me = weak.lock();
+      if (!me) return backoff;
+      const store_time now = store_now();
+      dial_time at;
+      {
+        std::lock_guard lock(me->mutex);
+        at = me->model.reserve_slot(now + backoff);
+      }
+      return std::max(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(at - now));
+    });
+  }
+
   outbound_options options;
   campaign_store* store;
   scheduler& timers;
@@ -377,6 +393,9 @@ struct outbound_service::impl : std::enable_shared_from_this<impl> {
   api_response create_campaign(const api_request& r) {
     auto req = parse_campaign_request(r.body);
     if (!req) return json_error(400, req.error().message);
+    if (options.max_concurrent_limit > 0 && req->max_concurrent > options.max_concurrent_limit)
+      return json_error(400, fmt::format("max_concurrent must be at most {} (OUTBOUND_MAX_CONCURRENT)",
+                                         options.max_concurrent_limit));
     campaign_plan plan;
     plan.id = random_id("CP");
     plan.max_concurrent = req->max_concurrent;
@@ -558,7 +577,9 @@ struct outbound_service::impl : std::enable_shared_from_this<impl> {
 
 outbound_service::outbound_service(outbound_options options, campaign_store* store, fetcher& http,
                                    scheduler& timers)
-    : impl_(std::make_shared<impl>(std::move(options), store, http, timers)) {}
+    : impl_(std::make_shared<impl>(std::move(options), store, http, timers)) {
+  impl_->pace_retries();
+}
 
 outbound_service::~outbound_service() {
   impl_->stopping = true;

@@ -220,6 +220,7 @@ struct exchange : std::enable_shared_from_this<exchange> {
   bool create = false;
   bool retry_uncertain = false;
   rest_callback done;
+  twilio_rest_client::pacer pace;  ///< creates: the pause before a retry
   int attempts = 0;
 
   void go() {
@@ -245,7 +246,8 @@ struct exchange : std::enable_shared_from_this<exchange> {
       return done(out);
     }
     if (v.retry && attempts < options.max_attempts) {
-      timers->after(backoff_after(attempts, options), [self = shared_from_this(), r](bool stopped) {
+      const auto backoff = backoff_after(attempts, options);
+      timers->after(create && pace ? std::max(backoff, pace(backoff)) : backoff, [self = shared_from_this(), r](bool stopped) {
         if (stopped) return self->fail(r, refusal::not_placed);
         self->go();
       });
@@ -283,6 +285,7 @@ void twilio_rest_client::send(fetch_request request, bool create, bool retry_unc
   x->create = create;
   x->retry_uncertain = retry_uncertain;
   x->done = std::move(done);
+  if (create) x->pace = pacer_;
   x->go();
 }
 

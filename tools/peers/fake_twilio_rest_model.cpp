@@ -308,6 +308,7 @@ std::pair<rest_reply, std::vector<fake_rest_action>> fake_twilio_rest_model::cre
       const std::string sip = c.outcome == dial_outcome::busy ? "486" : c.outcome == dial_outcome::no_answer ? "487" : "404";
       c.status = std::string(status_name(c.outcome));  // final already: a fetch after `at` sees it
       c.ended = true;
+      c.ended_ms = now_ms + at.count();
       if (subscribed(c, "completed"))
         out.push_back(status_callback(c, c.status, at, {{"CallDuration", "0"}, {"SipResponseCode", sip}}));
       break;
@@ -329,6 +330,7 @@ std::vector<fake_rest_action> fake_twilio_rest_model::end_call(fake_call& c, std
                                                                std::int64_t now_ms, std::chrono::milliseconds after) {
   if (c.ended) return {};
   c.ended = true;
+  c.ended_ms = now_ms;
   c.status = std::string(status);
   const std::int64_t seconds = c.answered_ms < 0 ? 0 : (now_ms - c.answered_ms + 999) / 1000;
   std::vector<fake_rest_action> out;

@@ -97,6 +97,7 @@ struct fake_call {
   std::int64_t answered_ms = -1;
   std::string answered_by;  ///< the answering-machine verdict it will give (with MachineDetection)
   bool ended = false;       ///< a final status was reached
+  std::int64_t ended_ms = -1;  ///< when (busy, no-answer, failed: when Twilio would report it)
   std::vector<std::string> updates;  ///< Twiml of each update
 };
 

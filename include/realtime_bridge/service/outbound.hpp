@@ -47,6 +47,7 @@ struct outbound_options {
   std::string stream_url;   ///< wss://…/media-stream: where an answered call is connected
   twilio::fallback fallback;  ///< what Twilio does if the stream ends early
   dialer::options dialing;    ///< the process-wide rate (Twilio's CPS) and the rest
+  int max_concurrent_limit = 0;  ///< the most a campaign may ask for (0: no limit)
   /// The agent's profile, for its answering-machine policy; empty or null: hang up.
   std::function<const agent_profile*(std::string_view agent)> find_agent;
   std::string zoneinfo_dir = "/usr/share/zoneinfo";

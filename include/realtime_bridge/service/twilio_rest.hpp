@@ -125,6 +125,13 @@ class twilio_rest_client {
   /// GET …/Calls/{CallSid}.json.
   void fetch_call(std::string_view call_sid, rest_callback done);
 
+  /// Paces the retries of creates with the caller's own pacing (the account's
+  /// calls per second hold for retries too): called with the backoff before
+  /// each retry of a create, it returns the pause to take (at least that) and
+  /// reserves that moment. Set before the first request.
+  using pacer = std::function<std::chrono::milliseconds(std::chrono::milliseconds backoff)>;
+  void set_create_pacer(pacer p) { pacer_ = std::move(p); }
+
   const twilio_rest_options& options() const noexcept { return options_; }
   /// …/2010-04-01/Accounts/{sid}/Calls.json (or /Calls/{CallSid}.json).
   std::string calls_url(std::string_view call_sid = {}) const;
@@ -136,6 +143,7 @@ class twilio_rest_client {
   scheduler& timers_;
   twilio_rest_options options_;
   std::string authorization_;
+  pacer pacer_;
 };
 
 }  // namespace rtb::service
