@@ -466,3 +466,38 @@ TEST_CASE("outbound: a campaign paused, resumed and cancelled", "[e2e][outbound]
 }
 
 }  // namespace rtb::e2e
+
+namespace rtb::e2e {
+
+TEST_CASE("outbound: the process-wide rate holds at 1 and 5 calls per second, whatever a campaign asks",
+          "[e2e][outbound][rate]") {
+  for (const double cps : {1.0, 5.0}) {
+    const fs::path dir = fresh_dir(fmt::format("rate{}", cps));
+    peers::fake_openai openai(openai_options());
+    peers::fake_twilio_rest_options o;
+    o.model.default_outcome = peers::dial_outcome::failed;  // over at once: only the pacing counts
+    peers::fake_twilio_rest twilio(o);
+    const int port = peers::free_loopback_port();
+    peers::child_process server(server_spec(port, dir, twilio, openai, o.model.auth_token, cps));
+    REQUIRE(peers::wait_until([&] { return peers::http_get_ok(port, "/readyz", 500ms); }, 10s));
+    const std::size_t n = cps < 2 ? 8 : 31;
+    // The campaign asks for 10 per second; OUTBOUND_CALLS_PER_SECOND caps the process.
+    const auto created = api(port, "POST", "/api/campaigns", campaign_body(n, 20, 10, {}));
+    REQUIRE(created.status == 201);
+    REQUIRE(peers::wait_until([&] { return twilio.creates().size() >= n; }, 60s));
+    std::vector<std::int64_t> t;
+    for (const auto& c : twilio.creates()) t.push_back(c.at_ms);
+    const double span_s = static_cast<double>(t.back() - t.front()) / 1000.0;
+    const double rate = static_cast<double>(t.size() - 1) / span_s;
+    fmt::print("\n[outbound figures] OUTBOUND_CALLS_PER_SECOND={} (campaign asks 10): {} calls in {:.2f} s = {:.2f}/s, "
+               "smallest gap {} ms (setting: {} ms)\n",
+               cps, t.size(), span_s, rate, min_gap(t), static_cast<int>(1000 / cps));
+    CHECK(rate <= cps * 1.02);
+    CHECK(rate >= cps * 0.8);
+    CHECK(min_gap(t) >= static_cast<std::int64_t>(1000 / cps * 0.8));
+    server.stop();
+    fs::remove_all(dir);
+  }
+}
+
+}  // namespace rtb::e2e

@@ -679,6 +679,14 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "ADMIN_TOKEN=(not set)",
       "EVENTS_URL=(not set)",
       "EVENTS_SECRET=(not set)",
+      // Outbound calls (outbound_settings.hpp).
+      "TWILIO_ACCOUNT_SID=(not set: no outbound calls)",
+      "TWILIO_API_KEY_SID=(not set)",
+      "TWILIO_API_KEY_SECRET=(not set)",
+      "TWILIO_API_BASE=https://api.twilio.com (default)",
+      "TWILIO_FROM=(not set)",
+      "OUTBOUND_CALLS_PER_SECOND=1 (default)",
+      "OUTBOUND_MAX_CONCURRENT=50 (default)",
   };
   CHECK(app::describe(*r) == defaults);
 
