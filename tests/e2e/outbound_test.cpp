@@ -501,3 +501,38 @@ TEST_CASE("outbound: the process-wide rate holds at 1 and 5 calls per second, wh
 }
 
 }  // namespace rtb::e2e
+
+namespace rtb::e2e {
+
+TEST_CASE("outbound: outside its calling window a campaign calls nobody", "[e2e][outbound]") {
+  const fs::path dir = fresh_dir("window");
+  peers::fake_openai openai(openai_options());
+  peers::fake_twilio_rest twilio({});
+  const int port = peers::free_loopback_port();
+  peers::child_process server(server_spec(port, dir, twilio, openai, peers::fake_rest_options{}.auth_token, 5));
+  REQUIRE(peers::wait_until([&] { return peers::http_get_ok(port, "/readyz", 500ms); }, 10s));
+  // A one-hour window that starts two hours from now (UTC), or, late in the day, one that ended.
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  const int start = utc.tm_hour <= 20 ? utc.tm_hour + 2 : 0;
+  const std::string window = fmt::format(
+      R"(,"window":{{"time_zone":"Etc/UTC","start":"{:02d}:00","end":"{:02d}:59"}})", start, start + 1 > 23 ? 23 : start + 1);
+  const auto created = api(port, "POST", "/api/campaigns", campaign_body(3, 2, 5, {}, window));
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  const std::string id = json_field(created.body, "campaign_id");
+  std::this_thread::sleep_for(2s);
+  CHECK(twilio.creates().empty());
+  const auto detail = api(port, "GET", "/api/campaigns/" + id);
+  CHECK(detail.body.find(R"("pending":3)") != std::string::npos);
+  // A time zone the tz database does not have is refused, naming the field.
+  const auto bad = api(port, "POST", "/api/campaigns",
+                       campaign_body(1, 1, 1, {}, R"(,"window":{"time_zone":"Mars/Olympus","start":"09:00","end":"17:00"})"));
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("Mars/Olympus") != std::string::npos);
+  server.stop();
+  fs::remove_all(dir);
+}
+
+}  // namespace rtb::e2e
