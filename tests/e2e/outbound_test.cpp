@@ -368,7 +368,7 @@ TEST_CASE("outbound: a campaign of 50 numbers with mixed outcomes, 5 at once, 2 
   fs::remove_all(dir);
 }
 
-TEST_CASE("outbound: a server killed with SIGKILL mid-campaign, restarted, completes it; nobody is called twice",
+TEST_CASE("outbound: a server killed with SIGKILL mid-campaign and restarted completes it without calling anyone twice",
           "[e2e][outbound][crash]") {
   const fs::path dir = fresh_dir("restart");
   peers::fake_openai openai(openai_options());

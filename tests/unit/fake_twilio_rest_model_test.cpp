@@ -56,7 +56,7 @@ std::vector<std::string> statuses(const std::vector<fake_rest_action>& actions) 
 
 }  // namespace
 
-TEST_CASE("fake Twilio REST: a wrong token is 401 with code 20003; an API key pair is accepted", "[fake_rest]") {
+TEST_CASE("fake Twilio REST: a wrong token is 401 with code 20003, an API key pair is accepted", "[fake_rest]") {
   fake_rest_options o;
   o.api_keys["SK0123456789abcdef0123456789abcdef"] = "key-secret";
   fake_twilio_rest_model m(o);
@@ -115,7 +115,7 @@ TEST_CASE("fake Twilio REST: an answered call is connected to the TwiML's stream
   CHECK(m.stream_ended(k->call_sid, 2500).empty());  // once
 }
 
-TEST_CASE("fake Twilio REST: the per-number script gives each attempt its outcome; the last repeats", "[fake_rest]") {
+TEST_CASE("fake Twilio REST: the per-number script gives each attempt its outcome, the last repeats", "[fake_rest]") {
   fake_rest_options o;
   o.numbers["+15551230002"] = {dial_outcome::busy, dial_outcome::no_answer, dial_outcome::failed};
   fake_twilio_rest_model m(o);
@@ -127,7 +127,7 @@ TEST_CASE("fake Twilio REST: the per-number script gives each attempt its outcom
   CHECK(seen[3] == seen[2]);
 }
 
-TEST_CASE("fake Twilio REST: a machine gets its verdict with AMD; a <Hangup/> update completes it; a later update is "
+TEST_CASE("fake Twilio REST: a machine gets its verdict with AMD, a <Hangup/> update completes it, a later update is "
           "21220",
           "[fake_rest]") {
   fake_rest_options o;
