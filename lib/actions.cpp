@@ -19,6 +19,8 @@ std::string_view to_string(end_reason r) noexcept {
     case end_reason::openai_closed: return "openai_closed";
     case end_reason::openai_protocol_error: return "openai_protocol_error";
     case end_reason::host_ended: return "host_ended";
+    case end_reason::caller_idle: return "caller_idle";
+    case end_reason::max_duration: return "max_duration";
   }
   return "unknown";
 }
@@ -28,7 +30,7 @@ std::span<const end_reason> all_end_reasons() noexcept {
       end_reason::caller_hung_up,     end_reason::twilio_disconnected, end_reason::twilio_start_timeout,
       end_reason::twilio_idle,        end_reason::twilio_protocol_error, end_reason::openai_unreachable,
       end_reason::openai_rejected,    end_reason::openai_closed,       end_reason::openai_protocol_error,
-      end_reason::host_ended};
+      end_reason::host_ended,         end_reason::caller_idle,         end_reason::max_duration};
   return all;
 }
 
@@ -125,6 +127,7 @@ struct describer {
     return fmt::format("host.ai_interrupted{{{}, heard {}ms of {}ms}}", a.item_id, a.heard_ms, a.sent_ms);
   }
   std::string operator()(const to_host::dtmf& a) const { return fmt::format("host.dtmf{{{}}}", a.digit); }
+  std::string operator()(const to_host::playout_finished&) const { return "host.playout_finished"; }
   std::string operator()(const to_host::tool_call& a) const {
     return fmt::format("host.tool_call{{{}, {}, {:?}}}", a.call_id, a.name, a.arguments);
   }

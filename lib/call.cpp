@@ -77,6 +77,7 @@ result<void> validate(const call_config& c) {
   if (c.limits.held_caller_audio.count() < 0 || c.limits.held_ai_audio.count() < 0)
     return error{errc::invalid_config, "held audio limits must not be negative"};
   if (auto r = validate_batch_length(c.limits.caller_audio_batch); !r) return r;
+  if (auto r = validate(c.control); !r) return r;
   return {};
 }
 
@@ -86,6 +87,7 @@ call::call(call_config config, timestamp now)
       session_(config_.openai, now),
       barge_in_(config_.barge_in),
       caller_audio_(config_.limits.caller_audio_batch),
+      control_(config_.control),
       held_caller_(config_.limits.held_caller_audio.count()),
       held_ai_(config_.limits.held_ai_audio.count()) {
   out_.reserve(16);
@@ -137,17 +139,20 @@ const actions& call::handle(const call_input& input, timestamp now) {
           end(end_reason::host_ended, std::string(in.reason));
         } else if constexpr (std::is_same_v<T, call_in::configure>) {
           on_configure(in, now);
+        } else if constexpr (std::is_same_v<T, call_in::end_after_playout>) {
+          on_end_after_playout(in, now);
         }
       },
       input);
+  update_control(now_);
   return out_;
 }
 
 std::optional<timestamp> call::next_timeout() const noexcept {
   if (ended()) return std::nullopt;
   std::optional<timestamp> next;
-  for (const auto& t :
-       {stream_.next_timeout(), session_.next_timeout(), caller_audio_.next_timeout(), barge_in_.next_timeout()})
+  for (const auto& t : {stream_.next_timeout(), session_.next_timeout(), caller_audio_.next_timeout(),
+                        barge_in_.next_timeout(), control_.next_timeout()})
     if (t && (!next || *t < *next)) next = t;
   return next;
 }
@@ -163,6 +168,8 @@ const actions& call::handle_timeout(timestamp now) {
     append(session_.handle_timeout(now));
     after_session_step();
   }
+  if (!ended()) route_control(control_.handle_timeout(now_), now_);
+  update_control(now_);
   return out_;
 }
 
@@ -208,12 +215,18 @@ void call::on_stream_verdict(twilio::stream_verdict v, const twilio::event* ev, 
       for (const auto& p : stream_.custom_parameters()) parameter_views_.push_back({p.name, p.value});
       out_.push_back(to_host::stream_started{stream_.call_sid(), stream_.stream_sid(), parameter_views_});
       if (config_.connect == openai_connect::after_start) awaiting_configuration_ = true;
+      route_control(control_.handle(control_in::stream_started{}, now), now);
       append(session_.handle(openai::session_in::stream_ready{}, now));
       release_held_ai_audio(now);
       after_session_step();
       return;
     }
-    case stream_verdict::digit: out_.push_back(to_host::dtmf{std::get<twilio::dtmf>(*ev).digit}); return;
+    case stream_verdict::digit: {
+      const std::string_view digit = std::get<twilio::dtmf>(*ev).digit;
+      out_.push_back(to_host::dtmf{digit});
+      if (digit.size() == 1) route_control(control_.handle(control_in::digit{digit[0]}, now), now);
+      return;
+    }
     case stream_verdict::stopped: end(end_reason::caller_hung_up, ""); return;
     case stream_verdict::dropped_early_media:
       warn_once(warning_code::early_media, "Twilio sent media before start; dropped (and counted) until start");
@@ -299,11 +312,16 @@ void call::release_held_ai_audio(timestamp now) {
 void call::on_openai(const openai::event& ev, timestamp now) {
   append(session_.handle(ev, now));
   if (const auto* d = std::get_if<openai::audio_delta>(&ev)) {
+    response_had_audio_ = true;
     forward_ai_audio(*d, now);
+  } else if (std::holds_alternative<openai::response_created>(ev)) {
+    response_had_audio_ = false;
   } else if (std::holds_alternative<openai::speech_started>(ev)) {
     append(barge_in_.handle(playout::caller_speech_started{session_.active_response()}, now));
+    route_control(control_.handle(control_in::caller_activity{}, now), now);
   } else if (std::holds_alternative<openai::speech_stopped>(ev)) {
     append(barge_in_.handle(playout::caller_speech_stopped{}, now));
+    route_control(control_.handle(control_in::caller_activity{}, now), now);
   } else if (const auto* r = std::get_if<openai::response_done>(&ev)) {
     append(barge_in_.handle(playout::response_finished{r->response_id}, now));
   } else if (const auto* u = std::get_if<openai::unknown_event>(&ev)) {
@@ -361,10 +379,60 @@ void call::on_configure(const call_in::configure& c, timestamp now) {
       session_ = openai::session(config_.openai, now);
       barge_in_ = barge_in(config_.barge_in);
       caller_audio_ = caller_audio_batch(config_.limits.caller_audio_batch);
+      control_ = call_control(config_.control);
+      control_busy_ = false;
+      route_control(control_.handle(control_in::stream_started{}, now), now);
       append(session_.handle(openai::session_in::stream_ready{}, now));
     }
   }
   out_.push_back(to_openai::connect{});
+}
+
+void call::on_end_after_playout(const call_in::end_after_playout& e, timestamp now) {
+  bool goodbye_coming = false;
+  if (!e.tool_call_id.empty()) {
+    // The model called end_call (or transfer) without saying anything first:
+    // the answer asks for a response, and that response is its goodbye.
+    goodbye_coming = !response_had_audio_;
+    append(session_.handle(openai::session_in::tool_result{e.tool_call_id, e.tool_output, goodbye_coming}, now));
+    after_session_step();
+    if (ended()) return;
+  }
+  route_control(control_.handle(control_in::end_after_playout{end_reason::host_ended, std::string(e.reason),
+                                                              goodbye_coming},
+                                now),
+                now);
+}
+
+bool call::ai_busy() const noexcept {
+  return session_.responding() || session_.has_open_tool_calls() || barge_in_.audio_playing();
+}
+
+void call::update_control(timestamp now) {
+  // Each routed decision may change whether the AI is busy (a prompt makes it
+  // so): a few rounds settle it.
+  for (int round = 0; round < 3 && !ended(); ++round) {
+    const bool busy = ai_busy();
+    if (busy == control_busy_) return;
+    control_busy_ = busy;
+    if (!busy && stream_.streaming()) out_.push_back(to_host::playout_finished{});
+    route_control(control_.handle(control_in::ai_busy{busy}, now), now);
+  }
+}
+
+void call::route_control(const control_actions& decided, timestamp now) {
+  for (const auto& a : decided) {
+    if (ended()) return;
+    if (const auto* p = std::get_if<control_out::prompt>(&a)) {
+      append(session_.handle(openai::session_in::prompt{p->instructions}, now));
+    } else if (const auto* t = std::get_if<control_out::tell>(&a)) {
+      append(session_.handle(openai::session_in::user_text{t->text, true}, now));
+    } else if (const auto* e = std::get_if<control_out::end>(&a)) {
+      end(e->reason, e->detail);
+      return;
+    }
+    after_session_step();
+  }
 }
 
 void call::on_rejected(const call_in::message_rejected& r) {

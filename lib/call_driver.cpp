@@ -26,11 +26,12 @@ namespace {
 // A host command issued from inside an observer callback, run after the
 // current input has been fully executed.
 struct deferred_command {
-  enum class kind { tool_result, user_text, end_call, configure } what;
+  enum class kind { tool_result, user_text, end_call, end_after_playout, configure } what;
   std::string a;
   std::string b;
   bool flag = false;
   std::optional<call_config> config = std::nullopt;  ///< configure: none keeps the call's own
+  std::string c = {};
 };
 
 constexpr std::size_t max_unknown_fields_reported = 32;
@@ -131,6 +132,7 @@ struct call_driver::impl {
         case deferred_command::kind::tool_result: tool_result(c.a, c.b, at); break;
         case deferred_command::kind::user_text: user_text(c.a, c.flag, at); break;
         case deferred_command::kind::end_call: end_call(c.a, at); break;
+        case deferred_command::kind::end_after_playout: end_after_playout(c.a, c.b, c.c, at); break;
         case deferred_command::kind::configure: configure(c.config ? &*c.config : nullptr, at); break;
       }
     }
@@ -162,6 +164,20 @@ struct call_driver::impl {
       end_trace();
     }
     run(call_in::end_call{reason}, at);
+  }
+  void end_after_playout(std::string_view reason, std::string_view call_id, std::string_view output, timestamp at) {
+    if (begin_trace(at)) {
+      line.append(R"("host":"end_after_playout","reason":)");
+      json::append_string(line, reason);
+      if (!call_id.empty()) {
+        line.append(R"(,"call_id":)");
+        json::append_string(line, call_id);
+        line.append(R"(,"output":)");
+        json::append_string(line, output);
+      }
+      end_trace();
+    }
+    run(call_in::end_after_playout{reason, call_id, output}, at);
   }
 
   void configure(const call_config* config, timestamp at) {
@@ -297,6 +313,7 @@ struct call_driver::impl {
   void perform(const to_host::ai_transcript& a) { observer.on_ai_transcript(a); }
   void perform(const to_host::ai_interrupted& a) { observer.on_ai_interrupted(a); }
   void perform(const to_host::dtmf& a) { observer.on_dtmf(a); }
+  void perform(const to_host::playout_finished& a) { observer.on_playout_finished(a); }
   void perform(const to_host::tool_call& a) { observer.on_tool_call(a); }
   void perform(const to_host::warning& a) { observer.on_warning(a); }
   void perform(const to_host::call_ended& a) {
@@ -406,6 +423,17 @@ void call_driver::end_call(std::string_view reason) {
     return;
   }
   d.end_call(reason, d.now());
+}
+
+void call_driver::end_after_playout(std::string_view reason, std::string_view tool_call_id,
+                                    std::string_view tool_output) {
+  impl& d = *impl_;
+  if (d.executing) {
+    d.deferred.push_back({deferred_command::kind::end_after_playout, std::string(reason), std::string(tool_call_id),
+                          false, std::nullopt, std::string(tool_output)});
+    return;
+  }
+  d.end_after_playout(reason, tool_call_id, tool_output, d.now());
 }
 
 void call_driver::configure(const call_config& config) {

@@ -58,7 +58,7 @@ result<void> validate_batch_length(std::chrono::milliseconds length) {
 }
 
 bool must_follow_caller_audio(const action& a) noexcept {
-  static_assert(std::variant_size_v<action> == 23,
+  static_assert(std::variant_size_v<action> == 24,
                 "a new action: decide whether it goes to OpenAI, and list it here if it does");
   return std::visit(
       [](const auto& x) {

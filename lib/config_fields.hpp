@@ -162,12 +162,27 @@ void visit_fields(V& v, call_limits& l) {
 }
 
 template <class V>
+void visit_fields(V& v, call_control_config& c) {
+  v.field("idle_timeout_ms", c.idle_timeout);
+  v.field("max_duration_ms", c.max_duration);
+  v.field("max_duration_warning_ms", c.max_duration_warning);
+  v.field("goodbye_timeout_ms", c.goodbye_timeout);
+  v.field("dtmf_to_model", c.dtmf_to_model);
+  v.field("dtmf_pause_ms", c.dtmf_pause);
+  v.field("idle_prompt", c.idle_prompt);
+  v.field("idle_goodbye", c.idle_goodbye);
+  v.field("max_duration_prompt", c.max_duration_prompt);
+  v.field("max_duration_goodbye", c.max_duration_goodbye);
+}
+
+template <class V>
 void visit_fields(V& v, call_config& c) {
   v.object("openai", c.openai);
   v.object("twilio", c.twilio);
   v.object("barge_in", c.barge_in);
   v.object("limits", c.limits);
   v.enumeration_if_set("openai_connect", c.connect, connect_names);
+  v.object_if_changed("control", c.control);  // newer than traces: written only when not the default
 }
 
 /// Visits every setting of `c` (the root object).

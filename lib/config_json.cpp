@@ -88,6 +88,10 @@ class json_writer {
     close();
   }
   template <class T>
+  void object_if_changed(std::string_view k, T& v) {
+    if (!(v == T{})) object(k, v);
+  }
+  template <class T>
   void nullable_object(std::string_view k, std::optional<T>& v) {
     if (v) {
       object(k, *v);
@@ -235,6 +239,10 @@ class member_reader {
   template <class T>
   void object(std::string_view k, T& v) {
     if (match(k)) failure = read_object(value_, path(), v);
+  }
+  template <class T>
+  void object_if_changed(std::string_view k, T& v) {
+    object(k, v);
   }
   template <class T>
   void nullable_object(std::string_view k, std::optional<T>& v) {

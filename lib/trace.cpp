@@ -37,6 +37,7 @@ class printer final : public transport, public call_observer {
   void on_ai_transcript(const to_host::ai_transcript& a) override { host(a); }
   void on_ai_interrupted(const to_host::ai_interrupted& a) override { host(a); }
   void on_dtmf(const to_host::dtmf& a) override { host(a); }
+  void on_playout_finished(const to_host::playout_finished& a) override { host(a); }
   void on_tool_call(const to_host::tool_call& a) override { host(a); }
   void on_warning(const to_host::warning& a) override { host(a); }
   void on_call_ended(const call_summary& s) override {
@@ -157,6 +158,12 @@ result<void> replay_trace(std::istream& trace, std::ostream& out) {
       } else if (host == "end_call") {
         if (entry["reason"].get_string().get(a)) a = {};
         driver.end_call(a);
+      } else if (host == "end_after_playout") {
+        std::string_view call_id, output;
+        if (entry["reason"].get_string().get(a)) a = {};
+        if (entry["call_id"].get_string().get(call_id)) call_id = {};
+        if (entry["output"].get_string().get(output)) output = {};
+        driver.end_after_playout(a, call_id, output);
       } else if (host == "configure") {
         element given;
         if (entry["config"].get(given)) return bad_line(line_no, "configure needs config (an object or null)");

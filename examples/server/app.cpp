@@ -34,12 +34,56 @@ lws_adapter::http_response method_not_allowed(std::string_view allow) {
   return {405, "text/plain", "method not allowed\n", {{"Allow", std::string(allow)}}};
 }
 
+/// The agent's commands over the adapter's call handle (safe from any
+/// thread, and after the call ended).
+class handle_commands final : public service::call_commands {
+ public:
+  explicit handle_commands(lws_adapter::call_handle handle) : handle_(std::move(handle)) {}
+  void configure(call_config config) override { (void)handle_.configure(std::move(config)); }
+  void submit_tool_result(std::string_view call_id, std::string_view output) override {
+    (void)handle_.submit_tool_result(call_id, output);
+  }
+  void end_after_playout(std::string_view reason, std::string_view tool_call_id,
+                         std::string_view tool_output) override {
+    (void)handle_.end_after_playout(reason, tool_call_id, tool_output);
+  }
+  void set_agent(std::string_view name) override { (void)handle_.set_agent(name); }
+
+ private:
+  lws_adapter::call_handle handle_;
+};
+
+/// `name`'s value among the query's parameters, "" if absent.
+std::string query_value(std::string_view query, std::string_view name) {
+  for (const auto& [k, v] : twilio::parse_form(query))
+    if (k == name) return v;
+  return {};
+}
+
 }  // namespace
 
 bridge_app::bridge_app(settings s, std::unique_ptr<service::call_store> store)
     : settings_(std::move(s)), store_(std::move(store)) {
   api_.admin_token = settings_.admin_token;
   api_.trace_dir = settings_.trace_dir;
+  if (!settings_.agents_file.empty()) {
+    // load_settings() read it already; a file changed since then is caught here.
+    if (auto loaded = load_profiles(settings_.agents_file))
+      profiles_ = std::make_shared<const service::profile_set>(std::move(*loaded));
+  }
+  agent_.profiles = [this] { return profiles(); };
+  agent_.base = call_config_from(settings_);
+  agent_.http = &http_;
+  agent_.tools.secret = settings_.tool_secret;
+  agent_.tools.timeout = std::chrono::milliseconds(settings_.tool_timeout_ms);
+  agent_.dispositions = &dispositions_;
+  agent_.log = [this](service::agent_log_level level, std::string_view call_sid, std::string_view stream_sid,
+                      std::string_view line) {
+    if (records_)
+      records_(lws_adapter::log_record{
+          level == service::agent_log_level::warning ? lws_adapter::log_level::warning : lws_adapter::log_level::info,
+          line, 0, call_sid, stream_sid, {}});
+  };
   if (store_) reads_ = std::make_unique<service::work_queue>(2, 256);
   // Event streams hear from us at least this often: a client that left is
   // noticed (the write fails) even when no call is going on.
@@ -65,6 +109,13 @@ result<void> bridge_app::enable_outbound() {
   auto routes = outbound_routes::create(settings_, log_);
   if (!routes) return routes.error();
   outbound_ = std::move(*routes);
+  // A machine's policy: the call's or campaign's, else its agent's (AGENTS_FILE).
+  if (outbound_)
+    outbound_->set_agent_lookup([this](std::string_view agent) -> std::optional<service::agent_profile> {
+      const auto set = profiles();
+      if (!set) return std::nullopt;
+      return set->select("", agent);
+    });
   return {};
 }
 
@@ -87,12 +138,50 @@ void bridge_app::attach(lws_adapter::server* server) {
   }
 }
 
-std::unique_ptr<call_observer> bridge_app::observer_for_call(lws_adapter::call_handle) {
-  if (!store_ && settings_.admin_token.empty() && settings_.events_url.empty()) return nullptr;
-  service::tracker_options o;
-  o.store = store_.get();
-  o.hub = &hub_;
-  return std::make_unique<service::call_tracker>(std::move(o));
+std::shared_ptr<const service::profile_set> bridge_app::profiles() const {
+  const std::lock_guard lock(profiles_mutex_);
+  return profiles_;
+}
+
+result<void> bridge_app::reload_profiles() {
+  if (settings_.agents_file.empty()) return error{errc::invalid_config, "AGENTS_FILE is not set: nothing to reload"};
+  auto loaded = load_profiles(settings_.agents_file);
+  if (!loaded) return loaded.error();
+  auto next = std::make_shared<const service::profile_set>(std::move(*loaded));
+  const std::lock_guard lock(profiles_mutex_);
+  profiles_ = std::move(next);
+  return {};
+}
+
+std::optional<call_config> bridge_app::config_for_call(const lws_adapter::stream_request&) {
+  if (!profiles()) return std::nullopt;  // the server's own configuration, connecting at once
+  call_config c = agent_.base;
+  c.connect = openai_connect::after_start;  // the profile comes with Twilio's start
+  return c;
+}
+
+std::unique_ptr<call_observer> bridge_app::observer_for_call(lws_adapter::call_handle handle) {
+  std::unique_ptr<call_observer> tracker;
+  if (store_ || !settings_.admin_token.empty() || !settings_.events_url.empty()) {
+    service::tracker_options o;
+    o.store = store_.get();
+    o.hub = &hub_;
+    tracker = std::make_unique<service::call_tracker>(std::move(o));
+  }
+  return std::make_unique<service::call_agent>(agent_, std::make_shared<handle_commands>(std::move(handle)),
+                                               std::move(tracker));
+}
+
+void bridge_app::server_fetcher::fetch(fetch_request request, fetch_callback done) {
+  lws_adapter::server* server = server_.load();
+  if (!server) {
+    fetch_result r;
+    r.error = fetch_error::stopped;
+    r.detail = "the server is not running";
+    done(r);
+    return;
+  }
+  server->fetch(std::move(request), std::move(done));
 }
 
 lws_adapter::http_response bridge_app::operator_route(const lws_adapter::http_request& request) {
@@ -164,6 +253,10 @@ lws_adapter::http_response bridge_app::on_http(const lws_adapter::http_request& 
     if (request.method != "GET" && request.method != "POST") return method_not_allowed("GET, POST");
     return incoming_call(request);
   }
+  if (request.path == call_ended_path) {
+    if (request.method != "GET" && request.method != "POST") return method_not_allowed("GET, POST");
+    return call_ended(request);
+  }
   return {404, "text/plain", "not found\n"};
 }
 
@@ -200,14 +293,7 @@ lws_adapter::http_response bridge_app::metrics(const lws_adapter::server* server
 }
 
 lws_adapter::http_response bridge_app::fallback_twiml() const {
-  twilio::fallback f;
-  if (!settings_.fallback_dial.empty()) {
-    f.what = twilio::fallback::kind::dial;
-    f.number = settings_.fallback_dial;
-  } else {
-    f.text = settings_.fallback_say;
-  }
-  return {200, "text/xml", twilio::render_fallback(f)};
+  return {200, "text/xml", twilio::render_fallback(fallback_of(settings_))};
 }
 
 lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_request& request) {
@@ -215,16 +301,7 @@ lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_req
   // (twilio.md §3.1). The query is the one received, still encoded.
   const bool post = request.method == "POST";
   const twilio::form_parameters fields = twilio::parse_form(post ? request.body : request.query);
-  if (!settings_.twilio_auth_token.empty()) {
-    // Twilio signs the URL it requested, byte for byte: ours, from PUBLIC_URL
-    // (never the Host header), and the path and query exactly as received,
-    // never decoded and encoded again; then a POST's form parameters. A GET
-    // has none: its parameters are signed as part of the query.
-    const std::string url = settings_.public_url + (request.target.empty() ? request.path : request.target);
-    if (!twilio::validate_signature(settings_.twilio_auth_token, request.twilio_signature, url,
-                                    post ? fields : twilio::form_parameters{}))
-      return forbidden();
-  }
+  if (!signed_by_twilio(request, fields)) return forbidden();
   if (!settings_.realtime_enabled) return fallback_twiml();
   // Draining, or as many calls as this process takes: Twilio plays only TwiML
   // it receives (an error status would be its own "application error"), so
@@ -239,6 +316,10 @@ lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_req
   std::vector<std::pair<std::string, std::string>> parameters;
   for (const auto& [name, value] : fields)
     if (name == "From" || name == "To" || name == "CallSid") parameters.emplace_back(name, value);
+  // An explicit agent (/incoming-call?agent=sales) goes with them: the stream
+  // chooses the profile from these when Twilio's start arrives.
+  if (std::string agent = query_value(request.query, "agent"); !agent.empty())
+    parameters.emplace_back("agent", std::move(agent));
   settings effective = settings_;
   if (effective.public_url.empty() && !request.host.empty()) {
     // Without PUBLIC_URL (and so without signature checks) follow Twilio's
@@ -246,6 +327,36 @@ lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_req
     effective.public_url = "https://" + request.host;
   }
   return {200, "text/xml", incoming_call_twiml(effective, parameters)};
+}
+
+bool bridge_app::signed_by_twilio(const lws_adapter::http_request& request,
+                                  const twilio::form_parameters& fields) const {
+  if (settings_.twilio_auth_token.empty()) return true;
+  // Twilio signs the URL it requested, byte for byte: ours, from PUBLIC_URL
+  // (never the Host header), and the path and query exactly as received,
+  // never decoded and encoded again; then a POST's form parameters. A GET
+  // has none: its parameters are signed as part of the query.
+  const std::string url = settings_.public_url + (request.target.empty() ? request.path : request.target);
+  return twilio::validate_signature(settings_.twilio_auth_token, request.twilio_signature, url,
+                                    request.method == "POST" ? fields : twilio::form_parameters{});
+}
+
+lws_adapter::http_response bridge_app::call_ended(const lws_adapter::http_request& request) {
+  const bool post = request.method == "POST";
+  const twilio::form_parameters fields = twilio::parse_form(post ? request.body : request.query);
+  if (!signed_by_twilio(request, fields)) return forbidden();
+  std::string call_sid;
+  for (const auto& [name, value] : fields)
+    if (name == "CallSid") call_sid = value;
+  const auto disposition = dispositions_.take(call_sid);
+  const service::call_disposition d = disposition.value_or(service::call_disposition{});
+  if (log_)
+    log_(lws_adapter::log_level::info,
+         fmt::format("call {} stream ended: Twilio {}", call_sid.empty() ? "(no CallSid)" : call_sid,
+                     d.what == service::call_disposition::kind::hang_up    ? "hangs up"
+                     : d.what == service::call_disposition::kind::transfer ? "dials " + d.number
+                                                                           : "plays the fallback"));
+  return {200, "text/xml", service::disposition_twiml(d, fallback_of(settings_))};
 }
 
 std::optional<lws_adapter::http_response> bridge_app::check_stream(const lws_adapter::stream_request& request) {

@@ -9,11 +9,14 @@
 #include <thread>
 
 #include "realtime_bridge/lws/server.hpp"
+#include "realtime_bridge/service/call_agent.hpp"
+#include "realtime_bridge/service/call_dispositions.hpp"
 #include "realtime_bridge/service/call_store.hpp"
 #include "realtime_bridge/service/calls_api.hpp"
 #include "realtime_bridge/service/events_webhook.hpp"
 #include "realtime_bridge/service/live_events.hpp"
 #include "realtime_bridge/service/work_queue.hpp"
+#include "realtime_bridge/twilio/signature.hpp"
 #include "server/settings.hpp"
 
 namespace rtb::server_app {
@@ -35,7 +38,10 @@ class bridge_app final : public lws_adapter::application {
   /// URL built from PUBLIC_URL, when TWILIO_AUTH_TOKEN is set.
   std::optional<lws_adapter::http_response> check_stream(const lws_adapter::stream_request& request) override;
   std::unique_ptr<trace_sink> trace_for_call(const lws_adapter::stream_request& request) override;
-  /// Records the call (store, live events).
+  /// With agent profiles, calls wait for Twilio's start to choose theirs.
+  std::optional<call_config> config_for_call(const lws_adapter::stream_request& request) override;
+  /// The call's agent (profile, tools, call control), which records the call
+  /// (store, live events).
   std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_handle handle) override;
   /// The calls API's answers, off the service threads.
   void on_pending_response(lws_adapter::pending_response pending, const lws_adapter::http_request& request) override;
@@ -52,9 +58,22 @@ class bridge_app final : public lws_adapter::application {
   [[nodiscard]] result<void> enable_outbound();
   /// Where the application's own log lines go (e.g. a trace it cannot write).
   void set_log(lws_adapter::log_function log) { log_ = std::move(log); }
+  /// Where the agents' lines about calls go, with the call's sids.
+  void set_call_log(lws_adapter::record_function records) { records_ = std::move(records); }
+  /// Reads AGENTS_FILE again (SIGHUP). On an error the profiles in effect
+  /// stay, and the error is returned; calls in progress keep theirs either way.
+  result<void> reload_profiles();
+  /// The profiles in effect (null without AGENTS_FILE).
+  std::shared_ptr<const service::profile_set> profiles() const;
 
  private:
   lws_adapter::http_response incoming_call(const lws_adapter::http_request& request);
+  /// Twilio's request to <Connect action> when a call's stream ended: what it
+  /// does next (hang up, dial, or the fallback).
+  lws_adapter::http_response call_ended(const lws_adapter::http_request& request);
+  /// Twilio's signature over PUBLIC_URL + the target as received (+ a POST's
+  /// form parameters), when TWILIO_AUTH_TOKEN is set.
+  bool signed_by_twilio(const lws_adapter::http_request& request, const twilio::form_parameters& fields) const;
   lws_adapter::http_response fallback_twiml() const;
   lws_adapter::http_response liveness(const lws_adapter::server* server) const;
   lws_adapter::http_response readiness(const lws_adapter::server* server) const;
@@ -64,9 +83,27 @@ class bridge_app final : public lws_adapter::application {
     if (log_) log_(level, line);
   }
 
+  /// The HTTP client the agents' tools use: the server once attached.
+  class server_fetcher final : public fetcher {
+   public:
+    explicit server_fetcher(const std::atomic<lws_adapter::server*>& server) : server_(server) {}
+    void fetch(fetch_request request, fetch_callback done) override;
+
+   private:
+    const std::atomic<lws_adapter::server*>& server_;
+  };
+
   settings settings_;
   std::atomic<lws_adapter::server*> server_{nullptr};
   lws_adapter::log_function log_;
+  lws_adapter::record_function records_;
+  // The business line: agent profiles (swapped whole on reload), tools over
+  // HTTP, and what Twilio does after each call's stream.
+  mutable std::mutex profiles_mutex_;
+  std::shared_ptr<const service::profile_set> profiles_;
+  service::disposition_book dispositions_;
+  server_fetcher http_{server_};
+  service::agent_settings agent_;
   std::atomic<std::uint64_t> trace_counter_{0};
   // The operator's view: records, live events, the calls API.
   std::unique_ptr<service::call_store> store_;

@@ -154,6 +154,11 @@ int main(int argc, char** argv) {
 
   auto app = std::make_shared<server_app::bridge_app>(s, std::move(*store));
   app->set_log(log);
+  app->set_call_log(records);
+  if (const auto profiles = app->profiles())
+    log(lws_adapter::log_level::info,
+        fmt::format("{} agent profile(s) from {}; default '{}' (SIGHUP reloads them)", profiles->agents.size(),
+                    s.agents_file, profiles->default_agent));
   if (auto outbound = app->enable_outbound(); !outbound) {  // TWILIO_ACCOUNT_SID: outbound calls and campaigns
     std::fprintf(stderr, "realtime-bridge-server: outbound calls: %s\n", outbound.error().message.c_str());
     return 1;
@@ -170,7 +175,19 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::signal(SIGHUP, on_signal);
+  for (;;) {
+    while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (g_signal != SIGHUP) break;
+    g_signal = 0;
+    // New calls get the new profiles; calls in progress keep theirs.
+    if (auto reloaded = app->reload_profiles(); !reloaded)
+      log(lws_adapter::log_level::error, "SIGHUP: the agent profiles were not reloaded, the previous ones stay: " +
+                                             reloaded.error().message);
+    else if (const auto profiles = app->profiles())
+      log(lws_adapter::log_level::info, fmt::format("SIGHUP: {} agent profile(s) reloaded from {}",
+                                                    profiles->agents.size(), s.agents_file));
+  }
 
   const auto active = server->stats().calls_active;
   log(lws_adapter::log_level::info, fmt::format("signal {}: no longer accepting calls; {} active, waiting up to {} s",

@@ -13,19 +13,6 @@ lws_adapter::http_response json_response(int status, std::string_view body) {
   return {status, "application/json", std::string(body)};
 }
 
-twilio::fallback fallback_of(const settings& s) {
-  twilio::fallback f;
-  if (!s.fallback_dial.empty()) {
-    f.what = twilio::fallback::kind::dial;
-    f.number = s.fallback_dial;
-    f.text.clear();
-  } else {
-    f.what = twilio::fallback::kind::say;
-    f.text = s.fallback_say;
-  }
-  return f;
-}
-
 }  // namespace
 
 result<std::unique_ptr<outbound_routes>> outbound_routes::create(const settings& s, lws_adapter::log_function log) {
@@ -43,7 +30,7 @@ outbound_routes::outbound_routes(settings s, std::unique_ptr<service::campaign_s
 
 outbound_routes::~outbound_routes() { attach(nullptr); }
 
-void outbound_routes::set_agent_lookup(std::function<const service::agent_profile*(std::string_view)> find) {
+void outbound_routes::set_agent_lookup(std::function<std::optional<service::agent_profile>(std::string_view)> find) {
   find_agent_ = std::move(find);
 }
 
@@ -66,6 +53,9 @@ void outbound_routes::attach(lws_adapter::server* server) {
   o.callback_base = settings_.public_url;
   o.stream_url = settings_.stream_url();
   o.fallback = fallback_of(settings_);
+  // With agent profiles the agent may end or transfer the call: Twilio asks
+  // what next at /call-ended, like for an inbound call.
+  if (!settings_.agents_file.empty()) o.action_url = settings_.public_url + std::string(call_ended_path);
   o.dialing.calls_per_second = out.calls_per_second;
   o.max_concurrent_limit = out.max_concurrent;
   o.find_agent = find_agent_;

@@ -41,7 +41,7 @@ class outbound_routes {
   /// dropped (the store keeps what was written) before it is destroyed.
   void attach(lws_adapter::server* server);
   /// An agent's profile by name, for its answering-machine policy.
-  void set_agent_lookup(std::function<const service::agent_profile*(std::string_view)> find);
+  void set_agent_lookup(std::function<std::optional<service::agent_profile>(std::string_view)> find);
 
   /// This route's answer, or nullopt when the request is not one of these routes.
   std::optional<lws_adapter::http_response> on_http(const lws_adapter::http_request& request);
@@ -56,7 +56,7 @@ class outbound_routes {
   settings settings_;
   std::unique_ptr<service::campaign_store> store_;
   lws_adapter::log_function log_;
-  std::function<const service::agent_profile*(std::string_view)> find_agent_;
+  std::function<std::optional<service::agent_profile>(std::string_view)> find_agent_;
   std::mutex mutex_;  ///< guards service_ (attach vs requests)
   std::shared_ptr<service::outbound_service> service_;
 };

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "realtime_bridge/loopback.hpp"
+#include "realtime_bridge/service/agent_profiles.hpp"
 #include "realtime_bridge/service/store_url.hpp"
 
 namespace rtb::server_app {
@@ -98,6 +99,11 @@ constexpr setting_def base_setting_defs[] = {
      "are off."},
     {"EVENTS_URL", "POST every live event as JSON to this URL (https://; http:// only to loopback). Default: off."},
     {"EVENTS_SECRET", "Key of the events' X-Bridge-Signature (HMAC-SHA256; secret). Default: not signed."},
+    {"AGENTS_FILE",
+     "JSON file of agent profiles (instructions, voice, greeting, numbers, tools over HTTP, transfer, timers; "
+     "docs/server.md). SIGHUP reloads it. Default: one agent from the settings above."},
+    {"TOOL_SECRET", "Key of the tool requests' X-Bridge-Signature (HMAC-SHA256; secret). Default: not signed."},
+    {"TOOL_TIMEOUT_MS", "How long a tool server may take to answer, in ms (100-120000). Default 8000."},
 };
 
 // …then the outbound calls' (outbound_settings.hpp).
@@ -114,6 +120,7 @@ constexpr std::string_view twilio_auth_token_name = "TWILIO_AUTH_TOKEN";
 constexpr std::string_view metrics_token_name = "METRICS_TOKEN";
 constexpr std::string_view admin_token_name = "ADMIN_TOKEN";
 constexpr std::string_view events_secret_name = "EVENTS_SECRET";
+constexpr std::string_view tool_secret_name = "TOOL_SECRET";
 
 /// PORT -> --port, OPENAI_API_KEY -> --openai-api-key.
 std::string flag_of(std::string_view env_name) {
@@ -152,7 +159,8 @@ class loader {
  public:
   explicit loader(std::vector<raw_value> raw) : raw_(std::move(raw)) {
     for (std::string_view secret :
-         {openai_api_key_name, twilio_auth_token_name, metrics_token_name, admin_token_name, events_secret_name}) {
+         {openai_api_key_name, twilio_auth_token_name, metrics_token_name, admin_token_name, events_secret_name,
+          tool_secret_name}) {
       const std::string& v = get(secret).value;
       if (!v.empty()) secrets_.push_back(v);
     }
@@ -320,6 +328,17 @@ std::optional<std::string> read_file(const std::string& path, std::string& why) 
   }
   return out;
 }
+
+}  // namespace
+
+result<service::profile_set> load_profiles(const std::string& path) {
+  std::string why;
+  const auto text = read_file(path, why);
+  if (!text) return error{errc::invalid_config, fmt::format("AGENTS_FILE {} cannot be read: {}", path, why)};
+  return service::parse_profiles(*text, path);
+}
+
+namespace {
 
 std::string url_encode(std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";
@@ -555,6 +574,14 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
     s.events_url = v;
   }
   str("EVENTS_SECRET", s.events_secret);
+  if (const raw_value& file = in.get("AGENTS_FILE"); !file.value.empty()) {
+    if (auto profiles = load_profiles(file.value); !profiles) return in.redact(profiles.error().message);
+    s.agents_file = file.value;
+  }
+  str("TOOL_SECRET", s.tool_secret);
+  n = s.tool_timeout_ms;
+  if (!in.integer("TOOL_TIMEOUT_MS", 100, 120'000, "a number of milliseconds from 100 to 120000", n, err)) return *err;
+  s.tool_timeout_ms = static_cast<int>(n);
 
   if (auto e = load_outbound([&](std::string_view name) -> const std::string& { return in.get(name).value; },
                              [&](std::string_view name, std::string_view req) { return in.bad(name, req); },
@@ -590,7 +617,7 @@ std::vector<std::string> describe(const settings& s) {
   const settings d;  // the defaults
   std::vector<std::string> secrets;
   for (const std::string* v :
-       {&s.openai_api_key, &s.twilio_auth_token, &s.metrics_token, &s.admin_token, &s.events_secret,
+       {&s.openai_api_key, &s.twilio_auth_token, &s.metrics_token, &s.admin_token, &s.events_secret, &s.tool_secret,
         &s.outbound.api_key_secret})
     if (!v->empty()) secrets.push_back(*v);
 
@@ -664,6 +691,9 @@ std::vector<std::string> describe(const settings& s) {
   secret("ADMIN_TOKEN", s.admin_token);
   line("EVENTS_URL", s.events_url, false);
   secret("EVENTS_SECRET", s.events_secret);
+  line("AGENTS_FILE", s.agents_file, false, "not set: one agent from these settings");
+  secret("TOOL_SECRET", s.tool_secret);
+  line("TOOL_TIMEOUT_MS", std::to_string(s.tool_timeout_ms), s.tool_timeout_ms == d.tool_timeout_ms);
   for (std::string& l : describe_outbound(s.outbound)) lines.push_back(std::move(l));
   return lines;
 }
@@ -732,7 +762,7 @@ call_config call_config_from(const settings& s) {
   return c;
 }
 
-std::string incoming_call_twiml(const settings& s, const std::vector<std::pair<std::string, std::string>>& parameters) {
+twilio::fallback fallback_of(const settings& s) {
   twilio::fallback f;
   if (!s.fallback_dial.empty()) {
     f.what = twilio::fallback::kind::dial;
@@ -742,11 +772,19 @@ std::string incoming_call_twiml(const settings& s, const std::vector<std::pair<s
     f.what = twilio::fallback::kind::say;
     f.text = s.fallback_say;
   }
+  return f;
+}
+
+std::string incoming_call_twiml(const settings& s, const std::vector<std::pair<std::string, std::string>>& parameters) {
+  twilio::fallback f = fallback_of(s);
   if (!s.realtime_enabled) return twilio::render_fallback(f);
   twilio::connect_stream_twiml t;
   t.say_first = s.say_first;
   t.stream_url = s.stream_url();
   t.parameters = parameters;
+  // With agents, a call may end in a hang-up or a transfer: Twilio asks what
+  // next when the stream ends, and gets the fallback only after a failure.
+  if (!s.agents_file.empty() && !s.public_url.empty()) t.action_url = s.public_url + std::string(call_ended_path);
   t.fallback = std::move(f);
   return twilio::render(t);
 }

@@ -13,6 +13,7 @@
 
 #include "realtime_bridge/lws/server.hpp"
 #include "realtime_bridge/result.hpp"
+#include "realtime_bridge/service/agent_profiles.hpp"
 #include "realtime_bridge/twilio/twiml.hpp"
 #include "server/outbound_settings.hpp"
 
@@ -75,6 +76,11 @@ struct settings {
   std::string events_url;     // EVENTS_URL: POST each live event here ("" = off)
   std::string events_secret;  // EVENTS_SECRET (secret): signs the events
 
+  // --- the business line
+  std::string agents_file;     // AGENTS_FILE: agent profiles ("" = one agent from these settings)
+  std::string tool_secret;     // TOOL_SECRET (secret): signs the tool requests
+  int tool_timeout_ms = 8000;  // TOOL_TIMEOUT_MS
+
   /// The OpenAI URL to connect to: openai_realtime_url, or OpenAI's with the model.
   std::string effective_openai_url() const;
   /// wss://<public host>[:port]<stream_path>, or "" without PUBLIC_URL.
@@ -102,6 +108,10 @@ struct settings {
 /// REALTIME_ENABLED=false, which places no calls). The message says what to set.
 [[nodiscard]] result<void> check_signatures_configured(const settings& s);
 
+/// Reads and checks AGENTS_FILE; errors name the file, the path in it and
+/// what is wrong.
+[[nodiscard]] result<service::profile_set> load_profiles(const std::string& path);
+
 /// The process environment as a lookup for load_settings().
 std::optional<std::string> process_env(std::string_view name);
 
@@ -125,6 +135,12 @@ std::string usage();
 /// BARGE_IN_MARGIN_MS, ECHO_GUARD_MS and MIN_BARGE_IN_SPEECH_MS. Everything
 /// else is left default.
 call_config call_config_from(const settings& s);
+
+/// Where Twilio asks what to do when a call's stream ended (<Connect action>).
+inline constexpr std::string_view call_ended_path = "/call-ended";
+
+/// FALLBACK_DIAL as a <Dial>, else FALLBACK_SAY as a <Say>.
+twilio::fallback fallback_of(const settings& s);
 
 /// The TwiML for /incoming-call: SAY_FIRST, <Connect><Stream url=stream_url()>
 /// with `parameters`, then the fallback (<Dial>FALLBACK_DIAL if set, else

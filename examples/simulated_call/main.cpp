@@ -3,15 +3,24 @@
 //
 //   fake caller (Twilio's side)  ->  realtime_bridge server  ->  fake OpenAI Realtime
 //
-// The caller asks two questions, the AI looks an order up with a tool call,
-// and the caller interrupts its long answer (barge-in). Voices come from
-// espeak-ng when it is installed, else from synthetic speech and tones.
+// The server's application answers as the front-desk agent of
+// examples/agents.json (its tool pointed at a local tool server): the caller
+// asks two questions, the AI looks an order up with the agent's HTTP tool,
+// the caller interrupts its long answer (barge-in), and the AI says goodbye
+// and hangs up (end_call): the bridge ends the call once the goodbye has
+// played, and Twilio's <Connect action> request gets <Hangup/>. Voices come
+// from espeak-ng when it is installed, else from synthetic speech and tones.
 // Prints the call as it happens and a summary; writes what the caller heard
 // as a WAV file and the call's trace (replayable with examples/replay).
 //
-//   simulated-call [--out DIR]      (default: out/simulated-call)
+//   simulated-call [--out DIR] [--agents FILE]   (default: out/simulated-call, examples/agents.json)
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -19,11 +28,13 @@
 
 #include <fmt/format.h>
 
+#include "peers/fake_http_server.hpp"
 #include "peers/fake_openai.hpp"
 #include "peers/fake_twilio.hpp"
 #include "realtime_bridge/lws/server.hpp"
 #include "realtime_bridge/trace.hpp"
 #include "realtime_bridge/twilio/signature.hpp"
+#include "server/app.hpp"
 
 using namespace rtb;
 using namespace std::chrono_literals;
@@ -45,10 +56,12 @@ peers::mulaw_bytes voice(const std::string& text, const std::string& espeak_voic
   return peers::synthetic_speech(fallback_ms, seed);
 }
 
-// Prints the call's events and answers the tool call, like a host product would.
+// The reference server's application (agents, tools, call control), with
+// the call's events printed as they happen.
 class demo_host final : public lws_adapter::application {
  public:
-  explicit demo_host(std::string trace_path) : trace_path_(std::move(trace_path)) {}
+  demo_host(std::shared_ptr<server_app::bridge_app> app, std::string trace_path)
+      : app_(std::move(app)), trace_path_(std::move(trace_path)) {}
 
   /// The stream URL callers must sign (known once the server has its port).
   std::string stream_url;
@@ -61,6 +74,12 @@ class demo_host final : public lws_adapter::application {
   }
   static constexpr std::string_view auth_token = "simulated-twilio-auth-token";
 
+  lws_adapter::http_response on_http(const lws_adapter::http_request& request) override {
+    return app_->on_http(request);
+  }
+  std::optional<call_config> config_for_call(const lws_adapter::stream_request& request) override {
+    return app_->config_for_call(request);
+  }
   std::unique_ptr<trace_sink> trace_for_call(const lws_adapter::stream_request&) override {
     struct file_sink final : trace_sink {
       explicit file_sink(const std::string& path) : file(path), sink(file) {}
@@ -72,40 +91,59 @@ class demo_host final : public lws_adapter::application {
   }
 
   std::unique_ptr<call_observer> observer_for_call(lws_adapter::call_handle control) override {
+    // Prints each event, then hands it to the server's agent.
     struct printer final : call_observer {
-      printer(demo_host& h, lws_adapter::call_handle c) : host(h), control(std::move(c)) {}
+      printer(demo_host& h, std::unique_ptr<call_observer> a) : host(h), agent(std::move(a)) {}
       void on_stream_started(const to_host::stream_started& e) override {
         say("bridge", fmt::format("call {} connected (stream {})", e.call_sid, e.stream_sid));
+        agent->on_stream_started(e);
       }
-      void on_session_ready(const to_host::session_ready&) override { say("bridge", "AI session configured"); }
+      void on_session_ready(const to_host::session_ready& e) override {
+        say("bridge", "AI session configured");
+        agent->on_session_ready(e);
+      }
       void on_caller_transcript(const to_host::caller_transcript& e) override {
         say("caller", fmt::format("\"{}\"", e.text));
+        agent->on_caller_transcript(e);
       }
-      void on_ai_transcript(const to_host::ai_transcript& e) override { say("AI", fmt::format("\"{}\"", e.text)); }
+      void on_ai_transcript(const to_host::ai_transcript& e) override {
+        say("AI", fmt::format("\"{}\"", e.text));
+        agent->on_ai_transcript(e);
+      }
       void on_ai_interrupted(const to_host::ai_interrupted& e) override {
         say("bridge",
             fmt::format("barge-in: the caller heard {} ms of {} ms sent; the rest is cut from the AI's memory",
                         e.heard_ms, e.sent_ms));
-        const std::lock_guard lock(host.mutex);
-        host.heard_ms = e.heard_ms;
-        host.sent_ms = e.sent_ms;
+        {
+          const std::lock_guard lock(host.mutex);
+          host.heard_ms = e.heard_ms;
+          host.sent_ms = e.sent_ms;
+        }
+        agent->on_ai_interrupted(e);
       }
+      void on_dtmf(const to_host::dtmf& e) override { agent->on_dtmf(e); }
+      void on_playout_finished(const to_host::playout_finished& e) override { agent->on_playout_finished(e); }
       void on_tool_call(const to_host::tool_call& e) override {
-        say("host", fmt::format("tool call {}({}) -> answering", e.name, e.arguments));
-        (void)control.submit_tool_result(e.call_id,
-                                   R"({"order":"48217","status":"shipped","carrier":"UPS","eta":"tomorrow"})");
+        say("AI", fmt::format("calls {}({})", e.name, e.arguments));
+        agent->on_tool_call(e);
       }
-      void on_warning(const to_host::warning& e) override { say("warning", e.detail); }
+      void on_warning(const to_host::warning& e) override {
+        say("warning", e.detail);
+        agent->on_warning(e);
+      }
       void on_call_ended(const call_summary& s) override {
-        say("bridge", fmt::format("call ended: {}", to_string(s.reason)));
-        const std::lock_guard lock(host.mutex);
-        host.counters = s.counters;
-        host.ended = true;
+        say("bridge", fmt::format("call ended: {} {}", to_string(s.reason), s.detail));
+        {
+          const std::lock_guard lock(host.mutex);
+          host.counters = s.counters;
+          host.ended = true;
+        }
+        agent->on_call_ended(s);
       }
       demo_host& host;
-      lws_adapter::call_handle control;
+      std::unique_ptr<call_observer> agent;
     };
-    return std::make_unique<printer>(*this, std::move(control));
+    return std::make_unique<printer>(*this, app_->observer_for_call(std::move(control)));
   }
 
   std::mutex mutex;
@@ -115,15 +153,58 @@ class demo_host final : public lws_adapter::application {
   std::int64_t sent_ms = 0;
 
  private:
+  std::shared_ptr<server_app::bridge_app> app_;
   std::string trace_path_;
 };
+
+/// The agents file with its tools' URLs pointed at the local tool server.
+std::string local_agents(const std::string& path, const std::string& tool_url, std::string& why) {
+  std::ifstream in(path);
+  if (!in) {
+    why = "cannot read " + path;
+    return {};
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string remote = "https://crm.example.com/tools/lookup_order";
+  for (auto at = text.find(remote); at != std::string::npos; at = text.find(remote, at + tool_url.size()))
+    text.replace(at, remote.size(), tool_url);
+  return text;
+}
+
+/// Twilio's request to <Connect action> when the stream has ended.
+std::string ask_what_next(int port, const std::string& call_sid) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const std::string body = "CallSid=" + call_sid;
+    const std::string request = fmt::format(
+        "POST /call-ended HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        body.size(), body);
+    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0 && out.size() < 65536;) out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto body_at = out.find("\r\n\r\n");
+  return body_at == std::string::npos ? out : out.substr(body_at + 4);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string out_dir = "out/simulated-call";
-  for (int i = 1; i + 1 < argc; ++i)
+  std::string agents_path = "examples/agents.json";
+  for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) == "--out") out_dir = argv[i + 1];
+    if (std::string_view(argv[i]) == "--agents") agents_path = argv[i + 1];
+  }
   std::filesystem::create_directories(out_dir);
   const bool espeak = peers::espeak_available();
   std::printf("simulated call: fake caller -> realtime_bridge -> fake OpenAI, all on loopback (%s)\n\n",
@@ -142,26 +223,52 @@ int main(int argc, char** argv) {
       {greeting, voice(greeting, "en-us+f3", 11, 3000), 0, std::nullopt, false},
       {hours, voice(hours, "en-us+f3", 12, 3000), 0, std::nullopt, false},
       {checking, voice(checking, "en-us+f3", 13, 1200), 0,
-       std::pair<std::string, std::string>{"get_order_status", R"({"order_number":"48217"})"}, false},
+       std::pair<std::string, std::string>{"lookup_order", R"({"order":"48217"})"}, false},
       {status, voice(status, "en-us+f3", 14, 9000), 0, std::nullopt, false},
-      {goodbye, voice(goodbye, "en-us+f3", 15, 2000), 0, std::nullopt, false},
+      // The goodbye, then the model hangs up: the bridge waits until it has played.
+      {goodbye, voice(goodbye, "en-us+f3", 15, 2000), 0,
+       std::pair<std::string, std::string>{"end_call", R"({"reason":"the caller has what they needed"})"}, false},
   };
   fo.caller_transcripts = {"What time do you close today?", "Where is my order four eight two one seven?",
                            "Great, thanks, that's all I needed."};
   peers::fake_openai openai(fo);
 
-  // The bridge, exactly as the server runs it, pointed at the fake.
-  auto host = std::make_shared<demo_host>(out_dir + "/call-trace.jsonl");
+  // The agent's tool server, on loopback: the CRM that knows the orders.
+  peers::fake_http_server crm;
+  crm.on("/tools/lookup_order", [](const peers::recorded_request& r) {
+    say("CRM", fmt::format("lookup_order request: {}", r.body));
+    return peers::http_reply{peers::http_reply::behaviour::answer, 200, "application/json",
+                             R"({"order":"48217","status":"shipped","carrier":"UPS","eta":"tomorrow"})"};
+  });
+  std::string why;
+  const std::string agents_text = local_agents(agents_path, crm.url("/tools/lookup_order"), why);
+  if (agents_text.empty()) {
+    std::fprintf(stderr, "simulated-call: %s (run it from the project's root, or give --agents)\n", why.c_str());
+    return 1;
+  }
+  const std::string agents_file = out_dir + "/agents.json";
+  std::ofstream(agents_file) << agents_text;
+
+  // The server's application, configured as an operator would, and the
+  // bridge under it pointed at the fake OpenAI.
+  server_app::settings settings;
+  settings.allow_unsigned = true;  // the demo signs the stream itself, below
+  settings.agents_file = agents_file;
+  settings.tool_secret = "simulated-tool-secret";
+  settings.public_url = "https://bridge.example.com";
+  if (auto profiles = server_app::load_profiles(agents_file); !profiles) {
+    std::fprintf(stderr, "simulated-call: %s\n", profiles.error().message.c_str());
+    return 1;
+  }
+  auto app = std::make_shared<server_app::bridge_app>(settings);
+  app->set_call_log([](const lws_adapter::log_record& r) { say("agent", r.message); });
+  auto host = std::make_shared<demo_host>(app, out_dir + "/call-trace.jsonl");
   lws_adapter::server_options so;
   so.bind_address = "127.0.0.1";
   so.port = 0;
   so.openai.url = openai.url();
   so.openai.api_key = "sk-simulated";
-  so.call.openai.config.instructions = "You are the phone assistant for Acme Outfitters.";
-  so.call.openai.config.input_transcription = openai::transcription{};
-  so.call.openai.config.tools.push_back({"get_order_status", "Look up an order's shipping status.",
-                                         R"({"type":"object","properties":{"order_number":{"type":"string"}}})"});
-  so.call.openai.greeting = {openai::greeting::style::instructions, "Greet the caller and offer help."};
+  so.call = server_app::call_config_from(settings);
   so.log = lws_adapter::stderr_log(lws_adapter::log_level::warning);
   auto started = lws_adapter::server::start(so, host);
   if (!started) {
@@ -169,6 +276,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto server = std::move(*started);
+  app->attach(server.get());
 
   // The caller.
   peers::caller_pool callers;
@@ -176,6 +284,9 @@ int main(int argc, char** argv) {
   co.url = fmt::format("ws://127.0.0.1:{}/media-stream", server->port());
   host->stream_url = co.url;
   co.signature = twilio::compute_signature(demo_host::auth_token, co.url, {});  // as Twilio signs the upgrade
+  co.call_sid = "CA5e0d1a7c3b9f4e2d8a6c0b1e3f5a7c9d";
+  // What the webhook puts into the stream's <Parameter>s: the number called picks the agent.
+  co.parameters = {{"From", "+14155550100"}, {"To", "+15551230001"}, {"CallSid", co.call_sid}};
   co.playout_delay = 60ms;
   co.script = {
       peers::step::wait_for_ai_audio{0ms, 10s},
@@ -188,16 +299,19 @@ int main(int argc, char** argv) {
       // on; about three seconds into it the caller talks over it.
       peers::step::wait_for_ai_audio{5000ms, 10s},
       peers::step::say{voice(fo.caller_transcripts[2], "en-us", 3, 1500)},
+      // The goodbye plays; the bridge ends the call (the caller does not hang up).
       peers::step::wait_for_ai_audio{0ms, 10s},
       peers::step::wait_for_ai_silence{20s},
-      peers::step::pause{500ms},
-      peers::step::hang_up{},
+      peers::step::pause{10s},
   };
   const int id = callers.start_call(co);
   const bool finished = callers.wait(id, 120s);
   server->stop_accepting();
   server->wait_idle(5s);
   const auto caller = callers.result(id);
+  // Twilio, told the stream ended, asks the <Connect action> URL what next.
+  const std::string next = ask_what_next(server->port(), co.call_sid);
+  say("Twilio", fmt::format("<Connect action> answered: {}", next));
 
   peers::write_wav(out_dir + "/heard-by-caller.wav", caller.heard_audio);
   std::printf("\nsummary\n");
@@ -216,6 +330,12 @@ int main(int argc, char** argv) {
     std::printf("  late audio dropped: %llu chunk(s) of the interrupted answer never reached the caller\n",
                 static_cast<unsigned long long>(c.playout.late_deltas_dropped));
   }
+  std::printf("  ended by:           %s\n",
+              caller.closed_by_bridge ? "the bridge, after the AI's goodbye (end_call)" : "the caller");
+  if (caller.close_after_playout)
+    std::printf("  hang-up delay:      %lld ms after the goodbye's last audio finished playing\n",
+                static_cast<long long>(caller.close_after_playout->count()));
+  std::printf("  what Twilio does:   %s\n", next.find("<Hangup/>") != std::string::npos ? "hangs up" : next.c_str());
   for (std::size_t i = 0; i < caller.response_latencies.size(); ++i)
     std::printf("  latency, turn %zu:    %lld ms from the end of the caller's speech to the AI's first audio\n", i + 1,
                 static_cast<long long>(caller.response_latencies[i].count()));
@@ -224,5 +344,9 @@ int main(int argc, char** argv) {
   std::printf("  %s/call-trace.jsonl      the call's trace: build/release/examples/replay %s/call-trace.jsonl\n",
               out_dir.c_str(), out_dir.c_str());
   server->stop();
-  return finished && caller.finished && caller.violations.empty() ? 0 : 1;
+  app->attach(nullptr);
+  return finished && caller.finished && caller.closed_by_bridge && caller.violations.empty() &&
+                 next.find("<Hangup/>") != std::string::npos
+             ? 0
+             : 1;
 }

@@ -38,6 +38,8 @@ enum class end_reason {
   openai_closed,          ///< OpenAI closed the socket
   openai_protocol_error,  ///< too many bad messages from OpenAI
   host_ended,             ///< the host asked to end the call
+  caller_idle,            ///< the caller stayed silent after a check-in (call_control)
+  max_duration,           ///< the call reached its maximum duration (call_control)
 };
 
 std::string_view to_string(end_reason r) noexcept;
@@ -189,6 +191,12 @@ struct dtmf {
   std::string_view digit;
   friend bool operator==(const dtmf&, const dtmf&) = default;
 };
+/// The AI has gone quiet: no response requested or active, no tool call
+/// waiting, and everything it said has played to the caller (its last mark
+/// echoed). Once per busy spell.
+struct playout_finished {
+  friend bool operator==(const playout_finished&, const playout_finished&) = default;
+};
 /// The model wants a function run. Answer with the call's tool_result input
 /// (call_driver::submit_tool_result) carrying the same call_id.
 struct tool_call {
@@ -218,7 +226,7 @@ using action =
                  to_openai::create_user_message, to_openai::send_function_output, to_openai::create_response,
                  to_openai::cancel_response, to_openai::close, to_host::stream_started, to_host::session_ready,
                  to_host::caller_transcript, to_host::ai_transcript, to_host::ai_interrupted, to_host::dtmf,
-                 to_host::tool_call, to_host::warning, to_host::call_ended>;
+                 to_host::playout_finished, to_host::tool_call, to_host::warning, to_host::call_ended>;
 
 using actions = std::vector<action>;
 

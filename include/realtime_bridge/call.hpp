@@ -13,6 +13,7 @@
 #include "realtime_bridge/actions.hpp"
 #include "realtime_bridge/audio_hold.hpp"
 #include "realtime_bridge/barge_in.hpp"
+#include "realtime_bridge/call_control.hpp"
 #include "realtime_bridge/caller_audio_batch.hpp"
 #include "realtime_bridge/openai/events.hpp"
 #include "realtime_bridge/openai/session.hpp"
@@ -59,6 +60,8 @@ struct call_config {
   barge_in_config barge_in;
   call_limits limits;
   openai_connect connect = openai_connect::at_once;
+  /// Idle and maximum-duration timers, digits to the model, the goodbye's wait.
+  call_control_config control;
   friend bool operator==(const call_config&, const call_config&) = default;
 };
 
@@ -89,6 +92,17 @@ struct user_text {  ///< text injected as if the caller said it
 struct end_call {  ///< the host ends the call
   std::string_view reason;
 };
+/// End the call once what the AI is saying has played to the caller (bounded
+/// by control.goodbye_timeout); Twilio's stream closes normally (1000) with
+/// end_reason::host_ended and `reason` as detail. With `tool_call_id`, the
+/// call first answers that tool call (the model's end_call or transfer) with
+/// `tool_output`: if the model said nothing before calling it, the answer
+/// asks for a response, its goodbye, and the call ends after that plays.
+struct end_after_playout {
+  std::string_view reason;
+  std::string_view tool_call_id;
+  std::string_view tool_output;
+};
 /// The host's configuration for the call, once Twilio's `start` is in (with
 /// openai_connect::after_start; at any other time it is ignored, with a
 /// warning). Everything but the Twilio timeouts and `connect` takes effect.
@@ -100,7 +114,8 @@ struct configure {
 
 using call_input =
     std::variant<twilio::event, openai::event, call_in::openai_opened, call_in::leg_closed, call_in::message_rejected,
-                 call_in::tool_result, call_in::user_text, call_in::end_call, call_in::configure>;
+                 call_in::tool_result, call_in::user_text, call_in::end_call, call_in::configure,
+                 call_in::end_after_playout>;
 
 struct call_counters {
   twilio::stream_counters twilio;
@@ -146,6 +161,7 @@ class call {
   const twilio::stream& twilio_stream() const noexcept { return stream_; }
   const openai::session& openai_session() const noexcept { return session_; }
   const barge_in& playout() const noexcept { return barge_in_; }
+  const call_control& control() const noexcept { return control_; }
 
  private:
   struct held_frame {
@@ -172,6 +188,13 @@ class call {
   void after_session_step();
   void on_leg_closed(const call_in::leg_closed& c, timestamp now);
   void on_configure(const call_in::configure& c, timestamp now);
+  void on_end_after_playout(const call_in::end_after_playout& e, timestamp now);
+  /// The AI is answering, waiting for a tool, or still playing.
+  bool ai_busy() const noexcept;
+  /// After every step: tells call_control whether the AI is busy, and routes
+  /// what it decides.
+  void update_control(timestamp now);
+  void route_control(const control_actions& decided, timestamp now);
   void on_rejected(const call_in::message_rejected& r);
   void end(end_reason why, std::string detail);
   void warn(warning_code code, std::string detail);
@@ -182,6 +205,7 @@ class call {
   openai::session session_;
   barge_in barge_in_;
   caller_audio_batch caller_audio_;
+  call_control control_;
   actions out_;
   std::vector<to_host::parameter> parameter_views_;
 
@@ -192,6 +216,8 @@ class call {
 
   timestamp now_{};  ///< the time of the input being handled (for inputs to sub-machines without one)
   bool awaiting_configuration_ = false;
+  bool control_busy_ = false;          ///< what call_control was last told
+  bool response_had_audio_ = false;    ///< the active (or last) response sent audio
   bool twilio_open_ = true;
   bool openai_closed_ = false;
   std::optional<end_reason> end_;

@@ -75,6 +75,12 @@ class call_driver {
   void submit_tool_result(std::string_view call_id, std::string_view output);
   void send_user_text(std::string_view text, bool respond = true);
   void end_call(std::string_view reason);
+  /// Ends the call once what the AI is saying has played (call_in::end_after_playout):
+  /// the goodbye is heard, and Twilio's stream closes normally. With a tool
+  /// call id (the model's end_call or transfer), that call is answered with
+  /// `tool_output` first.
+  void end_after_playout(std::string_view reason, std::string_view tool_call_id = {},
+                         std::string_view tool_output = {});
   /// The call's configuration, chosen when Twilio's start is in (inside
   /// on_stream_started, with openai_connect::after_start; call_in::configure).
   /// If the observer gives none there, the driver keeps the one the call

@@ -52,6 +52,8 @@ class call_observer {
   virtual void on_ai_transcript(const to_host::ai_transcript&) {}
   virtual void on_ai_interrupted(const to_host::ai_interrupted&) {}
   virtual void on_dtmf(const to_host::dtmf&) {}
+  /// The AI has gone quiet and all it said has played (to_host::playout_finished).
+  virtual void on_playout_finished(const to_host::playout_finished&) {}
   virtual void on_tool_call(const to_host::tool_call&) {}
   virtual void on_warning(const to_host::warning&) {}
   virtual void on_call_ended(const call_summary&) {}

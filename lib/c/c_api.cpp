@@ -52,6 +52,8 @@ static_assert(RTB_END_OPENAI_REJECTED == static_cast<int>(rtb::end_reason::opena
 static_assert(RTB_END_OPENAI_CLOSED == static_cast<int>(rtb::end_reason::openai_closed));
 static_assert(RTB_END_OPENAI_PROTOCOL_ERROR == static_cast<int>(rtb::end_reason::openai_protocol_error));
 static_assert(RTB_END_HOST_ENDED == static_cast<int>(rtb::end_reason::host_ended));
+static_assert(RTB_END_CALLER_IDLE == static_cast<int>(rtb::end_reason::caller_idle));
+static_assert(RTB_END_MAX_DURATION == static_cast<int>(rtb::end_reason::max_duration));
 static_assert(RTB_WARNING_REJECTED_MESSAGE == static_cast<int>(rtb::warning_code::rejected_message));
 static_assert(RTB_WARNING_UNKNOWN_EVENT == static_cast<int>(rtb::warning_code::unknown_event));
 static_assert(RTB_WARNING_UNKNOWN_FIELD == static_cast<int>(rtb::warning_code::unknown_field));
@@ -64,6 +66,7 @@ static_assert(RTB_WARNING_RESPONSE_FAILED == static_cast<int>(rtb::warning_code:
 static_assert(RTB_WARNING_TRANSCRIPTION_FAILED == static_cast<int>(rtb::warning_code::transcription_failed));
 static_assert(RTB_WARNING_UNKNOWN_TOOL_CALL == static_cast<int>(rtb::warning_code::unknown_tool_call));
 static_assert(RTB_WARNING_FOREIGN_MARK == static_cast<int>(rtb::warning_code::foreign_mark));
+static_assert(RTB_WARNING_CONFIGURATION_IGNORED == static_cast<int>(rtb::warning_code::configuration_ignored));
 static_assert(RTB_CLOSE_NORMAL == rtb::close_normal && RTB_CLOSE_GOING_AWAY == rtb::close_going_away &&
               RTB_CLOSE_POLICY_VIOLATION == rtb::close_policy_violation &&
               RTB_CLOSE_INTERNAL_ERROR == rtb::close_internal_error);
@@ -611,18 +614,18 @@ RTB_API const char* rtb_status_name(rtb_status status) {
 }
 
 RTB_API const char* rtb_end_reason_name(int32_t reason) {
-  if (reason < RTB_END_CALLER_HUNG_UP || reason > RTB_END_HOST_ENDED) return "unknown";
+  if (reason < RTB_END_CALLER_HUNG_UP || reason > RTB_END_MAX_DURATION) return "unknown";
   // to_string() returns views of string literals: NUL-terminated.
   return rtb::to_string(static_cast<rtb::end_reason>(reason)).data();
 }
 
 RTB_API int rtb_end_reason_is_ai_failure(int32_t reason) {
-  if (reason < RTB_END_CALLER_HUNG_UP || reason > RTB_END_HOST_ENDED) return 0;
+  if (reason < RTB_END_CALLER_HUNG_UP || reason > RTB_END_MAX_DURATION) return 0;
   return rtb::ai_side_failure(static_cast<rtb::end_reason>(reason)) ? 1 : 0;
 }
 
 RTB_API const char* rtb_warning_name(int32_t code) {
-  if (code < RTB_WARNING_REJECTED_MESSAGE || code > RTB_WARNING_FOREIGN_MARK) return "unknown";
+  if (code < RTB_WARNING_REJECTED_MESSAGE || code > RTB_WARNING_CONFIGURATION_IGNORED) return "unknown";
   return rtb::to_string(static_cast<rtb::warning_code>(code)).data();
 }
 

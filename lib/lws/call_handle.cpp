@@ -50,6 +50,13 @@ command_result call_handle::end_call(std::string_view reason) const {
   return dispatch(state_, {0, posted_command::kind::end_call, std::string(reason), {}, false, {}});
 }
 
+command_result call_handle::end_after_playout(std::string_view reason, std::string_view tool_call_id,
+                                              std::string_view tool_output) const {
+  posted_command c{0, posted_command::kind::end_after_playout, std::string(reason), std::string(tool_call_id), false, {}};
+  c.c = std::string(tool_output);
+  return dispatch(state_, std::move(c));
+}
+
 command_result call_handle::set_agent(std::string_view name) const {
   return dispatch(state_, {0, posted_command::kind::set_agent, std::string(name), {}, false, {}});
 }

@@ -362,6 +362,7 @@ void call_link::run(const posted_command& c) {
     case posted_command::kind::tool_result: driver_->submit_tool_result(c.a, c.b); break;
     case posted_command::kind::user_text: driver_->send_user_text(c.a, c.flag); break;
     case posted_command::kind::end_call: driver_->end_call(c.a); break;
+    case posted_command::kind::end_after_playout: driver_->end_after_playout(c.a, c.b, c.c); break;
     case posted_command::kind::set_agent: agent_ = c.a; return;
     case posted_command::kind::configure:
       if (c.config)
@@ -404,6 +405,10 @@ void call_link::logging_observer::on_ai_interrupted(const to_host::ai_interrupte
 void call_link::logging_observer::on_dtmf(const to_host::dtmf& e) {
   link.log(log_level::info, fmt::format("DTMF {}", e.digit));
   if (link.app_observer_) link.app_observer_->on_dtmf(e);
+}
+
+void call_link::logging_observer::on_playout_finished(const to_host::playout_finished& e) {
+  if (link.app_observer_) link.app_observer_->on_playout_finished(e);
 }
 void call_link::logging_observer::on_tool_call(const to_host::tool_call& e) {
   link.log(log_level::info, fmt::format("tool call {} ({})", e.name, e.call_id));

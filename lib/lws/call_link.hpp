@@ -85,6 +85,7 @@ class call_link final {
     void on_ai_transcript(const to_host::ai_transcript& e) override;
     void on_ai_interrupted(const to_host::ai_interrupted& e) override;
     void on_dtmf(const to_host::dtmf& e) override;
+    void on_playout_finished(const to_host::playout_finished& e) override;
     void on_tool_call(const to_host::tool_call& e) override;
     void on_warning(const to_host::warning& e) override;
     void on_call_ended(const call_summary& s) override;

@@ -65,7 +65,7 @@ struct service_thread;
 
 /// A host command for a call, queued from another thread.
 struct posted_command {
-  enum class kind { tool_result, user_text, end_call, set_agent, configure, task };
+  enum class kind { tool_result, user_text, end_call, end_after_playout, set_agent, configure, task };
   std::uint64_t call_id = 0;
   kind what = kind::end_call;
   std::string a;
@@ -77,6 +77,7 @@ struct posted_command {
   std::function<void(service_thread*)> task;
   /// kind::configure: the call's configuration (null keeps its own).
   std::shared_ptr<const call_config> config = nullptr;
+  std::string c = {};  ///< end_after_playout: the tool output
 };
 
 /// A service thread's inbox for commands from other threads.

@@ -131,6 +131,8 @@ const actions& session::handle(const session_input& input, timestamp now) {
           on_tool_result(in);
         } else if constexpr (std::is_same_v<T, session_in::user_text>) {
           on_user_text(in);
+        } else if constexpr (std::is_same_v<T, session_in::prompt>) {
+          if (phase_ != session_phase::failed && phase_ != session_phase::closed) request_response(in.instructions);
         } else if constexpr (std::is_same_v<T, session_in::shutdown>) {
           phase_ = session_phase::closed;
           timers_.stop(timer::connect_deadline);
@@ -271,7 +273,7 @@ void session::on_tool_result(const session_in::tool_result& r) {
   }
   open_tool_calls_.erase(it);
   out_.push_back(to_openai::send_function_output{std::string(r.call_id), std::string(r.output)});
-  if (open_tool_calls_.empty()) request_response("");
+  if (open_tool_calls_.empty() && r.respond) request_response("");
 }
 
 void session::on_user_text(const session_in::user_text& t) {

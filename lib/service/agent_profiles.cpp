@@ -304,6 +304,9 @@ call_config profile_call_config(const agent_profile& p, const call_config& base,
     s.input_transcription = std::move(t);
   }
   for (const http_tool& t : p.tools) s.tools.push_back({t.name, t.description, t.parameters_json});
+  if (p.idle_timeout.count() > 0) c.control.idle_timeout = p.idle_timeout;
+  if (p.max_call.count() > 0) c.control.max_duration = p.max_call;
+  if (p.dtmf_to_model) c.control.dtmf_to_model = true;
   if (p.end_call)
     s.tools.push_back(
         {std::string(end_call_tool),

@@ -121,7 +121,8 @@ void write_campaign_head(std::string& out, const stored_campaign& c) {
 }  // namespace
 
 std::string outbound_twiml(std::string_view stream_url, std::string_view agent, std::string_view from,
-                           std::string_view to, const call_variables& variables, const twilio::fallback& fallback) {
+                           std::string_view to, const call_variables& variables, const twilio::fallback& fallback,
+                           std::string_view action_url) {
   twilio::connect_stream_twiml t;
   t.stream_url = std::string(stream_url);
   if (!agent.empty()) t.parameters.emplace_back("agent", std::string(agent));
@@ -130,6 +131,7 @@ std::string outbound_twiml(std::string_view stream_url, std::string_view agent, 
   t.parameters.emplace_back("To", std::string(to));
   for (const auto& v : variables) t.parameters.push_back(v);
   t.fallback = fallback;
+  t.action_url = std::string(action_url);
   return twilio::render(t);
 }
 
@@ -238,7 +240,7 @@ struct outbound_service::impl : std::enable_shared_from_this<impl> {
       p.to = e.to;
       auto vars = parse_variables_json(e.variables_json);
       p.twiml = outbound_twiml(self->options.stream_url, agent, p.from, p.to, vars ? *vars : call_variables{},
-                               self->options.fallback);
+                               self->options.fallback, self->options.action_url);
       p.status_callback = self->callback_url(status_path, d.campaign_id, e.index, e.attempts);
       if (!p.machine_detection.empty())
         p.async_amd_callback = self->callback_url(amd_path, d.campaign_id, e.index, e.attempts);
@@ -328,7 +330,7 @@ struct outbound_service::impl : std::enable_shared_from_this<impl> {
     p.to = req->to;
     p.from = req->from.empty() ? options.from : req->from;
     if (p.from.empty()) return respond(json_error(400, "from is required (or set TWILIO_FROM)"));
-    p.twiml = outbound_twiml(options.stream_url, req->agent, p.from, p.to, req->variables, options.fallback);
+    p.twiml = outbound_twiml(options.stream_url, req->agent, p.from, p.to, req->variables, options.fallback, options.action_url);
     if (p.twiml.size() > 4000)
       return respond(json_error(400, "the call's TwiML would exceed Twilio's 4000 characters: shorten the variables"));
     p.status_callback = callback_url(status_path, {}, 0, 0);
@@ -422,7 +424,7 @@ struct outbound_service::impl : std::enable_shared_from_this<impl> {
       e.updated_at = now;
       std::string error = n.error;
       if (error.empty() &&
-          outbound_twiml(options.stream_url, req->agent, from, n.to, n.variables, options.fallback).size() > 4000)
+          outbound_twiml(options.stream_url, req->agent, from, n.to, n.variables, options.fallback, options.action_url).size() > 4000)
         error = "its TwiML would exceed Twilio's 4000 characters: shorten the variables";
       if (!error.empty()) {
         e.state = entry_state::invalid;
@@ -724,7 +726,7 @@ void outbound_service::amd_callback(const form& query, const form& body) {
   if (machine.on_machine) {
     policy = *machine.on_machine;
   } else if (self.options.find_agent) {
-    if (const agent_profile* a = self.options.find_agent(agent)) {
+    if (const std::optional<agent_profile> a = self.options.find_agent(agent)) {
       policy = a->on_machine;
       message = a->voicemail_message;
     }

@@ -419,7 +419,9 @@ static void greeting(int list_style) {
   char want_media[512];
   snprintf(want_media, sizeof want_media,
            "twilio< {\"event\":\"media\",\"streamSid\":\"MZ1\",\"media\":{\"payload\":\"%s\"}}", chunk);
-  const char* want[] = {want_media,
+  /* A probe mark goes first: its echo times the round trip to the caller. */
+  const char* want[] = {"twilio< {\"event\":\"mark\",\"streamSid\":\"MZ1\",\"mark\":{\"name\":\"rtb.1.0.0\"}}",
+                        want_media,
                         "twilio< {\"event\":\"mark\",\"streamSid\":\"MZ1\",\"mark\":{\"name\":\"rtb.1.1.20\"}}", NULL};
   expect_at(&h, want, __FILE__, __LINE__);
 
@@ -458,7 +460,7 @@ static void barge_in(int list_style) {
   char* chunk = mulaw(160, 0xFF);
   char* d = delta_json("resp_1", "item_A", chunk);
   for (int i = 0; i < 10; ++i) openai_says(&h, 310, d);
-  CHECK(h.log.count - h.checked == 20); /* ten media, ten marks */
+  CHECK(h.log.count - h.checked == 21); /* a probe mark, ten media, ten marks */
   h.checked = h.log.count;
   char* m20 = mark_json("rtb.1.1.20");
   char* m40 = mark_json("rtb.1.1.40");
@@ -470,8 +472,8 @@ static void barge_in(int list_style) {
               "\"item_id\":\"item_user\"}");
   EXPECT(&h, "twilio< {\"event\":\"clear\",\"streamSid\":\"MZ1\"}",
          "openai< {\"type\":\"conversation.item.truncate\",\"event_id\":\"rtb_2\",\"item_id\":\"item_A\","
-         "\"content_index\":0,\"audio_end_ms\":60}",
-         "event ai_interrupted item_A 60/200");
+         "\"content_index\":0,\"audio_end_ms\":40}",
+         "event ai_interrupted item_A 40/200"); /* the last echo's position: the margin is 0 by default */
   /* The interrupted response's audio still in flight never reaches the caller. */
   openai_says(&h, 352, d);
   openai_says(&h, 360, "{\"type\":\"response.done\",\"response\":{\"id\":\"resp_1\",\"status\":\"cancelled\"}}");
@@ -577,6 +579,9 @@ static void versions_and_names(void) {
   CHECK(strcmp(rtb_end_reason_name(RTB_END_HOST_ENDED), "host_ended") == 0);
   CHECK(strcmp(rtb_end_reason_name(-1), "unknown") == 0);
   CHECK(strcmp(rtb_warning_name(RTB_WARNING_FOREIGN_MARK), "foreign_mark") == 0);
+  CHECK(strcmp(rtb_warning_name(RTB_WARNING_CONFIGURATION_IGNORED), "configuration_ignored") == 0);
+  CHECK(strcmp(rtb_end_reason_name(RTB_END_MAX_DURATION), "max_duration") == 0);
+  CHECK(strcmp(rtb_end_reason_name(RTB_END_MAX_DURATION + 1), "unknown") == 0);
   CHECK(strcmp(rtb_warning_name(99), "unknown") == 0);
   CHECK(rtb_end_reason_is_ai_failure(RTB_END_CALLER_HUNG_UP) == 0);
   CHECK(rtb_end_reason_is_ai_failure(RTB_END_OPENAI_UNREACHABLE) == 1);

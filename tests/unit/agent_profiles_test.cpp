@@ -1,5 +1,7 @@
 // Agent profiles: the file's shape and its errors, choosing the agent for a
 // call, variables in instructions, the call configuration a profile makes.
+#include <fstream>
+#include <iterator>
 #include <catch2/catch.hpp>
 
 #include "realtime_bridge/service/agent_profiles.hpp"
@@ -158,4 +160,22 @@ TEST_CASE("an agent's answering-machine policy: hang up by default, or leave a m
   CHECK(error_of(R"({"default":"a","agents":{"a":{"on_machine":"leave_message"}}})") ==
         R"(agents.json: agents.a.voicemail_message: is needed with "on_machine": "leave_message")");
   CHECK(parse_machine_policy(to_string(machine_policy::leave_message)) == machine_policy::leave_message);
+}
+
+TEST_CASE("the example agents file the docs and the simulated call use is valid", "[profiles]") {
+  std::ifstream in(RTB_EXAMPLES_DIR "/agents.json");
+  REQUIRE(in);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto r = parse_profiles(text, "examples/agents.json");
+  INFO((r ? std::string() : r.error().message));
+  REQUIRE(r.has_value());
+  CHECK(r->default_agent == "front-desk");
+  const agent_profile& front = r->select("+15551230001", "");
+  CHECK(front.name == "front-desk");
+  CHECK(r->select("+15551230002", "").name == "sales");
+  for (const auto& [name, profile] : r->agents) {
+    INFO(name);
+    const call_config c = profile_call_config(profile, call_config{}, {{"From", "+14155550100"}});
+    CHECK(validate(c).has_value());
+  }
 }

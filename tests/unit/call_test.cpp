@@ -92,7 +92,8 @@ TEST_CASE("speech over the AI clears Twilio and truncates what was not heard", "
                                                   to_host::ai_interrupted{"item_A", 60, 200}});
   // The interrupted response's audio still in flight never reaches the caller.
   REQUIRE(lc.oa(delta("resp_1", "item_A", chunk), 352) == actions{});
-  REQUIRE(lc.oa(response_done("resp_1", "cancelled"), 360) == actions{});
+  // The clear emptied Twilio's buffer: with the response over, the AI is quiet.
+  REQUIRE(lc.oa(response_done("resp_1", "cancelled"), 360) == actions{to_host::playout_finished{}});
   CHECK(lc.c.counters().playout.late_deltas_dropped == 1);
 }
 

@@ -206,6 +206,10 @@ class perturb_one {
     fields::visit_fields(*this, v);
   }
   template <class T>
+  void object_if_changed(std::string_view k, T& v) {
+    object(k, v);
+  }
+  template <class T>
   void nullable_object(std::string_view k, std::optional<T>& v) {
     if (hit(k))
       v.reset();
@@ -268,6 +272,10 @@ class pointers {
   template <class T>
   void object(std::string_view k, T& v) {
     nest(k, [&] { fields::visit_fields(*this, v); });
+  }
+  template <class T>
+  void object_if_changed(std::string_view k, T& v) {
+    if (!(v == T{})) object(k, v);
   }
   template <class T>
   void nullable_object(std::string_view k, std::optional<T>& v) {

@@ -679,6 +679,9 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "ADMIN_TOKEN=(not set)",
       "EVENTS_URL=(not set)",
       "EVENTS_SECRET=(not set)",
+      "AGENTS_FILE=(not set: one agent from these settings)",
+      "TOOL_SECRET=(not set)",
+      "TOOL_TIMEOUT_MS=8000 (default)",
       // Outbound calls (outbound_settings.hpp).
       "TWILIO_ACCOUNT_SID=(not set: no outbound calls)",
       "TWILIO_API_KEY_SID=(not set)",
@@ -844,4 +847,19 @@ TEST_CASE("the operator's settings: DATABASE_URL, ADMIN_TOKEN, EVENTS_URL", "[se
     CHECK(line.find("hunter2") == std::string::npos);
     CHECK(line.find("admin-CANARY") == std::string::npos);
   }
+}
+
+TEST_CASE("the business line's settings: AGENTS_FILE is read and checked, TOOL_TIMEOUT_MS bounded, TOOL_SECRET hidden",
+          "[settings]") {
+  temp_file good(R"({"agents": {"front-desk": {"instructions": "Hello."}}})");
+  auto r = load({{"AGENTS_FILE", good.path.string()}, {"TOOL_SECRET", "tool-secret-xyz"}, {"TOOL_TIMEOUT_MS", "2500"}});
+  REQUIRE(r.has_value());
+  CHECK(r->agents_file == good.path.string());
+  CHECK(r->tool_timeout_ms == 2500);
+  for (const auto& line : app::describe(*r)) CHECK(line.find("tool-secret-xyz") == std::string::npos);
+
+  temp_file bad(R"({"agents": {"front-desk": {"voice": 7}}})");
+  CHECK(error_of({{"AGENTS_FILE", bad.path.string()}}) == bad.path.string() + ": agents.front-desk.voice: must be a string");
+  CHECK(error_of({{"AGENTS_FILE", "/nonexistent/agents.json"}}).starts_with("AGENTS_FILE /nonexistent/agents.json cannot be read"));
+  CHECK(error_of({{"TOOL_TIMEOUT_MS", "50"}}) == "TOOL_TIMEOUT_MS must be a number of milliseconds from 100 to 120000, not '50'");
 }

@@ -1181,7 +1181,11 @@ int pool::handle(lws* wsi, lws_callback_reasons reason, void* in, std::size_t le
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
       const auto* b = static_cast<const unsigned char*>(in);
       c->peer_close_seen = true;
-      if (!c->we_closed) c->res.closed_by_bridge = true;
+      if (!c->we_closed) {
+        c->res.closed_by_bridge = true;
+        c->res.close_after_playout =
+            std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - c->model.playing_until());
+      }
       if (b != nullptr && len >= 2) {
         c->res.close_code = (b[0] << 8) | b[1];
         c->res.close_reason.assign(reinterpret_cast<const char*>(b) + 2, len - 2);

@@ -151,6 +151,10 @@ struct call_result {
   /// (playout_delay included). A `say` with no answer before the next `say`
   /// ends has no entry.
   std::vector<std::chrono::milliseconds> response_latencies{};
+  /// From when the last AI audio received finished playing to the bridge's
+  /// close frame (negative: the bridge closed while audio was still playing,
+  /// cutting it off). Unset when the bridge did not close first.
+  std::optional<std::chrono::milliseconds> close_after_playout{};
   std::string call_sid{};
   std::string stream_sid{};
   bool stop_sent = false;  ///< the caller sent `stop` (hang_up, or the pool's destructor)

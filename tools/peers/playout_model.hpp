@@ -38,6 +38,8 @@ class playout_model {
   /// All bytes ever played.
   std::uint64_t played_total(timestamp now) const;
   bool playing(timestamp now) const { return busy_until_ > now; }
+  /// When the audio received so far has played (or played out, if earlier).
+  timestamp playing_until() const { return busy_until_; }
   /// For each clear: ms of audio played since the previous clear.
   const std::vector<std::int64_t>& heard_at_clears() const { return heard_at_clears_; }
 

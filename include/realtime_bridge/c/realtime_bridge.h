@@ -178,7 +178,9 @@ enum {
   RTB_END_OPENAI_REJECTED = 6,    /* a fatal error event */
   RTB_END_OPENAI_CLOSED = 7,      /* OpenAI closed the socket */
   RTB_END_OPENAI_PROTOCOL_ERROR = 8,
-  RTB_END_HOST_ENDED = 9 /* the host called rtb_call_end() */
+  RTB_END_HOST_ENDED = 9, /* the host called rtb_call_end() */
+  RTB_END_CALLER_IDLE = 10, /* the caller stayed silent after a check-in (idle timeout) */
+  RTB_END_MAX_DURATION = 11 /* the call reached its maximum duration */
 };
 
 /* Recoverable problems (RTB_EVENT_WARNING's `code`). */
@@ -194,7 +196,8 @@ enum {
   RTB_WARNING_RESPONSE_FAILED = 8,
   RTB_WARNING_TRANSCRIPTION_FAILED = 9,
   RTB_WARNING_UNKNOWN_TOOL_CALL = 10,
-  RTB_WARNING_FOREIGN_MARK = 11
+  RTB_WARNING_FOREIGN_MARK = 11,
+  RTB_WARNING_CONFIGURATION_IGNORED = 12 /* a configuration given too late or invalid */
 };
 
 /* What a call counted (docs/embedding.md, "What the observer hears"). */

@@ -179,6 +179,11 @@ class call_handle {
   command_result submit_tool_result(std::string_view call_id, std::string_view output) const;
   command_result send_user_text(std::string_view text, bool respond = true) const;
   command_result end_call(std::string_view reason) const;
+  /// Ends the call once what the AI is saying has played (the goodbye is
+  /// heard; call_driver::end_after_playout). With the model's tool call id
+  /// (end_call, transfer), that call is answered with `tool_output` first.
+  command_result end_after_playout(std::string_view reason, std::string_view tool_call_id = {},
+                                   std::string_view tool_output = {}) const;
   /// Names the call's agent in its log records (log_record::agent).
   command_result set_agent(std::string_view name) const;
   /// The call's configuration, chosen from Twilio's `start` (its custom

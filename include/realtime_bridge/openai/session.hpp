@@ -72,6 +72,10 @@ struct stream_ready {};  ///< Twilio's `start` arrived; audio can reach the call
 struct tool_result {     ///< the host ran a tool call
   std::string_view call_id;
   std::string_view output;
+  bool respond = true;  ///< ask for a response once the batch is answered (false: the call is ending)
+};
+struct prompt {  ///< ask for a response with these instructions (queued behind any in progress)
+  std::string_view instructions;
 };
 struct user_text {  ///< the host injects what the caller "said"
   std::string_view text;
@@ -81,7 +85,8 @@ struct shutdown {};  ///< the call is ending for another reason: close quietly
 }  // namespace session_in
 
 using session_input = std::variant<event, session_in::leg_opened, session_in::leg_closed, session_in::stream_ready,
-                                   session_in::tool_result, session_in::user_text, session_in::shutdown>;
+                                   session_in::tool_result, session_in::user_text, session_in::prompt,
+                                   session_in::shutdown>;
 
 struct session_counters {
   std::uint64_t responses = 0;         ///< response.created
@@ -121,6 +126,12 @@ class session {
   bool accepts_audio() const noexcept;
   /// The response in progress (created and not yet done), or "".
   std::string_view active_response() const noexcept { return active_response_; }
+  /// A response is requested, active or queued.
+  bool responding() const noexcept {
+    return response_requested_ || !active_response_.empty() || !pending_responses_.empty();
+  }
+  /// Tool calls the host has not answered yet.
+  bool has_open_tool_calls() const noexcept { return !open_tool_calls_.empty(); }
   /// µ-law bytes received so far for an output item (0 if unknown).
   std::uint64_t item_audio_bytes(std::string_view item_id) const noexcept;
   const std::optional<session_failure>& failure() const noexcept { return failure_; }

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,10 +47,14 @@ struct outbound_options {
   std::string callback_base;
   std::string stream_url;   ///< wss://…/media-stream: where an answered call is connected
   twilio::fallback fallback;  ///< what Twilio does if the stream ends early
+  /// <Connect action>: where Twilio asks what to do once the stream ended
+  /// (the agent's hang-up or transfer); empty: the fallback follows the stream.
+  std::string action_url;
   dialer::options dialing;    ///< the process-wide rate (Twilio's CPS) and the rest
   int max_concurrent_limit = 0;  ///< the most a campaign may ask for (0: no limit)
-  /// The agent's profile, for its answering-machine policy; empty or null: hang up.
-  std::function<const agent_profile*(std::string_view agent)> find_agent;
+  /// The agent's profile (a copy: profiles may be reloaded meanwhile), for
+  /// its answering-machine policy; none, or no function: hang up.
+  std::function<std::optional<agent_profile>(std::string_view agent)> find_agent;
   std::string zoneinfo_dir = "/usr/share/zoneinfo";
   /// Where the service's log lines go (none carries a secret). Default: nowhere.
   std::function<void(std::string_view)> log;
@@ -57,9 +62,10 @@ struct outbound_options {
 
 /// The TwiML an outbound call runs once answered: <Connect><Stream> to
 /// `stream_url` with the parameters agent, direction=outbound, From, To and
-/// one per variable, then the fallback.
+/// one per variable, then the fallback (or, with `action_url`, <Connect action>).
 std::string outbound_twiml(std::string_view stream_url, std::string_view agent, std::string_view from,
-                           std::string_view to, const call_variables& variables, const twilio::fallback& fallback);
+                           std::string_view to, const call_variables& variables, const twilio::fallback& fallback,
+                           std::string_view action_url = {});
 
 class outbound_service {
  public:
