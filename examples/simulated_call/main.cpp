@@ -34,6 +34,7 @@
 #include "realtime_bridge/lws/server.hpp"
 #include "realtime_bridge/trace.hpp"
 #include "realtime_bridge/twilio/signature.hpp"
+#include "realtime_bridge/service/store.hpp"
 #include "server/app.hpp"
 
 using namespace rtb;
@@ -76,6 +77,12 @@ class demo_host final : public lws_adapter::application {
 
   lws_adapter::http_response on_http(const lws_adapter::http_request& request) override {
     return app_->on_http(request);
+  }
+  void on_pending_response(lws_adapter::pending_response pending, const lws_adapter::http_request& request) override {
+    app_->on_pending_response(std::move(pending), request);
+  }
+  void on_event_stream(lws_adapter::event_stream stream, const lws_adapter::http_request& request) override {
+    app_->on_event_stream(std::move(stream), request);
   }
   std::optional<call_config> config_for_call(const lws_adapter::stream_request& request) override {
     return app_->config_for_call(request);
@@ -171,8 +178,8 @@ std::string local_agents(const std::string& path, const std::string& tool_url, s
   return text;
 }
 
-/// Twilio's request to <Connect action> when the stream has ended.
-std::string ask_what_next(int port, const std::string& call_sid) {
+/// One plain HTTP exchange with the server on loopback; the response's body.
+std::string http_exchange(int port, const std::string& request) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -180,11 +187,6 @@ std::string ask_what_next(int port, const std::string& call_sid) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string out;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string body = "CallSid=" + call_sid;
-    const std::string request = fmt::format(
-        "POST /call-ended HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        "Content-Length: {}\r\n\r\n{}",
-        body.size(), body);
     (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     timeval tv{3, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -195,6 +197,21 @@ std::string ask_what_next(int port, const std::string& call_sid) {
   const auto body_at = out.find("\r\n\r\n");
   return body_at == std::string::npos ? out : out.substr(body_at + 4);
 }
+
+/// Twilio's request to <Connect action> when the stream has ended, signed
+/// as Twilio signs it: the public URL and the form parameters.
+std::string ask_what_next(int port, const std::string& public_url, std::string_view token,
+                          const std::string& call_sid) {
+  const std::string body = "CallSid=" + call_sid;
+  const std::string signature =
+      twilio::compute_signature(token, public_url + "/call-ended", {{"CallSid", call_sid}});
+  return http_exchange(port, fmt::format("POST /call-ended HTTP/1.1\r\nHost: localhost\r\nX-Twilio-Signature: {}\r\n"
+                                         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n"
+                                         "\r\n{}",
+                                         signature, body.size(), body));
+}
+
+constexpr std::string_view admin_token = "simulated-admin-token";
 
 }  // namespace
 
@@ -252,7 +269,7 @@ int main(int argc, char** argv) {
   // The server's application, configured as an operator would, and the
   // bridge under it pointed at the fake OpenAI.
   server_app::settings settings;
-  settings.allow_unsigned = true;  // the demo signs the stream itself, below
+  settings.twilio_auth_token = std::string(demo_host::auth_token);  // every request is signed, as Twilio does
   settings.agents_file = agents_file;
   settings.tool_secret = "simulated-tool-secret";
   settings.public_url = "https://bridge.example.com";
@@ -260,7 +277,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "simulated-call: %s\n", profiles.error().message.c_str());
     return 1;
   }
-  auto app = std::make_shared<server_app::bridge_app>(settings);
+  // Recorded like a server's calls: in the default SQLite store, with the
+  // calls API and page on (ADMIN_TOKEN).
+  settings.admin_token = std::string(admin_token);
+  const auto database = service::parse_database_url("");
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(database->target).parent_path(), ec);
+  auto store = service::open_call_store(*database);
+  if (!store) {
+    std::fprintf(stderr, "simulated-call: the call store %s: %s\n", database->redacted().c_str(),
+                 store.error().message.c_str());
+    return 1;
+  }
+  auto app = std::make_shared<server_app::bridge_app>(settings, std::move(*store));
   app->set_call_log([](const lws_adapter::log_record& r) { say("agent", r.message); });
   auto host = std::make_shared<demo_host>(app, out_dir + "/call-trace.jsonl");
   lws_adapter::server_options so;
@@ -277,6 +306,8 @@ int main(int argc, char** argv) {
   }
   auto server = std::move(*started);
   app->attach(server.get());
+  std::printf("recording the call in %s; while it runs: http://127.0.0.1:%d/calls (token %.*s)\n\n",
+              database->target.c_str(), server->port(), static_cast<int>(admin_token.size()), admin_token.data());
 
   // The caller.
   peers::caller_pool callers;
@@ -284,7 +315,9 @@ int main(int argc, char** argv) {
   co.url = fmt::format("ws://127.0.0.1:{}/media-stream", server->port());
   host->stream_url = co.url;
   co.signature = twilio::compute_signature(demo_host::auth_token, co.url, {});  // as Twilio signs the upgrade
-  co.call_sid = "CA5e0d1a7c3b9f4e2d8a6c0b1e3f5a7c9d";
+  // Each run is a call of its own in the store.
+  co.call_sid = fmt::format("CA{:032x}", static_cast<unsigned long long>(
+                                             std::chrono::system_clock::now().time_since_epoch().count()));
   // What the webhook puts into the stream's <Parameter>s: the number called picks the agent.
   co.parameters = {{"From", "+14155550100"}, {"To", "+15551230001"}, {"CallSid", co.call_sid}};
   co.playout_delay = 60ms;
@@ -310,8 +343,13 @@ int main(int argc, char** argv) {
   server->wait_idle(5s);
   const auto caller = callers.result(id);
   // Twilio, told the stream ended, asks the <Connect action> URL what next.
-  const std::string next = ask_what_next(server->port(), co.call_sid);
+  const std::string next = ask_what_next(server->port(), settings.public_url, demo_host::auth_token, co.call_sid);
   say("Twilio", fmt::format("<Connect action> answered: {}", next));
+  if (app->store()) (void)app->store()->flush(std::chrono::seconds(5));
+  const std::string record =
+      http_exchange(server->port(), fmt::format("GET /api/calls/{} HTTP/1.1\r\nHost: localhost\r\nAuthorization: "
+                                                "Bearer {}\r\n\r\n",
+                                                co.call_sid, admin_token));
 
   peers::write_wav(out_dir + "/heard-by-caller.wav", caller.heard_audio);
   std::printf("\nsummary\n");
@@ -340,9 +378,15 @@ int main(int argc, char** argv) {
     std::printf("  latency, turn %zu:    %lld ms from the end of the caller's speech to the AI's first audio\n", i + 1,
                 static_cast<long long>(caller.response_latencies[i].count()));
   std::printf("  Twilio-side checks: %zu message(s) Twilio would reject\n", caller.violations.size());
+  std::printf("  the call's record:  %zu bytes of JSON from GET /api/calls/%s (%s)\n", record.size(),
+              co.call_sid.c_str(), record.find("\"end_reason\":\"host_ended\"") != std::string::npos
+                                        ? "ended host_ended, with its conversation"
+                                        : "not found");
   std::printf("\nfiles\n  %s/heard-by-caller.wav   what the caller heard (µ-law, 8 kHz)\n", out_dir.c_str());
   std::printf("  %s/call-trace.jsonl      the call's trace: build/release/examples/replay %s/call-trace.jsonl\n",
               out_dir.c_str(), out_dir.c_str());
+  std::printf("  %s                  every simulated call's record (the server's default store)\n",
+              database->target.c_str());
   server->stop();
   app->attach(nullptr);
   return finished && caller.finished && caller.closed_by_bridge && caller.violations.empty() &&

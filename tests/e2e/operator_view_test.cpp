@@ -106,6 +106,21 @@ TEST_CASE("a call is recorded, streamed live and read back through the calls API
 
     peers::caller_pool callers;
     const int id = callers.start_call({.url = b.stream_url(), .script = ask_and_hang_up(700)});
+    // The caller's words reach the page as they are written: from the item's
+    // time (when its transcript came in) to its event here.
+    REQUIRE(events.read_until(R"("role":"caller","text":"When do you open?")", 20s));
+    const auto received_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    {
+      const auto item = events.received.rfind(R"("role":"caller")");
+      const auto at = events.received.find(R"("at":)", item);
+      REQUIRE(at != std::string::npos);
+      const long long item_ms = std::stoll(events.received.substr(at + 5));
+      CHECK(received_ms - item_ms >= 0);
+      CHECK(received_ms - item_ms < 1000);
+      std::printf("figure: a transcript item's SSE event arrived %lld ms after the item\n", received_ms - item_ms);
+    }
     REQUIRE(callers.wait(id, 20s));
     const std::string sid = callers.result(id).call_sid;
     REQUIRE(events.read_until("event: call_ended", 10s));
