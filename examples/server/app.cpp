@@ -1,5 +1,6 @@
 #include "server/app.hpp"
 #include "server/calls_page.hpp"
+#include "server/outbound_routes.hpp"
 
 #include <chrono>
 #include <fstream>
@@ -104,7 +105,22 @@ bridge_app::~bridge_app() {
   reads_.reset();    // before the store it reads
 }
 
+result<void> bridge_app::enable_outbound() {
+  auto routes = outbound_routes::create(settings_, log_);
+  if (!routes) return routes.error();
+  outbound_ = std::move(*routes);
+  // A machine's policy: the call's or campaign's, else its agent's (AGENTS_FILE).
+  if (outbound_)
+    outbound_->set_agent_lookup([this](std::string_view agent) -> std::optional<service::agent_profile> {
+      const auto set = profiles();
+      if (!set) return std::nullopt;
+      return set->select("", agent);
+    });
+  return {};
+}
+
 void bridge_app::attach(lws_adapter::server* server) {
+  if (outbound_) outbound_->attach(server);  // before /readyz says ready
   server_ = server;
   if (!server) {  // the server is going away: nothing may send through it any more
     webhook_.reset();
@@ -189,6 +205,7 @@ lws_adapter::http_response bridge_app::operator_route(const lws_adapter::http_re
 }
 
 void bridge_app::on_pending_response(lws_adapter::pending_response pending, const lws_adapter::http_request& request) {
+  if (outbound_ && outbound_->on_pending(pending, request)) return;
   service::api_request r;
   r.method = request.method;
   r.path = request.path;
@@ -217,6 +234,8 @@ lws_adapter::http_response bridge_app::on_http(const lws_adapter::http_request& 
     r.quiet = true;  // probes and scrapes every few seconds: not worth an info line each
     return r;
   }
+  if (outbound_)
+    if (auto r = outbound_->on_http(request)) return std::move(*r);
   if (request.path == "/calls" || request.path == "/api/events" || service::is_calls_api_path(request.path))
     return operator_route(request);
   if (request.path == "/") {

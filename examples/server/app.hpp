@@ -21,6 +21,8 @@
 
 namespace rtb::server_app {
 
+class outbound_routes;
+
 class bridge_app final : public lws_adapter::application {
  public:
   /// `store`: where calls are recorded (null: nowhere; DATABASE_URL=off).
@@ -52,6 +54,8 @@ class bridge_app final : public lws_adapter::application {
   void attach(lws_adapter::server* server);
   service::event_hub& events() noexcept { return hub_; }
   service::call_store* store() noexcept { return store_.get(); }
+  /// Outbound calls and campaigns (outbound_routes.hpp), when TWILIO_ACCOUNT_SID is set; before attach().
+  [[nodiscard]] result<void> enable_outbound();
   /// Where the application's own log lines go (e.g. a trace it cannot write).
   void set_log(lws_adapter::log_function log) { log_ = std::move(log); }
   /// Where the agents' lines about calls go, with the call's sids.
@@ -111,6 +115,7 @@ class bridge_app final : public lws_adapter::application {
   std::mutex keepalive_mutex_;
   std::condition_variable keepalive_wake_;
   bool stopping_ = false;
+  std::unique_ptr<outbound_routes> outbound_;  ///< null: outbound calls off
 };
 
 }  // namespace rtb::server_app

@@ -18,6 +18,7 @@
 #include "realtime_bridge/service/store.hpp"
 #include "realtime_bridge/version.hpp"
 #include "server/app.hpp"
+#include "server/outbound_routes.hpp"
 #include "server/settings.hpp"
 
 namespace {
@@ -158,6 +159,11 @@ int main(int argc, char** argv) {
     log(lws_adapter::log_level::info,
         fmt::format("{} agent profile(s) from {}; default '{}' (SIGHUP reloads them)", profiles->agents.size(),
                     s.agents_file, profiles->default_agent));
+  if (auto outbound = app->enable_outbound(); !outbound) {  // TWILIO_ACCOUNT_SID: outbound calls and campaigns
+    std::fprintf(stderr, "realtime-bridge-server: outbound calls: %s\n", outbound.error().message.c_str());
+    return 1;
+  }
+  if (s.outbound.enabled()) options.max_http_body_bytes = server_app::outbound_routes::max_body_bytes;
   raise_open_files_limit();
   auto started = lws_adapter::server::start(std::move(options), app);
   if (!started) {

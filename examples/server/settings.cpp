@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -35,7 +36,7 @@ struct setting_def {
   std::string_view help;
 };
 
-constexpr setting_def setting_defs[] = {
+constexpr setting_def base_setting_defs[] = {
     {"PORT", "TCP port to listen on, 0-65535 (0 = any free port). Default 5050."},
     {"BIND_ADDRESS", "Address to listen on. Default: all interfaces."},
     {"THREADS", "Service threads, 0-256 (0 = one per core). Default 0."},
@@ -113,6 +114,15 @@ constexpr setting_def setting_defs[] = {
     {"TOOL_TIMEOUT_MS", "How long a tool server may take to answer, in ms (100-120000). Default 8000."},
 };
 
+// …then the outbound calls' (outbound_settings.hpp).
+constexpr auto setting_defs = [] {
+  std::array<setting_def, std::size(base_setting_defs) + std::size(outbound_setting_defs)> all{};
+  std::size_t i = 0;
+  for (const setting_def& d : base_setting_defs) all[i++] = d;
+  for (const outbound_setting_def& d : outbound_setting_defs) all[i++] = {d.env, d.help};
+  return all;
+}();
+
 constexpr std::string_view openai_api_key_name = "OPENAI_API_KEY";
 constexpr std::string_view twilio_auth_token_name = "TWILIO_AUTH_TOKEN";
 constexpr std::string_view metrics_token_name = "METRICS_TOKEN";
@@ -162,6 +172,8 @@ class loader {
       const std::string& v = get(secret).value;
       if (!v.empty()) secrets_.push_back(v);
     }
+    for (std::string_view secret : outbound_secret_names)
+      if (const std::string& v = get(secret).value; !v.empty()) secrets_.push_back(v);
   }
 
   const raw_value& get(std::string_view env_name) const {
@@ -590,6 +602,13 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   if (!in.integer("TOOL_TIMEOUT_MS", 100, 120'000, "a number of milliseconds from 100 to 120000", n, err)) return *err;
   s.tool_timeout_ms = static_cast<int>(n);
 
+  if (auto e = load_outbound([&](std::string_view name) -> const std::string& { return in.get(name).value; },
+                             [&](std::string_view name, std::string_view req) { return in.bad(name, req); },
+                             s.outbound))
+    return *e;
+  if (auto e = check_outbound(s.outbound, !s.twilio_auth_token.empty(), !s.public_url.empty(), !s.admin_token.empty()))
+    return in.redact(e->message);
+
   // 3. The call configuration they make must be valid too.
   if (auto ok = validate(call_config_from(s)); !ok) return in.redact(ok.error().message);
   return s;
@@ -617,7 +636,8 @@ std::vector<std::string> describe(const settings& s) {
   const settings d;  // the defaults
   std::vector<std::string> secrets;
   for (const std::string* v :
-       {&s.openai_api_key, &s.twilio_auth_token, &s.metrics_token, &s.admin_token, &s.events_secret, &s.tool_secret})
+       {&s.openai_api_key, &s.twilio_auth_token, &s.metrics_token, &s.admin_token, &s.events_secret, &s.tool_secret,
+        &s.outbound.api_key_secret})
     if (!v->empty()) secrets.push_back(*v);
 
   // A printable, bounded copy of a free-text value, secrets blanked out
@@ -698,6 +718,7 @@ std::vector<std::string> describe(const settings& s) {
   line("AGENTS_FILE", s.agents_file, false, "not set: one agent from these settings");
   secret("TOOL_SECRET", s.tool_secret);
   line("TOOL_TIMEOUT_MS", std::to_string(s.tool_timeout_ms), s.tool_timeout_ms == d.tool_timeout_ms);
+  for (std::string& l : describe_outbound(s.outbound)) lines.push_back(std::move(l));
   return lines;
 }
 

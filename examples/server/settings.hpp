@@ -15,6 +15,7 @@
 #include "realtime_bridge/result.hpp"
 #include "realtime_bridge/service/agent_profiles.hpp"
 #include "realtime_bridge/twilio/twiml.hpp"
+#include "server/outbound_settings.hpp"
 
 namespace rtb::server_app {
 
@@ -62,6 +63,7 @@ struct settings {
       "Sorry, our assistant is not available right now. Please call again later.";  // FALLBACK_SAY
   std::string fallback_dial;     // FALLBACK_DIAL: dial this number instead of apologising
   bool realtime_enabled = true;  // REALTIME_ENABLED=false: answer every call with the fallback
+  outbound_settings outbound;    // TWILIO_ACCOUNT_SID, TWILIO_FROM…: outbound calls (outbound_settings.hpp)
 
   // --- operations
   std::chrono::seconds shutdown_grace{30};  // SHUTDOWN_GRACE_SECONDS

@@ -152,6 +152,15 @@ std::optional<error> read_agent(const reader& in, element v, const std::string& 
     if (k == "max_call_seconds") return done(in.seconds(m, p, a.max_call, 6 * 3600));
     if (k == "dtmf_to_model") return done(in.boolean(m, p, a.dtmf_to_model));
     if (k == "filler_after_ms") return done(in.millis(m, p, a.filler_after, 60'000));
+    if (k == "on_machine") {
+      std::string policy;
+      if (auto e = in.str(m, p, policy)) return done(std::move(e));
+      const auto parsed = parse_machine_policy(policy);
+      if (!parsed) return done(in.bad(p, "must be \"hang_up\" or \"leave_message\""));
+      a.on_machine = *parsed;
+      return done(std::nullopt);
+    }
+    if (k == "voicemail_message") return done(in.str(m, p, a.voicemail_message));
     if (k == "tools") {
       simdjson::dom::array arr;
       if (m.get_array().get(arr)) return done(in.bad(p, "must be an array"));
@@ -174,6 +183,8 @@ std::optional<error> read_agent(const reader& in, element v, const std::string& 
   for (std::size_t i = 0; i < a.transfer_numbers.size(); ++i)
     if (!is_e164(a.transfer_numbers[i]))
       return in.bad(fmt::format("{}.transfer_numbers[{}]", path, i), "must be an E.164 number (+ and 8 to 15 digits)");
+  if (a.on_machine == machine_policy::leave_message && a.voicemail_message.empty())
+    return in.bad(path + ".voicemail_message", "is needed with \"on_machine\": \"leave_message\"");
   std::set<std::string_view> names;
   for (std::size_t i = 0; i < a.tools.size(); ++i)
     if (!names.insert(a.tools[i].name).second)
@@ -184,6 +195,16 @@ std::optional<error> read_agent(const reader& in, element v, const std::string& 
 }
 
 }  // namespace
+
+std::string_view to_string(machine_policy p) noexcept {
+  return p == machine_policy::leave_message ? "leave_message" : "hang_up";
+}
+
+std::optional<machine_policy> parse_machine_policy(std::string_view s) noexcept {
+  if (s == "hang_up") return machine_policy::hang_up;
+  if (s == "leave_message") return machine_policy::leave_message;
+  return std::nullopt;
+}
 
 const agent_profile* profile_set::find(std::string_view name) const noexcept {
   const auto it = agents.find(name);

@@ -77,6 +77,8 @@ void call_tracker::on_stream_started(const to_host::stream_started& e) {
     if (p.name == "From" && from_.empty()) from_ = std::string(p.value);
     if (p.name == "To" && to_.empty()) to_ = std::string(p.value);
     if (p.name == "agent" && agent_.empty()) agent_ = std::string(p.value);
+    // A call the bridge placed (outbound_twiml()) says so in its parameters.
+    if (p.name == "direction" && p.value == "outbound") options_.direction = call_direction::outbound;
   }
   const store_time now = store_now();
   if (options_.store) {

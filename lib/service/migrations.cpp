@@ -78,8 +78,57 @@ CREATE TABLE call_events (
 CREATE INDEX call_events_by_kind ON call_events (kind, at_ms);
 )sql";
 
-constexpr std::array<migration, 1> all = {{
+// Campaigns (campaign_store.hpp). Each entry is one number of a campaign,
+// keyed by (campaign_id, seq); campaign_attempts holds one row per call the
+// dialer started, written before Twilio is asked (INSERT ... ON CONFLICT DO
+// NOTHING: a row that already exists means the attempt was made, and it is
+// never made again, whatever crashed in between).
+constexpr std::string_view v2_sql = R"sql(
+CREATE TABLE campaigns (
+  campaign_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'canceled', 'completed')),
+  settings TEXT NOT NULL DEFAULT '{}',
+  instance TEXT NOT NULL DEFAULT '',
+  created_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL
+);
+CREATE INDEX campaigns_by_created ON campaigns (created_ms, campaign_id);
+
+CREATE TABLE campaign_entries (
+  campaign_id TEXT NOT NULL REFERENCES campaigns (campaign_id) ON DELETE CASCADE,
+  seq BIGINT NOT NULL,
+  to_number TEXT NOT NULL,
+  variables TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL CHECK (state IN ('pending', 'dialing', 'queued', 'ringing', 'in_progress', 'done', 'invalid')),
+  outcome TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT '',
+  attempts BIGINT NOT NULL DEFAULT 0,
+  busy_retries BIGINT NOT NULL DEFAULT 0,
+  no_answer_retries BIGINT NOT NULL DEFAULT 0,
+  next_attempt_ms BIGINT,
+  call_sid TEXT NOT NULL DEFAULT '',
+  answered_by TEXT NOT NULL DEFAULT '',
+  updated_ms BIGINT NOT NULL,
+  PRIMARY KEY (campaign_id, seq)
+);
+
+CREATE TABLE campaign_attempts (
+  campaign_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  attempt BIGINT NOT NULL,
+  to_number TEXT NOT NULL,
+  call_sid TEXT NOT NULL DEFAULT '',
+  started_ms BIGINT NOT NULL,
+  PRIMARY KEY (campaign_id, seq, attempt),
+  FOREIGN KEY (campaign_id, seq) REFERENCES campaign_entries (campaign_id, seq) ON DELETE CASCADE
+);
+CREATE INDEX campaign_attempts_by_call ON campaign_attempts (call_sid);
+)sql";
+
+constexpr std::array<migration, 2> all = {{
     {1, "calls, conversation items, tool calls and events", v1_sql},
+    {2, "campaigns, their entries and attempt markers", v2_sql},
 }};
 
 }  // namespace

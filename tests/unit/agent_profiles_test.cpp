@@ -146,6 +146,22 @@ TEST_CASE("a profile's call configuration: model, voice, instructions, greeting,
   CHECK(sales.openai.config.tools.empty());  // no end_call, no transfer number
 }
 
+TEST_CASE("an agent's answering-machine policy: hang up by default, or leave a message", "[profiles]") {
+  auto r = parse_profiles(
+      R"({"default":"a","agents":{"a":{"instructions":"x"},
+          "b":{"instructions":"y","on_machine":"leave_message","voicemail_message":"Call us back at 555."}}})",
+      "agents.json");
+  REQUIRE(r.has_value());
+  CHECK(r->find("a")->on_machine == machine_policy::hang_up);
+  CHECK(r->find("b")->on_machine == machine_policy::leave_message);
+  CHECK(r->find("b")->voicemail_message == "Call us back at 555.");
+  CHECK(error_of(R"({"default":"a","agents":{"a":{"on_machine":"sing"}}})") ==
+        R"(agents.json: agents.a.on_machine: must be "hang_up" or "leave_message")");
+  CHECK(error_of(R"({"default":"a","agents":{"a":{"on_machine":"leave_message"}}})") ==
+        R"(agents.json: agents.a.voicemail_message: is needed with "on_machine": "leave_message")");
+  CHECK(parse_machine_policy(to_string(machine_policy::leave_message)) == machine_policy::leave_message);
+}
+
 TEST_CASE("the example agents file the docs and the simulated call use is valid", "[profiles]") {
   std::ifstream in(RTB_EXAMPLES_DIR "/agents.json");
   REQUIRE(in);

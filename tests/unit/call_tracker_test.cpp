@@ -90,6 +90,19 @@ TEST_CASE("a call's host events become records and live events", "[tracker]") {
   CHECK(sse_frame(events[0]).starts_with("event: call_started\ndata: {\"type\":\"call_started\",\"call_sid\":\"CA1\""));
 }
 
+TEST_CASE("a call the bridge placed says so in its stream's parameters: recorded as outbound with its agent",
+          "[tracker]") {
+  memory_store store;
+  call_tracker t({&store, nullptr, call_direction::inbound, {}, {}});
+  const to_host::parameter params[] = {
+      {"agent", "reminders"}, {"direction", "outbound"}, {"From", "+15550001111"}, {"To", "+15551230001"}};
+  t.on_stream_started({"CA2", "MZ2", params});
+  const auto started = store.all<records::call_started>();
+  REQUIRE(started.size() == 1);
+  CHECK(started[0].direction == call_direction::outbound);
+  CHECK(started[0].agent == "reminders");
+}
+
 TEST_CASE("a tool unanswered when the call ends is recorded as cancelled", "[tracker]") {
   memory_store store;
   call_tracker t({&store, nullptr, call_direction::inbound, {}, ""});

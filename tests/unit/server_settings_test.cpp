@@ -699,6 +699,14 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "AGENTS_FILE=(not set: one agent from these settings)",
       "TOOL_SECRET=(not set)",
       "TOOL_TIMEOUT_MS=8000 (default)",
+      // Outbound calls (outbound_settings.hpp).
+      "TWILIO_ACCOUNT_SID=(not set: no outbound calls)",
+      "TWILIO_API_KEY_SID=(not set)",
+      "TWILIO_API_KEY_SECRET=(not set)",
+      "TWILIO_API_BASE=https://api.twilio.com (default)",
+      "TWILIO_FROM=(not set)",
+      "OUTBOUND_CALLS_PER_SECOND=1 (default)",
+      "OUTBOUND_MAX_CONCURRENT=50 (default)",
   };
   CHECK(app::describe(*r) == defaults);
 

@@ -112,6 +112,11 @@ void fake_http_server::on(const std::string& path, handler h) {
   handlers_[path] = std::move(h);
 }
 
+void fake_http_server::on_prefix(const std::string& prefix, handler h) {
+  const std::lock_guard lock(mutex_);
+  prefix_handlers_[prefix] = std::move(h);
+}
+
 std::vector<recorded_request> fake_http_server::requests() const {
   const std::lock_guard lock(mutex_);
   return requests_;
@@ -171,7 +176,16 @@ void fake_http_server::serve(int fd) {
       {
         const std::lock_guard lock(mutex_);
         const std::string path = r.target.substr(0, r.target.find('?'));
-        if (auto it = handlers_.find(path); it != handlers_.end()) h = it->second;
+        if (auto it = handlers_.find(path); it != handlers_.end()) {
+          h = it->second;
+        } else {
+          std::size_t longest = 0;
+          for (const auto& [prefix, ph] : prefix_handlers_)
+            if (path.starts_with(prefix) && prefix.size() >= longest) {
+              longest = prefix.size();
+              h = ph;
+            }
+        }
         requests_.push_back(r);
       }
       changed_.notify_all();

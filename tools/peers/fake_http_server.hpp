@@ -64,6 +64,9 @@ class fake_http_server {
   std::string url(std::string_view path) const;
   /// The handler for requests to `path` (without the query); others get 404.
   void on(const std::string& path, handler h);
+  /// The handler for requests whose path starts with `prefix` and that no
+  /// exact path of on() takes (the longest prefix wins).
+  void on_prefix(const std::string& prefix, handler h);
 
   std::vector<recorded_request> requests() const;
   bool wait_requests(std::size_t n, std::chrono::milliseconds timeout) const;
@@ -82,6 +85,7 @@ class fake_http_server {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::map<std::string, handler> handlers_;
+  std::map<std::string, handler> prefix_handlers_;
   std::vector<recorded_request> requests_;
   std::vector<std::thread> workers_;
   std::size_t open_ = 0;

@@ -39,6 +39,15 @@ struct http_tool {
   friend bool operator==(const http_tool&, const http_tool&) = default;
 };
 
+/// What an outbound call does when answering-machine detection says a
+/// machine answered (docs/server.md, "Outbound calls").
+enum class machine_policy {
+  hang_up,        ///< end the call at once
+  leave_message,  ///< wait for the beep, say voicemail_message, hang up
+};
+std::string_view to_string(machine_policy p) noexcept;
+std::optional<machine_policy> parse_machine_policy(std::string_view s) noexcept;
+
 struct agent_profile {
   std::string name;
   std::string model;                 ///< "" = the server's default model
@@ -58,6 +67,11 @@ struct agent_profile {
   bool dtmf_to_model = false;                 ///< tell the model the keys the caller presses
   /// A holding phrase when a tool has not answered after this long (0 = off).
   std::chrono::milliseconds filler_after{0};
+  /// Outbound calls placed with answering-machine detection: "on_machine"
+  /// ("hang_up" or "leave_message") and "voicemail_message" (needed by
+  /// leave_message).
+  machine_policy on_machine = machine_policy::hang_up;
+  std::string voicemail_message;
   friend bool operator==(const agent_profile&, const agent_profile&) = default;
 };
 

@@ -27,6 +27,7 @@ struct api_request {
   std::string path;                                        ///< decoded, without the query
   std::vector<std::pair<std::string, std::string>> query;  ///< decoded
   std::string authorization;                               ///< the Authorization header
+  std::string body;                                        ///< a POST's body (the outbound API's JSON)
 };
 
 struct api_response {

@@ -11,10 +11,10 @@
 // database whose version is newer than this build knows is refused: an older
 // binary must not write into a schema it does not know.
 //
-// To change the schema, append migration N+1 (never edit a released one):
-// e.g. the campaigns tables (campaigns, per-number outcomes, the retry
-// schedule, and "called" markers made idempotent by a primary key and
-// `INSERT ... ON CONFLICT DO NOTHING`).
+// To change the schema, append migration N+1 (never edit a released one).
+// Migration 2 added the campaigns (campaign_store.hpp): campaigns, their
+// entries (per-number outcomes and the retry schedule) and attempt markers
+// made idempotent by a primary key and `INSERT ... ON CONFLICT DO NOTHING`.
 #pragma once
 
 #include <span>
