@@ -272,7 +272,7 @@ TEST_CASE("transfer_call: the handover plays, then Twilio dials the agent's numb
         std::string::npos);
 }
 
-TEST_CASE("an agent by name: its model in the URL; its idle timer checks in, then ends the call politely",
+TEST_CASE("an agent by name: its model in the URL, its idle timer checks in, then ends the call politely",
           "[e2e][agents]") {
   peers::fake_openai_options fo;
   fo.expected_api_key = std::string(test_api_key);

@@ -241,7 +241,7 @@ TEST_CASE("when the AI side fails, the bridge closes the Twilio stream with a lo
     CHECK(app->calls()[0].end_detail.find("the upgrade was refused with HTTP 403") != std::string::npos);
 }
 
-TEST_CASE("Twilio signatures: a bad one gets 403 and opens no OpenAI session; a good one is accepted",
+TEST_CASE("Twilio signatures: a bad one gets 403 and opens no OpenAI session, a good one is accepted",
           "[e2e][signature]") {
   peers::fake_openai openai(fake_options());
   server_app::settings s;
@@ -329,7 +329,7 @@ TEST_CASE("wss: the bridge reaches a TLS OpenAI and verifies its certificate", "
   fs::remove_all(dir);
 }
 
-TEST_CASE("a malformed or oversized frame is dropped and counted; the call goes on", "[e2e]") {
+TEST_CASE("a malformed or oversized frame is dropped and counted, the call goes on", "[e2e]") {
   peers::fake_openai openai(fake_options());
   auto app = std::make_shared<recording_app>();
   bridge b(openai, app);
@@ -350,7 +350,7 @@ TEST_CASE("a malformed or oversized frame is dropped and counted; the call goes 
   CHECK(app->logged("rejected_message: twilio message dropped"));
 }
 
-TEST_CASE("a flood of bad frames ends only that call; another call goes on", "[e2e]") {
+TEST_CASE("a flood of bad frames ends only that call, another call goes on", "[e2e]") {
   peers::fake_openai openai(fake_options());
   auto app = std::make_shared<recording_app>();
   call_config config = bridge::default_config();

@@ -292,7 +292,7 @@ TEST_CASE("a handle kept after the server stopped says so", "[e2e][handles]") {
   CHECK_FALSE(kept.active());
 }
 
-TEST_CASE("admission: beyond max_calls a stream gets 503 before any OpenAI session; refusals are counted, "
+TEST_CASE("admission: beyond max_calls a stream gets 503 before any OpenAI session, refusals are counted, "
           "logged at most once a second",
           "[e2e][admission]") {
   auto options = tool_first_options();

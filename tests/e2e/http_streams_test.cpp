@@ -93,7 +93,7 @@ class streaming_app final : public lws_adapter::application {
 
 }  // namespace
 
-TEST_CASE("an answer given later, from another thread; one never given gets 504", "[e2e][http]") {
+TEST_CASE("an answer given later, from another thread, one never given gets 504", "[e2e][http]") {
   peers::fake_openai openai(peers::fake_openai_options{});
   auto app = std::make_shared<streaming_app>();
   bridge b(openai, app, bridge::default_config(),

@@ -119,7 +119,7 @@ TEST_CASE("a signed stream upgrade, its request line in pieces, is accepted", "[
   CHECK(c.read_all(1s, closed).starts_with("HTTP/1.1 101 "));
 }
 
-TEST_CASE("connections that never finish their request line are closed; others are served meanwhile",
+TEST_CASE("connections that never finish their request line are closed, others are served meanwhile",
           "[e2e][webhook]") {
   peers::fake_openai openai(peers::fake_openai_options{});
   bridge b(openai, signing_app(), bridge::default_config(), [](lws_adapter::server_options& o) {

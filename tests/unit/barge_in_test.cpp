@@ -509,7 +509,7 @@ TEST_CASE("a probe mark goes ahead of audio sent into Twilio's empty buffer, one
   }
 }
 
-TEST_CASE("the probe's echo measures the round trip; the first echo after it, the start delay", "[barge_in][rtt]") {
+TEST_CASE("the probe's echo measures the round trip, the first echo after it, the start delay", "[barge_in][rtt]") {
   // 40 ms each way; Twilio waits 30 ms before playing audio that reaches an empty buffer.
   playout_fixture p;
   p.send("resp_1", "item_A", 10, 0);  // reaches Twilio at 40, plays from 70 to 270

@@ -7,7 +7,7 @@ using namespace rtb;
 using namespace rtb::service;
 using namespace std::chrono_literals;
 
-TEST_CASE("a disposition is taken once; an unknown call gets none", "[dispositions]") {
+TEST_CASE("a disposition is taken once, an unknown call gets none", "[dispositions]") {
   disposition_book book;
   const auto t0 = disposition_book::clock::time_point{} + 1h;
   book.record("CA1", {call_disposition::kind::hang_up, ""}, t0);

@@ -90,7 +90,7 @@ TEST_CASE("the driver encodes each action onto the right leg, in Twilio's and Op
                                    R"({"event":"mark","streamSid":"MZ1","mark":{"name":"rtb.1.1.20"}})"});
 }
 
-TEST_CASE("a message that is not valid JSON is dropped, reported and counted; the call goes on", "[driver]") {
+TEST_CASE("a message that is not valid JSON is dropped, reported and counted, the call goes on", "[driver]") {
   rig r;
   r.up();
   r.driver.on_text(leg::twilio, "{\"event\":\"media\",");

@@ -159,7 +159,7 @@ TEST_CASE("Twilio connecting but never sending start ends the call after the sta
   CHECK(std::get<to_host::call_ended>(out[2]).reason == end_reason::twilio_start_timeout);
 }
 
-TEST_CASE("bad messages are dropped and counted; a flood ends only this call", "[call]") {
+TEST_CASE("bad messages are dropped and counted, a flood ends only this call", "[call]") {
   call_config cfg = config_with();
   cfg.limits.max_rejected_messages = 12;
   live_call lc(cfg);
@@ -203,7 +203,7 @@ TEST_CASE("a start announcing another audio format ends the call with a protocol
   CHECK(std::get<to_host::call_ended>(out.back()).reason == end_reason::twilio_protocol_error);
 }
 
-TEST_CASE("unknown events are reported once per name; documented ones not at all", "[call]") {
+TEST_CASE("unknown events are reported once per name, documented ones not at all", "[call]") {
   live_call lc;
   REQUIRE(lc.oa(openai::unknown_event{"response.content_part.added", true}, 300) == actions{});
   REQUIRE(lc.oa(openai::unknown_event{"brand.new_event", false}, 301).size() == 1);

@@ -53,7 +53,7 @@ TEST_CASE("a full batch goes out as one append of the frames' bytes, in order", 
   CHECK(f.b.appends() == 1);
 }
 
-TEST_CASE("a batch that is not full goes out at its deadline; a spurious timeout does nothing", "[batch]") {
+TEST_CASE("a batch that is not full goes out at its deadline, a spurious timeout does nothing", "[batch]") {
   batch_fixture f(100ms);
   REQUIRE(f.frame(frame(1), 0) == actions{});
   REQUIRE(f.frame(frame(2), 20) == actions{});
@@ -71,7 +71,7 @@ TEST_CASE("when the timer is late, the overdue batch goes out before the next fr
   CHECK(f.b.next_timeout() == at(85));
 }
 
-TEST_CASE("flush sends what is pending at once; drop forgets it", "[batch]") {
+TEST_CASE("flush sends what is pending at once, drop forgets it", "[batch]") {
   batch_fixture f(200ms);
   REQUIRE(f.frame(frame(1), 0) == actions{});
   SECTION("flush") {
@@ -87,7 +87,7 @@ TEST_CASE("flush sends what is pending at once; drop forgets it", "[batch]") {
   CHECK_FALSE(f.b.next_timeout().has_value());
 }
 
-TEST_CASE("batches of one step keep their own texts; the next step reuses them", "[batch]") {
+TEST_CASE("batches of one step keep their own texts, the next step reuses them", "[batch]") {
   batch_fixture f(40ms);
   f.b.begin_step();
   // Held audio released in one step: two full batches.

@@ -85,7 +85,7 @@ TEST_CASE("fixture A: greeting by user message, then one caller turn", "[fixture
   CHECK(r.observer.final_counters[0].playout.truncates == 0);
 }
 
-TEST_CASE("fixture B: the caller barges in; the truncate matches what the caller heard", "[fixture][call][barge_in]") {
+TEST_CASE("fixture B: the caller barges in, the truncate matches what the caller heard", "[fixture][call][barge_in]") {
   const auto lines = load_fixture("b_barge_in");
   // However long Twilio takes to start playing, the truncate follows the marks.
   const auto delay_ms = GENERATE(0, 37, 120);

@@ -52,7 +52,7 @@ class descriptor_ceiling {
 
 }  // namespace
 
-TEST_CASE("at the open-files limit the accept loop stops and reports it; with room again it accepts everything",
+TEST_CASE("at the open-files limit the accept loop stops and reports it, with room again it accepts everything",
           "[adapter]") {
   int port = 0;
   auto listener = open_listener("127.0.0.1", 0, port);

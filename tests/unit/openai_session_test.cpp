@@ -46,7 +46,7 @@ openai::session ready_session(openai::greeting g = {}) {
 
 }  // namespace
 
-TEST_CASE("opening the socket sends session.update; session.updated makes the session ready", "[openai][session]") {
+TEST_CASE("opening the socket sends session.update, session.updated makes the session ready", "[openai][session]") {
   openai::session s(options(), at(0));
   CHECK(s.phase() == session_phase::connecting);
   CHECK_FALSE(s.accepts_audio());
@@ -128,7 +128,7 @@ TEST_CASE("the greeting waits for both the session and the Twilio stream", "[ope
   }
 }
 
-TEST_CASE("response.create is sent only when no response is active; others queue", "[openai][session]") {
+TEST_CASE("response.create is sent only when no response is active, others queue", "[openai][session]") {
   auto s = ready_session();
   REQUIRE(s.handle(in::user_text{"first", true}, at(400)) ==
           actions{to_openai::create_user_message{"first"}, to_openai::create_response{}});

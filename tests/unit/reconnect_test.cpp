@@ -193,7 +193,7 @@ TEST_CASE("session_expired: the old socket is closed first, then a new session",
   REQUIRE(lc.in(call_in::openai_opened{}, 3'600'100).size() == 3);
 }
 
-TEST_CASE("a failed reconnect waits the backoff; after the last attempt the call ends as before",
+TEST_CASE("a failed reconnect waits the backoff, after the last attempt the call ends as before",
           "[reconnect][call]") {
   live_call lc;
   lc.one_turn();
@@ -325,7 +325,7 @@ TEST_CASE("caller audio held in a reconnect gap is bounded: the oldest is droppe
   CHECK(lc.c.counters().held_caller_frames_dropped == 1);
 }
 
-TEST_CASE("conversation log: bounded, oldest first out; outputs without their call are not replayed",
+TEST_CASE("conversation log: bounded, oldest first out, outputs without their call are not replayed",
           "[reconnect]") {
   conversation_log log({4, 1000});
   log.tool_call("call_1", "f", "{}");

@@ -142,7 +142,7 @@ TEST_CASE("at switch_by the switch happens mid-answer, and the answer is asked f
   CHECK(std::holds_alternative<to_openai::create_response>(forced[forced.size() - 2]));
 }
 
-TEST_CASE("a next session that fails is closed and retried later; the call goes on", "[rollover][call]") {
+TEST_CASE("a next session that fails is closed and retried later, the call goes on", "[rollover][call]") {
   live_call lc;
   REQUIRE(lc.c.handle_timeout(at(10'000)) == actions{to_openai::connect{openai_slot::next}});
   SECTION("its socket closes") {

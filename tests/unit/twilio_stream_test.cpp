@@ -21,7 +21,7 @@ TEST_CASE("media before start is counted and dropped", "[twilio][stream]") {
   CHECK(s.phase() == twilio::stream_phase::awaiting_start);
 }
 
-TEST_CASE("start records the stream's identity; media is then forwarded", "[twilio][stream]") {
+TEST_CASE("start records the stream's identity, media is then forwarded", "[twilio][stream]") {
   auto s = make_stream();
   const twilio::custom_parameter params[] = {{"tenant", "acme"}, {"lang", "en"}};
   auto st = start_event("MZ123", "CA456");
@@ -47,7 +47,7 @@ TEST_CASE("marks and digits are classified only while streaming", "[twilio][stre
   CHECK(s.counters().digits == 1);
 }
 
-TEST_CASE("stop ends the stream; whatever follows is dropped as late", "[twilio][stream]") {
+TEST_CASE("stop ends the stream, whatever follows is dropped as late", "[twilio][stream]") {
   auto s = make_stream();
   REQUIRE(s.handle(start_event(), at(0)) == stream_verdict::started);
   REQUIRE(s.handle(twilio::stop{}, at(1000)) == stream_verdict::stopped);
