@@ -33,7 +33,7 @@ void write_agents(const fs::path& p, std::string_view model) {
 }  // namespace
 
 TEST_CASE("the server binary: a bad agents file stops start-up, SIGHUP reloads, a bad reload keeps the old profiles",
-          "[e2e][agents]") {
+          "[e2e][agents][service]") {
   const fs::path dir = fs::temp_directory_path() / fmt::format("rtb-agents-reload-{}", ::getpid());
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -74,9 +74,11 @@ TEST_CASE("the server binary: a bad agents file stops start-up, SIGHUP reloads, 
     const auto call = [&](std::size_t n) {
       peers::caller_pool callers;
       const int id = callers.start_call({.url = fmt::format("ws://127.0.0.1:{}/media-stream", port),
-                                         .script = {peers::step::pause{300ms}, peers::step::hang_up{}}});
-      REQUIRE(callers.wait(id, 10s));
-      REQUIRE(openai.wait_for([&](const auto& s) { return s.size() == n; }, 5s));
+                                         .script = {peers::step::pause{10s}, peers::step::hang_up{}}});
+      // The caller stays until the session is open, however busy the machine;
+      // the pool hangs up when it goes.
+      REQUIRE(openai.wait_for([&](const auto& s) { return s.size() == n; }, 10s));
+      (void)id;
       return openai.sessions()[n - 1].path;
     };
     CHECK(call(1) == "/v1/realtime?model=gpt-realtime-mini");

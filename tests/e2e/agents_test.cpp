@@ -120,7 +120,7 @@ peers::caller_options caller(const bridge& b, std::string to, std::vector<peers:
 }  // namespace
 
 TEST_CASE("an agent by the number called, a tool over HTTP, and a hang-up once the goodbye has played",
-          "[e2e][agents]") {
+          "[e2e][agents][service]") {
   peers::fake_http_server tools;
   std::mutex seen_mutex;
   std::string seen_body, seen_signature;
@@ -185,7 +185,7 @@ TEST_CASE("an agent by the number called, a tool over HTTP, and a hang-up once t
 }
 
 TEST_CASE("a tool server over https that fails: the model hears what went wrong, and the call goes on",
-          "[e2e][agents]") {
+          "[e2e][agents][service]") {
   const fs::path ca_dir = fs::temp_directory_path() / fmt::format("rtb-agents-ca-{}", ::getpid());
   fs::create_directories(ca_dir);
   const auto ca = peers::make_test_ca(ca_dir.string());
@@ -251,7 +251,7 @@ TEST_CASE("a tool server over https that fails: the model hears what went wrong,
   fs::remove_all(ca_dir, ec);
 }
 
-TEST_CASE("transfer_call: the handover plays, then Twilio dials the agent's number", "[e2e][agents]") {
+TEST_CASE("transfer_call: the handover plays, then Twilio dials the agent's number", "[e2e][agents][service]") {
   peers::fake_openai_options fo;
   fo.expected_api_key = std::string(test_api_key);
   fo.script = {spoken("Hello, Acme here.", 300),
@@ -273,7 +273,7 @@ TEST_CASE("transfer_call: the handover plays, then Twilio dials the agent's numb
 }
 
 TEST_CASE("an agent by name: its model in the URL, its idle timer checks in, then ends the call politely",
-          "[e2e][agents]") {
+          "[e2e][agents][service]") {
   peers::fake_openai_options fo;
   fo.expected_api_key = std::string(test_api_key);
   fo.script = {spoken("Are you still there?", 300), spoken("Goodbye then.", 300)};
@@ -295,7 +295,7 @@ TEST_CASE("an agent by name: its model in the URL, its idle timer checks in, the
   CHECK(line.action_answer("CA0123456789abcdef0123456789abcdef").find("<Hangup/>") != std::string::npos);
 }
 
-TEST_CASE("keypad digits reach the model when the agent says so", "[e2e][agents]") {
+TEST_CASE("keypad digits reach the model when the agent says so", "[e2e][agents][service]") {
   peers::fake_openai_options fo;
   fo.expected_api_key = std::string(test_api_key);
   fo.script = {spoken("Hello, Acme here.", 300), spoken("Thanks, got it.", 300)};

@@ -48,7 +48,7 @@ std::string api_get(int port, const std::string& path) {
 }  // namespace
 
 TEST_CASE("a server killed mid-call has written the call so far, restarted, it closes it as bridge_restarted",
-          "[e2e][crash]") {
+          "[e2e][crash][service]") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / fmt::format("rtb-crash-{}", ::getpid());
   fs::remove_all(dir);

@@ -63,7 +63,7 @@ std::string fetch_api(int port, std::string_view path, std::string_view token) {
 
 }  // namespace
 
-TEST_CASE("a call is recorded, streamed live and read back through the calls API", "[e2e][operator]") {
+TEST_CASE("a call is recorded, streamed live and read back through the calls API", "[e2e][operator][service]") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / fmt::format("rtb-operator-{}", ::getpid());
   fs::remove_all(dir);

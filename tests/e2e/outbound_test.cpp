@@ -177,7 +177,7 @@ std::string campaign_body(std::size_t numbers, int max_concurrent, double cps, c
 }  // namespace
 
 TEST_CASE("outbound: one call through Twilio's REST API, answered, a conversation with the AI recorded as outbound",
-          "[e2e][outbound]") {
+          "[e2e][outbound][service]") {
   const fs::path dir = fresh_dir("one");
   peers::fake_openai openai(openai_options());
   peers::fake_twilio_rest twilio({});
@@ -222,7 +222,7 @@ TEST_CASE("outbound: one call through Twilio's REST API, answered, a conversatio
 }
 
 TEST_CASE("outbound: bad numbers, a wrong token (Twilio 20003), a 429 storm, a forged status callback",
-          "[e2e][outbound]") {
+          "[e2e][outbound][service]") {
   const fs::path dir = fresh_dir("errors");
   peers::fake_openai openai(openai_options());
   peers::fake_rest_options ro;
@@ -275,7 +275,8 @@ TEST_CASE("outbound: bad numbers, a wrong token (Twilio 20003), a 429 storm, a f
   fs::remove_all(dir);
 }
 
-TEST_CASE("outbound: a campaign of 50 numbers with mixed outcomes, 5 at once, 2 calls per second", "[e2e][outbound]") {
+TEST_CASE("outbound: a campaign of 50 numbers with mixed outcomes, 5 at once, 2 calls per second",
+          "[e2e][outbound][service]") {
   const fs::path dir = fresh_dir("campaign");
   peers::fake_openai openai(openai_options());
   peers::fake_twilio_rest_options o;
@@ -370,7 +371,7 @@ TEST_CASE("outbound: a campaign of 50 numbers with mixed outcomes, 5 at once, 2 
 }
 
 TEST_CASE("outbound: a server killed with SIGKILL mid-campaign and restarted completes it without calling anyone twice",
-          "[e2e][outbound][crash]") {
+          "[e2e][outbound][crash][service]") {
   const fs::path dir = fresh_dir("restart");
   peers::fake_openai openai(openai_options());
   peers::fake_twilio_rest_options o;
@@ -427,7 +428,7 @@ TEST_CASE("outbound: a server killed with SIGKILL mid-campaign and restarted com
   fs::remove_all(dir);
 }
 
-TEST_CASE("outbound: a campaign paused, resumed and cancelled", "[e2e][outbound]") {
+TEST_CASE("outbound: a campaign paused, resumed and cancelled", "[e2e][outbound][service]") {
   const fs::path dir = fresh_dir("commands");
   peers::fake_openai openai(openai_options());
   peers::fake_twilio_rest_options o;
@@ -471,7 +472,7 @@ TEST_CASE("outbound: a campaign paused, resumed and cancelled", "[e2e][outbound]
 namespace rtb::e2e {
 
 TEST_CASE("outbound: the process-wide rate holds at 1 and 5 calls per second, whatever a campaign asks",
-          "[e2e][outbound][rate]") {
+          "[e2e][outbound][rate][service]") {
   for (const double cps : {1.0, 5.0}) {
     const fs::path dir = fresh_dir(fmt::format("rate{}", cps));
     peers::fake_openai openai(openai_options());
@@ -505,7 +506,7 @@ TEST_CASE("outbound: the process-wide rate holds at 1 and 5 calls per second, wh
 
 namespace rtb::e2e {
 
-TEST_CASE("outbound: outside its calling window a campaign calls nobody", "[e2e][outbound]") {
+TEST_CASE("outbound: outside its calling window a campaign calls nobody", "[e2e][outbound][service]") {
   const fs::path dir = fresh_dir("window");
   peers::fake_openai openai(openai_options());
   peers::fake_twilio_rest twilio({});
