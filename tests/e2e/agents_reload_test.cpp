@@ -77,6 +77,7 @@ TEST_CASE("the server binary: a bad agents file stops start-up, SIGHUP reloads, 
                                          .script = {peers::step::pause{10s}, peers::step::hang_up{}}});
       // The caller stays until the session is open, however busy the machine;
       // the pool hangs up when it goes.
+      INFO("server log:\n" << read_all(spec.log_path));
       REQUIRE(openai.wait_for([&](const auto& s) { return s.size() == n; }, 10s));
       (void)id;
       return openai.sessions()[n - 1].path;
