@@ -562,13 +562,16 @@ void call::append_next(const actions& more) {
 }
 
 void call::abandon_next(std::string_view why) {
+  // `why` may be the next session's own failure detail: say it before the
+  // session goes.
+  std::string detail = fmt::format("the next OpenAI session failed before taking over: {}", why);
   if (next_leg_open_) {
     out_.push_back(to_openai::close{close_normal, "rollover abandoned", openai_slot::next});
     next_leg_open_ = false;
   }
   next_.reset();
   rollover_.next_failed(now_);
-  warn(warning_code::openai_rollover, fmt::format("the next OpenAI session failed before taking over: {}", why));
+  warn(warning_code::openai_rollover, std::move(detail));
 }
 
 bool call::turn_boundary() const noexcept {

@@ -71,16 +71,23 @@ TEST_CASE("the server binary: a bad agents file stops start-up, SIGHUP reloads, 
     write_agents(agents, "gpt-realtime-mini");
     peers::child_process server(spec);
     REQUIRE(peers::wait_until([&] { return peers::http_get_ok(port, "/healthz", 500ms); }, 10s));
-    const auto call = [&](std::size_t n) {
-      peers::caller_pool callers;
-      const int id = callers.start_call({.url = fmt::format("ws://127.0.0.1:{}/media-stream", port),
-                                         .script = {peers::step::pause{10s}, peers::step::hang_up{}}});
-      // The caller stays until the session is open, however busy the machine;
-      // the pool hangs up when it goes.
-      INFO("server log:\n" << read_all(spec.log_path));
-      REQUIRE(openai.wait_for([&](const auto& s) { return s.size() == n; }, 10s));
-      (void)id;
-      return openai.sessions()[n - 1].path;
+    // A call's OpenAI session, as the fake saw it: its URL names the model.
+    const auto call = [&](std::size_t n) -> std::string {
+      // On a machine running other tests in parallel, another process's
+      // bridge bound to port 0 may share this port (SO_REUSEPORT) and take
+      // the connection: a fresh caller then tries again.
+      std::string caller_error;
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        peers::caller_pool callers;
+        const int id = callers.start_call({.url = fmt::format("ws://127.0.0.1:{}/media-stream", port),
+                                           .script = {peers::step::pause{10s}, peers::step::hang_up{}}});
+        // The caller stays until the session is open; the pool hangs up when it goes.
+        if (openai.wait_for([&](const auto& s) { return s.size() >= n; }, 5s)) return openai.sessions()[n - 1].path;
+        caller_error = callers.result(id).error;
+      }
+      FAIL("no OpenAI session for call " << n << "; caller: " << caller_error << "; server log:\n"
+                                         << read_all(spec.log_path));
+      return {};
     };
     CHECK(call(1) == "/v1/realtime?model=gpt-realtime-mini");
 
