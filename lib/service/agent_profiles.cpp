@@ -287,12 +287,13 @@ std::string expand_variables(std::string_view text, const call_variables& vars, 
   return out;
 }
 
-call_config profile_call_config(const agent_profile& p, const call_config& base, const call_variables& vars) {
+call_config profile_call_config(const agent_profile& p, const call_config& base, const call_variables& vars,
+                                std::vector<std::string>* missing) {
   call_config c = base;
   openai::session_config& s = c.openai.config;
   if (!p.model.empty()) s.model = p.model;
   if (!p.voice.empty()) s.voice = p.voice;
-  if (!p.instructions.empty()) s.instructions = expand_variables(p.instructions, vars);
+  if (!p.instructions.empty()) s.instructions = expand_variables(p.instructions, vars, missing);
   if (!p.greeting.empty()) {
     // Per-response instructions, not a user message the caller never said.
     c.openai.greeting.how = openai::greeting::style::instructions;

@@ -58,9 +58,7 @@ void call_agent::on_stream_started(const to_host::stream_started& e) {
     for (const auto& p : e.custom_parameters)
       if (p.name != "agent") vars.emplace_back(std::string(p.name), std::string(p.value));
     std::vector<std::string> missing;
-    call_config chosen = profile_call_config(*profile_, settings_.base, vars);
-    // profile_call_config expanded the instructions; report variables it left empty.
-    (void)expand_variables(profile_->instructions, vars, &missing);
+    call_config chosen = profile_call_config(*profile_, settings_.base, vars, &missing);
     commands_->set_agent(profile_->name);
     commands_->configure(std::move(chosen));
     std::string line = fmt::format("agent '{}'", profile_->name);

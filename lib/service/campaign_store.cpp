@@ -9,6 +9,7 @@
 #include "realtime_bridge/service/migrations.hpp"
 #include "service/sql_backend.hpp"
 #include "service/sql_connection.hpp"
+#include "service/sql_params.hpp"
 
 namespace rtb::service {
 namespace {
@@ -17,38 +18,7 @@ using detail::sql_connection;
 using detail::sql_param;
 using detail::sql_row;
 
-// Parameters whose text lives as long as the list. NUL bytes (which
-// PostgreSQL cannot store) are replaced; everything here came through a JSON
-// parser or Twilio's form, so it is valid UTF-8 otherwise.
-class binder {
- public:
-  binder& text(std::string_view t) {
-    if (t.find('\0') != std::string_view::npos) {
-      std::string& s = scratch_.emplace_back(t);
-      for (char& c : s)
-        if (c == '\0') c = '?';
-      list_.emplace_back(std::string_view(s));
-    } else {
-      list_.emplace_back(t);
-    }
-    return *this;
-  }
-  binder& integer(std::int64_t n) {
-    list_.emplace_back(n);
-    return *this;
-  }
-  binder& time(store_time t) { return integer(t.time_since_epoch().count()); }
-  binder& optional_time(const std::optional<store_time>& t) {
-    if (t) return time(*t);
-    list_.emplace_back(nullptr);
-    return *this;
-  }
-  std::span<const sql_param> span() const noexcept { return list_; }
-
- private:
-  std::vector<sql_param> list_;
-  std::deque<std::string> scratch_;
-};
+using detail::sql_params;
 
 const std::string& text_at(const sql_row& row, std::size_t i) {
   static const std::string empty;
@@ -76,7 +46,7 @@ constexpr std::string_view entry_columns =
 
 constexpr std::string_view campaign_columns = "campaign_id, name, state, settings, instance, created_ms, updated_ms";
 
-void bind_entry(binder& p, std::string_view id, const campaign_entry& e) {
+void bind_entry(sql_params& p, std::string_view id, const campaign_entry& e) {
   p.text(id).integer(e.index).text(e.to).text(e.variables_json).text(to_string(e.state)).text(e.outcome);
   p.text(e.detail).integer(e.attempts).integer(e.busy_retries).integer(e.no_answer_retries);
   p.optional_time(e.next_attempt_at).text(e.call_sid).text(e.answered_by).time(e.updated_at);
@@ -102,7 +72,7 @@ class sql_campaign_store final : public campaign_store {
   result<void> create(const stored_campaign& c, std::span<const campaign_entry> entries) override {
     std::lock_guard lock(mutex_);
     return transaction([&]() -> result<void> {
-      binder p;
+      sql_params p;
       p.text(c.id).text(c.name).text(to_string(c.state)).text(c.settings_json).text(instance_).time(c.created_at);
       p.time(c.updated_at);
       if (auto r = conn_->run("INSERT INTO campaigns (" + std::string(campaign_columns) +
@@ -111,7 +81,7 @@ class sql_campaign_store final : public campaign_store {
           !r)
         return r.error();
       for (const campaign_entry& e : entries) {
-        binder q;
+        sql_params q;
         bind_entry(q, c.id, e);
         if (auto r = conn_->run(upsert_entry, q.span()); !r) return r.error();
       }
@@ -121,7 +91,7 @@ class sql_campaign_store final : public campaign_store {
 
   result<void> set_state(std::string_view id, campaign_state s, store_time now) override {
     std::lock_guard lock(mutex_);
-    binder p;
+    sql_params p;
     p.text(id).text(to_string(s)).time(now);
     auto r = conn_->run("UPDATE campaigns SET state = $2, updated_ms = $3 WHERE campaign_id = $1", p.span());
     if (!r) return failed(r.error());
@@ -130,7 +100,7 @@ class sql_campaign_store final : public campaign_store {
 
   result<void> save_entry(std::string_view id, const campaign_entry& e) override {
     std::lock_guard lock(mutex_);
-    binder p;
+    sql_params p;
     bind_entry(p, id, e);
     auto r = conn_->run(upsert_entry, p.span());
     if (!r) return failed(r.error());
@@ -141,7 +111,7 @@ class sql_campaign_store final : public campaign_store {
     std::lock_guard lock(mutex_);
     bool fresh = false;
     auto done = transaction([&]() -> result<void> {
-      binder m;
+      sql_params m;
       m.text(id).integer(e.index).integer(e.attempts).text(e.to).time(now);
       auto inserted = conn_->run(
           "INSERT INTO campaign_attempts (campaign_id, seq, attempt, to_number, started_ms) VALUES ($1, $2, $3, $4, $5) "
@@ -150,7 +120,7 @@ class sql_campaign_store final : public campaign_store {
       if (!inserted) return inserted.error();
       fresh = *inserted == 1;
       if (!fresh) return {};
-      binder p;
+      sql_params p;
       bind_entry(p, id, e);
       if (auto r = conn_->run(upsert_entry, p.span()); !r) return r.error();
       return {};
@@ -161,7 +131,7 @@ class sql_campaign_store final : public campaign_store {
 
   result<void> attempt_placed(std::string_view id, std::int64_t index, int attempt, std::string_view sid) override {
     std::lock_guard lock(mutex_);
-    binder p;
+    sql_params p;
     p.text(id).integer(index).integer(attempt).text(sid);
     auto r = conn_->run("UPDATE campaign_attempts SET call_sid = $4 WHERE campaign_id = $1 AND seq = $2 AND attempt = $3",
                         p.span());
@@ -171,7 +141,7 @@ class sql_campaign_store final : public campaign_store {
 
   result<std::vector<stored_campaign>> list(bool unfinished_only, std::uint32_t limit) override {
     std::lock_guard lock(mutex_);
-    binder p;
+    sql_params p;
     std::string sql = "SELECT " + std::string(campaign_columns) + " FROM campaigns WHERE 1 = 1";
     if (unfinished_only) {
       sql += " AND state IN ('running', 'paused')";
@@ -191,7 +161,7 @@ class sql_campaign_store final : public campaign_store {
 
   result<std::optional<stored_campaign>> get(std::string_view id) override {
     std::lock_guard lock(mutex_);
-    binder p;
+    sql_params p;
     p.text(id);
     auto rows =
         conn_->query("SELECT " + std::string(campaign_columns) + " FROM campaigns WHERE campaign_id = $1", p.span());
@@ -202,7 +172,7 @@ class sql_campaign_store final : public campaign_store {
 
   result<std::vector<campaign_entry>> entries(std::string_view id) override {
     std::lock_guard lock(mutex_);
-    binder p;
+    sql_params p;
     p.text(id);
     auto rows = conn_->query(
         "SELECT " + std::string(entry_columns) + " FROM campaign_entries WHERE campaign_id = $1 ORDER BY seq", p.span());
@@ -231,7 +201,7 @@ class sql_campaign_store final : public campaign_store {
 
   result<std::vector<campaign_attempt>> attempts(std::string_view id) override {
     std::lock_guard lock(mutex_);
-    binder p;
+    sql_params p;
     p.text(id);
     auto rows = conn_->query(
         "SELECT seq, attempt, to_number, call_sid, started_ms FROM campaign_attempts WHERE campaign_id = $1 "
@@ -257,7 +227,7 @@ class sql_campaign_store final : public campaign_store {
     std::lock_guard lock(mutex_);
     return transaction([&]() -> result<void> {
       if (auto r = insert_call(c); !r) return r;
-      binder p;
+      sql_params p;
       p.text(e.call_sid).integer(e.seq).time(e.at).text(e.kind).text(e.detail);
       if (auto r = conn_->run(
               "INSERT INTO call_events (call_sid, seq, at_ms, kind, detail) VALUES ($1, $2, $3, $4, $5) "
@@ -267,7 +237,7 @@ class sql_campaign_store final : public campaign_store {
           !r)
         return r.error();
       if (answered) {
-        binder a;
+        sql_params a;
         a.text(e.call_sid).time(e.at);
         if (auto r = conn_->run("UPDATE calls SET answered_ms = $2 WHERE call_sid = $1 AND answered_ms IS NULL",
                                 a.span());
@@ -275,7 +245,7 @@ class sql_campaign_store final : public campaign_store {
           return r.error();
       }
       if (!end_reason.empty()) {
-        binder x;
+        sql_params x;
         x.text(e.call_sid).time(e.at).text(end_reason).text("Twilio's status callback");
         if (auto r = conn_->run(
                 "UPDATE calls SET ended_ms = $2, end_reason = $3, end_detail = $4 WHERE call_sid = $1 AND ended_ms IS NULL",
@@ -289,7 +259,7 @@ class sql_campaign_store final : public campaign_store {
 
  private:
   result<void> insert_call(const records::call_started& c) {
-    binder p;
+    sql_params p;
     p.text(c.call_sid).text(c.stream_sid).text(c.from).text(c.to).text(to_string(c.direction)).text(c.agent);
     p.text(instance_).time(c.started_at);
     auto r = conn_->run(

@@ -8,112 +8,17 @@
 #include "service/sql_backend.hpp"
 
 #include <charconv>
-#include <deque>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "service/sql_params.hpp"
 
 namespace rtb::service::detail {
 
 namespace {
 
 rtb::error store_error(std::string message) { return {errc::invalid_value, std::move(message)}; }
-
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is invalid (overlong
-// forms, surrogates and code points past U+10FFFF included). NUL counts as
-// invalid: PostgreSQL cannot store it.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c == 0) return 0;
-  if (c < 0x80) return 1;
-  std::size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
-// `text` if it is clean, else a cleaned copy kept in `scratch`.
-std::string_view clean_text(std::string_view text, std::string& scratch) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto n = utf8_sequence(text, i);
-    if (n == 0) break;
-    i += n;
-  }
-  if (i == text.size()) return text;
-  scratch.assign(text.substr(0, i));
-  while (i < text.size()) {
-    const auto n = utf8_sequence(text, i);
-    if (n == 0) {
-      scratch += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      scratch.append(text.substr(i, n));
-      i += n;
-    }
-  }
-  return scratch;
-}
-
-// Parameters for one statement; text is cleaned into storage that lives as
-// long as the list.
-class params {
- public:
-  params& text(std::string_view t) {
-    scratch_.emplace_back();
-    list_.emplace_back(clean_text(t, scratch_.back()));
-    return *this;
-  }
-  params& integer(std::int64_t n) {
-    list_.emplace_back(n);
-    return *this;
-  }
-  params& real(double d) {
-    list_.emplace_back(d);
-    return *this;
-  }
-  params& time(store_time t) { return integer(t.time_since_epoch().count()); }
-  params& optional_time(const std::optional<store_time>& t) {
-    if (t) return time(*t);
-    list_.emplace_back(nullptr);
-    return *this;
-  }
-  params& optional_integer(const std::optional<std::int64_t>& n) {
-    if (n) return integer(*n);
-    list_.emplace_back(nullptr);
-    return *this;
-  }
-  params& optional_text(const std::optional<std::string>& t) {
-    if (t) return text(*t);
-    list_.emplace_back(nullptr);
-    return *this;
-  }
-  /// The placeholder of the parameter added last ("$3").
-  std::string last() const { return "$" + std::to_string(list_.size()); }
-  std::span<const sql_param> span() const noexcept { return list_; }
-
- private:
-  std::vector<sql_param> list_;
-  std::deque<std::string> scratch_;  // a deque: string_views into it stay valid as it grows
-};
 
 constexpr std::string_view insert_call = R"sql(
 INSERT INTO calls (call_sid, stream_sid, from_number, to_number, direction, agent, instance, started_ms)
@@ -239,7 +144,7 @@ result<int> migrate(sql_connection& conn, std::span<const migration> migrations)
     if (auto r = conn.exec(m.sql); !r) {
       return fail({r.error().code, "migration " + std::to_string(m.version) + ": " + r.error().message});
     }
-    params p;
+    sql_params p;
     p.integer(m.version).text(m.description).time(store_now());
     if (auto r =
             conn.run("INSERT INTO schema_version (version, description, applied_ms) VALUES ($1, $2, $3)", p.span());
@@ -258,7 +163,7 @@ result<std::unique_ptr<sql_backend>> sql_backend::open(std::unique_ptr<sql_conne
 }
 
 result<void> sql_backend::apply(const record& r) {
-  params p;
+  sql_params p;
   std::string_view sql;
   bool must_change = false;  // an update of a call that does not exist is an error
   if (const auto* s = std::get_if<records::call_started>(&r)) {
@@ -316,7 +221,7 @@ result<void> sql_backend::write(std::span<const record> batch) {
 }
 
 result<std::uint64_t> sql_backend::close_open_calls(store_time now) {
-  params p;
+  sql_params p;
   p.time(now).text(bridge_restarted).text("the bridge stopped before the call ended");
   std::string sql = "UPDATE calls SET ended_ms = $1, end_reason = $2, end_detail = $3 WHERE ended_ms IS NULL";
   if (scope_ == recovery::own_instance) sql += " AND instance = " + p.text(instance_).last();
@@ -329,7 +234,7 @@ result<call_page> sql_backend::list_calls(const call_query& q) {
   if (q.limit == 0 || q.limit > max_page_size) {
     return store_error("limit must be from 1 to " + std::to_string(max_page_size));
   }
-  params p;
+  sql_params p;
   std::string sql = "SELECT " + std::string(call_columns) + " FROM calls WHERE 1 = 1";
   if (q.since) sql += " AND started_ms >= " + p.time(*q.since).last();
   if (q.until) sql += " AND started_ms < " + p.time(*q.until).last();
@@ -386,7 +291,7 @@ result<std::optional<call_detail>> sql_backend::get_call(std::string_view call_s
 }
 
 result<std::optional<call_detail>> sql_backend::read_call(std::string_view call_sid) {
-  params p;
+  sql_params p;
   p.text(call_sid);
   auto calls = reader_->query("SELECT " + std::string(call_columns) + " FROM calls WHERE call_sid = $1", p.span());
   if (!calls) return calls.error();

@@ -102,7 +102,9 @@ std::string expand_variables(std::string_view text, const call_variables& vars,
 /// The call configuration for `profile`: `base` (the server's defaults) with
 /// the profile's model, voice, instructions (expanded), greeting,
 /// transcription language, tools (HTTP tools and the built-in call control).
-call_config profile_call_config(const agent_profile& profile, const call_config& base, const call_variables& vars);
+/// Names the instructions use that `vars` lacks go to `missing` (if given).
+call_config profile_call_config(const agent_profile& profile, const call_config& base, const call_variables& vars,
+                                std::vector<std::string>* missing = nullptr);
 
 /// The built-in tools' names.
 inline constexpr std::string_view end_call_tool = "end_call";
