@@ -11,6 +11,8 @@ packages=(
   libwebsockets-dev libssl-dev openssl    # the adapter, the server, the test peers
   libsqlite3-dev libpq-dev postgresql     # the call store; its tests start a throwaway PostgreSQL cluster
   chromium                                # the calls page's test in a real browser (tests/browser)
+  haproxy                                 # the two-instance deployment test (tests/deploy)
+  libcli11-dev                            # the server's settings and flags
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
 )
 # The signature oracle's test runs Twilio's helper library (tests/signature_oracle):
