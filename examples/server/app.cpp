@@ -60,6 +60,13 @@ std::string query_value(std::string_view query, std::string_view name) {
   return {};
 }
 
+/// The CallSid of a Twilio request (a POST's form body, a GET's query).
+std::string call_sid_in(const lws_adapter::http_request& request) {
+  for (const auto& [name, value] : twilio::parse_form(request.method == "POST" ? request.body : request.query))
+    if (name == "CallSid") return value;
+  return {};
+}
+
 }  // namespace
 
 bridge_app::bridge_app(settings s, std::unique_ptr<service::call_store> store)
@@ -84,7 +91,12 @@ bridge_app::bridge_app(settings s, std::unique_ptr<service::call_store> store)
           level == service::agent_log_level::warning ? lws_adapter::log_level::warning : lws_adapter::log_level::info,
           line, 0, call_sid, stream_sid, {}});
   };
-  if (store_) reads_ = std::make_unique<service::work_queue>(2, 256);
+  if (store_) {
+    reads_ = std::make_unique<service::work_queue>(2, 256);
+    // Each disposition goes to the store too, for the instance that answers
+    // Twilio's <Connect action> request when it is not this one.
+    dispositions_.write_to(store_.get());
+  }
   // Event streams hear from us at least this often: a client that left is
   // noticed (the write fails) even when no call is going on.
   keepalive_ = std::thread([this] {
@@ -206,6 +218,10 @@ lws_adapter::http_response bridge_app::operator_route(const lws_adapter::http_re
 
 void bridge_app::on_pending_response(lws_adapter::pending_response pending, const lws_adapter::http_request& request) {
   if (outbound_ && outbound_->on_pending(pending, request)) return;
+  if (request.path == call_ended_path) {
+    look_up_disposition(std::move(pending), call_sid_in(request), std::chrono::steady_clock::now());
+    return;
+  }
   service::api_request r;
   r.method = request.method;
   r.path = request.path;
@@ -270,6 +286,7 @@ lws_adapter::http_response bridge_app::liveness(const lws_adapter::server* serve
 lws_adapter::http_response bridge_app::readiness(const lws_adapter::server* server) const {
   if (!server) return {503, "text/plain", "starting\n"};
   if (server->draining()) return {503, "text/plain", "draining\n"};
+  if (stop_announced_) return {503, "text/plain", "stopping: taking calls only until the balancer notices\n"};
   if (server->full()) return {503, "text/plain", "at MAX_CALLS\n"};
   // OpenAI unreachable: the last connection attempt failed, within the last
   // minute, and none opened since.
@@ -345,18 +362,65 @@ lws_adapter::http_response bridge_app::call_ended(const lws_adapter::http_reques
   const bool post = request.method == "POST";
   const twilio::form_parameters fields = twilio::parse_form(post ? request.body : request.query);
   if (!signed_by_twilio(request, fields)) return forbidden();
-  std::string call_sid;
-  for (const auto& [name, value] : fields)
-    if (name == "CallSid") call_sid = value;
-  const auto disposition = dispositions_.take(call_sid);
-  const service::call_disposition d = disposition.value_or(service::call_disposition{});
+  const std::string call_sid = call_sid_in(request);
+  if (auto d = dispositions_.take(call_sid)) return disposition_answer(call_sid, *d, "");
+  // Not a call this instance decided: another instance sharing the store may
+  // have carried it, or it ended without a disposition. The store says which
+  // (read off this thread, see on_pending_response).
+  if (reads_ && !call_sid.empty()) {
+    lws_adapter::http_response later;
+    later.later = true;
+    return later;
+  }
+  return disposition_answer(call_sid, {}, "");
+}
+
+lws_adapter::http_response bridge_app::disposition_answer(std::string_view call_sid,
+                                                          const service::call_disposition& d,
+                                                          std::string_view source) const {
   if (log_)
     log_(lws_adapter::log_level::info,
-         fmt::format("call {} stream ended: Twilio {}", call_sid.empty() ? "(no CallSid)" : call_sid,
+         fmt::format("call {} stream ended: Twilio {}{}", call_sid.empty() ? "(no CallSid)" : call_sid,
                      d.what == service::call_disposition::kind::hang_up    ? "hangs up"
                      : d.what == service::call_disposition::kind::transfer ? "dials " + d.number
-                                                                           : "plays the fallback"));
+                                                                           : "plays the fallback",
+                     source));
   return {200, "text/xml", service::disposition_twiml(d, fallback_of(settings_))};
+}
+
+void bridge_app::look_up_disposition(lws_adapter::pending_response pending, std::string call_sid,
+                                     std::chrono::steady_clock::time_point asked) {
+  const bool queued = reads_->submit([this, pending, call_sid, asked] {
+    auto found = store_->get_call(call_sid);
+    if (!found) log(lws_adapter::log_level::warning,
+                    fmt::format("call {}: cannot read it from the call store: {}", call_sid, found.error().message));
+    const std::optional<service::stored_call> call =
+        found && *found ? std::optional<service::stored_call>((*found)->call) : std::nullopt;
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - asked);
+    if (auto d = disposition_wait_.decide(call, elapsed)) {
+      pending.respond(disposition_answer(
+          call_sid, *d,
+          fmt::format(" ({} after {} ms)", call ? "from the call store" : "no such call in the call store",
+                      elapsed.count())));
+      return;
+    }
+    lws_adapter::server* server = server_.load();
+    if (!server) {
+      pending.respond(disposition_answer(call_sid, {}, " (stopping)"));
+      return;
+    }
+    // The server holds this application while it runs; once it stops, the
+    // answer is the fallback, made without it.
+    server->after(disposition_wait_.retry_every,
+                  [this, pending, call_sid, asked, fallback = fallback_twiml()](bool stopped) {
+                    if (stopped)
+                      pending.respond(fallback);
+                    else
+                      look_up_disposition(pending, call_sid, asked);
+                  });
+  });
+  if (!queued) pending.respond(disposition_answer(call_sid, {}, " (the call store's readers are busy)"));
 }
 
 std::optional<lws_adapter::http_response> bridge_app::check_stream(const lws_adapter::stream_request& request) {

@@ -60,6 +60,9 @@ class bridge_app final : public lws_adapter::application {
   void set_log(lws_adapter::log_function log) { log_ = std::move(log); }
   /// Where the agents' lines about calls go, with the call's sids.
   void set_call_log(lws_adapter::record_function records) { records_ = std::move(records); }
+  /// From now on /readyz answers 503 ("stopping"): the first step of a drain
+  /// behind a load balancer (DRAIN_NOTICE_SECONDS), while calls are still taken.
+  void announce_stop() noexcept { stop_announced_ = true; }
   /// Reads AGENTS_FILE again (SIGHUP). On an error the profiles in effect
   /// stay, and the error is returned; calls in progress keep theirs either way.
   result<void> reload_profiles();
@@ -71,6 +74,13 @@ class bridge_app final : public lws_adapter::application {
   /// Twilio's request to <Connect action> when a call's stream ended: what it
   /// does next (hang up, dial, or the fallback).
   lws_adapter::http_response call_ended(const lws_adapter::http_request& request);
+  /// The TwiML for `d`, logged with where it came from.
+  lws_adapter::http_response disposition_answer(std::string_view call_sid, const service::call_disposition& d,
+                                                std::string_view source) const;
+  /// Reads a call this instance did not decide from the store, again every
+  /// moment while its end is not there yet (service::disposition_wait).
+  void look_up_disposition(lws_adapter::pending_response pending, std::string call_sid,
+                           std::chrono::steady_clock::time_point asked);
   /// Twilio's signature over PUBLIC_URL + the target as received (+ a POST's
   /// form parameters), when TWILIO_AUTH_TOKEN is set.
   bool signed_by_twilio(const lws_adapter::http_request& request, const twilio::form_parameters& fields) const;
@@ -95,6 +105,7 @@ class bridge_app final : public lws_adapter::application {
 
   settings settings_;
   std::atomic<lws_adapter::server*> server_{nullptr};
+  std::atomic<bool> stop_announced_{false};
   lws_adapter::log_function log_;
   lws_adapter::record_function records_;
   // The business line: agent profiles (swapped whole on reload), tools over
@@ -102,6 +113,7 @@ class bridge_app final : public lws_adapter::application {
   mutable std::mutex profiles_mutex_;
   std::shared_ptr<const service::profile_set> profiles_;
   service::disposition_book dispositions_;
+  service::disposition_wait disposition_wait_;
   server_fetcher http_{server_};
   service::agent_settings agent_;
   std::atomic<std::uint64_t> trace_counter_{0};

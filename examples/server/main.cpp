@@ -143,7 +143,9 @@ int main(int argc, char** argv) {
     const auto dir = std::filesystem::path(database->target).parent_path();
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   }
-  auto store = service::open_call_store(*database);
+  service::store_options store_options;
+  store_options.instance = s.instance_name;
+  auto store = service::open_call_store(*database, store_options);
   if (!store) {
     std::fprintf(stderr, "realtime-bridge-server: the call store (%s): %s\n", database->redacted().c_str(),
                  store.error().message.c_str());
@@ -189,6 +191,19 @@ int main(int argc, char** argv) {
                                                     profiles->agents.size(), s.agents_file));
   }
 
+  if (s.drain_notice.count() > 0) {
+    // Behind a load balancer: not ready from now on, but new calls are still
+    // taken until its health checks have seen that (a second signal cuts it short).
+    app->announce_stop();
+    log(lws_adapter::log_level::info,
+        fmt::format("signal {}: not ready; still taking calls for {} s while the load balancer notices",
+                    g_signal.load(), s.drain_notice.count()));
+    const int first = g_signal.exchange(0);
+    const auto until = std::chrono::steady_clock::now() + s.drain_notice;
+    while ((g_signal == 0 || g_signal == SIGHUP) && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_signal == 0 || g_signal == SIGHUP) g_signal = first;
+  }
   const auto active = server->stats().calls_active;
   log(lws_adapter::log_level::info, fmt::format("signal {}: no longer accepting calls; {} active, waiting up to {} s",
                                                 g_signal.load(), active, s.shutdown_grace.count()));

@@ -90,6 +90,10 @@ constexpr setting_def base_setting_defs[] = {
     {"FALLBACK_DIAL", "E.164 number (+ and 8-15 digits) to dial instead of FALLBACK_SAY."},
     {"REALTIME_ENABLED", "true/false (1/0, yes/no). false: answer every call with the fallback. Default true."},
     {"SHUTDOWN_GRACE_SECONDS", "Seconds ongoing calls get to finish when the server stops (0 or more). Default 30."},
+    {"DRAIN_NOTICE_SECONDS",
+     "Behind a load balancer: seconds after SIGTERM during which /readyz answers 503 but new calls are still "
+     "taken, so that the balancer's health checks send new calls elsewhere first (0 to 300). Default 0: new calls "
+     "are refused at once."},
     {"MAX_CALLS",
      "Calls at once in this process; beyond it the webhook answers the fallback and media streams get 503. "
      "Default 0: as many as the open-files limit leaves room for."},
@@ -102,6 +106,9 @@ constexpr setting_def base_setting_defs[] = {
     {"DATABASE_URL",
      "Where calls are recorded: sqlite:///path/calls.db, sqlite:relative/path.db, postgresql://user:pass@host/db, "
      "or off. Default: SQLite at data/calls.db under the working directory."},
+    {"INSTANCE_NAME",
+     "This instance's name in the call store (letters, digits, '.', '-', '_'; at most 64). Instances sharing a "
+     "database need distinct names, each kept across restarts. Default: the host name."},
     {"ADMIN_TOKEN",
      "Bearer token for the calls API, the live events and the /calls page (secret; never printed). Default: they "
      "are off."},
@@ -552,6 +559,9 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
   n = s.shutdown_grace.count();
   if (!in.integer("SHUTDOWN_GRACE_SECONDS", 0, int_max, "a number of seconds, 0 or more", n, err)) return *err;
   s.shutdown_grace = std::chrono::seconds{n};
+  n = s.drain_notice.count();
+  if (!in.integer("DRAIN_NOTICE_SECONDS", 0, 300, "a number of seconds from 0 to 300", n, err)) return *err;
+  s.drain_notice = std::chrono::seconds{n};
   n = 0;
   if (!in.integer("MAX_CALLS", 0, 1'000'000, "a number of calls from 0 (from the open-files limit) to 1000000", n, err))
     return *err;
@@ -586,6 +596,14 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
     auto parsed = service::parse_database_url(db.value);
     if (!parsed) return in.redact(fmt::format("{} is not usable: {}", db.name, parsed.error().message));
     s.database_url = db.value;
+  }
+  if (const std::string& v = in.get("INSTANCE_NAME").value; !v.empty()) {
+    const bool valid = v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
+                         return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+                                c == '-' || c == '_';
+                       });
+    if (!valid) return in.bad("INSTANCE_NAME", "letters, digits, '.', '-' and '_', at most 64");
+    s.instance_name = v;
   }
   str("ADMIN_TOKEN", s.admin_token);
   if (const std::string& v = in.get("EVENTS_URL").value; !v.empty()) {
@@ -700,6 +718,7 @@ std::vector<std::string> describe(const settings& s) {
   line("FALLBACK_DIAL", s.fallback_dial, false);
   line("REALTIME_ENABLED", s.realtime_enabled ? "true" : "false", s.realtime_enabled == d.realtime_enabled);
   line("SHUTDOWN_GRACE_SECONDS", std::to_string(s.shutdown_grace.count()), s.shutdown_grace == d.shutdown_grace);
+  line("DRAIN_NOTICE_SECONDS", std::to_string(s.drain_notice.count()), s.drain_notice == d.drain_notice);
   line("MAX_CALLS", std::to_string(s.max_calls), false);
   if (s.max_calls == 0) lines.back() = "MAX_CALLS=0 (default: from the open-files limit)";
   line("TRACE_DIR", s.trace_dir, false, "not set: no traces");
@@ -712,6 +731,7 @@ std::vector<std::string> describe(const settings& s) {
     auto parsed = service::parse_database_url(s.database_url);
     lines.push_back(fmt::format("DATABASE_URL={}", parsed ? shown(parsed->redacted()) : std::string("(invalid)")));
   }
+  line("INSTANCE_NAME", s.instance_name, false, "not set: the host name");
   secret("ADMIN_TOKEN", s.admin_token);
   line("EVENTS_URL", s.events_url, false);
   secret("EVENTS_SECRET", s.events_secret);

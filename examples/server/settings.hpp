@@ -67,6 +67,11 @@ struct settings {
 
   // --- operations
   std::chrono::seconds shutdown_grace{30};  // SHUTDOWN_GRACE_SECONDS
+  /// DRAIN_NOTICE_SECONDS: after SIGTERM, /readyz answers 503 at once but
+  /// new calls are still taken this long, so that a load balancer's health
+  /// checks see it and send new calls elsewhere before this instance starts
+  /// refusing them (0 = refuse at once: one instance, nothing to notice).
+  std::chrono::seconds drain_notice{0};
   std::size_t max_calls = 0;                // MAX_CALLS (0 = from the open-files limit)
   std::string trace_dir;                    // TRACE_DIR: record each call's trace there ("" = off)
   std::string log_level = "info";           // LOG_LEVEL: debug, info, warning, error
@@ -75,6 +80,10 @@ struct settings {
 
   // --- records and the operator's view
   std::string database_url;   // DATABASE_URL ("" = SQLite at data/calls.db; "off"); may hold a password
+  /// INSTANCE_NAME: this instance's name in the store ("" = the host name).
+  /// Instances sharing a database need distinct names, each the same across
+  /// its restarts: at start-up an instance closes the calls it left open.
+  std::string instance_name;
   std::string admin_token;    // ADMIN_TOKEN (secret): the calls API, live events and /calls ("" = off)
   std::string events_url;     // EVENTS_URL: POST each live event here ("" = off)
   std::string events_secret;  // EVENTS_SECRET (secret): signs the events

@@ -2,6 +2,32 @@
 
 namespace rtb::service {
 
+std::string_view to_string(call_disposition::kind k) noexcept {
+  switch (k) {
+    case call_disposition::kind::hang_up: return "hang_up";
+    case call_disposition::kind::transfer: return "transfer";
+    case call_disposition::kind::fallback: break;
+  }
+  return "fallback";
+}
+
+std::optional<call_disposition> stored_disposition(const stored_call& c) {
+  if (c.disposition == to_string(call_disposition::kind::hang_up)) return call_disposition{call_disposition::kind::hang_up, {}};
+  if (c.disposition == to_string(call_disposition::kind::transfer) && !c.transfer_to.empty())
+    return call_disposition{call_disposition::kind::transfer, c.transfer_to};
+  if (c.ended_at) return call_disposition{};
+  return std::nullopt;
+}
+
+std::optional<call_disposition> disposition_wait::decide(const std::optional<stored_call>& call,
+                                                         std::chrono::milliseconds elapsed) const {
+  if (call)
+    if (auto d = stored_disposition(*call)) return d;
+  const auto limit = call ? open_call : unknown_call;
+  if (elapsed + retry_every > limit) return call_disposition{};
+  return std::nullopt;
+}
+
 std::string disposition_twiml(const call_disposition& d, const twilio::fallback& fallback) {
   switch (d.what) {
     case call_disposition::kind::hang_up: return twilio::render_hangup();
@@ -17,6 +43,9 @@ std::string disposition_twiml(const call_disposition& d, const twilio::fallback&
 }
 
 void disposition_book::record(std::string call_sid, call_disposition d, clock::time_point now) {
+  if (store_)
+    store_->record(records::call_disposed{call_sid, std::string(to_string(d.what)),
+                                          d.what == call_disposition::kind::transfer ? d.number : std::string()});
   const std::lock_guard lock(mutex_);
   expire(now);
   while (entries_.size() >= capacity_ && !order_.empty()) {

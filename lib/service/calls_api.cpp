@@ -100,7 +100,9 @@ void write_call(std::string& out, const stored_call& c) {
       .time("answered_at", c.answered_at)
       .time("ended_at", c.ended_at)
       .str("end_reason", c.end_reason)
-      .str("end_detail", c.end_detail);
+      .str("end_detail", c.end_detail)
+      .str("disposition", c.disposition)
+      .str("transfer_to", c.transfer_to);
   w.key("tokens")
       .open()
       .num("input_text", c.tokens.input_text)

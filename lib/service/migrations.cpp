@@ -126,9 +126,18 @@ CREATE TABLE campaign_attempts (
 CREATE INDEX campaign_attempts_by_call ON campaign_attempts (call_sid);
 )sql";
 
-constexpr std::array<migration, 2> all = {{
+// What Twilio was told to do when each call's stream ended (records::call_disposed):
+// with several instances on one database, any of them answers Twilio's
+// <Connect action> request for a call another one carried.
+constexpr std::string_view v3_sql = R"sql(
+ALTER TABLE calls ADD COLUMN disposition TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN transfer_to TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<migration, 3> all = {{
     {1, "calls, conversation items, tool calls and events", v1_sql},
     {2, "campaigns, their entries and attempt markers", v2_sql},
+    {3, "each call's disposition (hang-up or transfer)", v3_sql},
 }};
 
 }  // namespace

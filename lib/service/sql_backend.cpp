@@ -36,6 +36,8 @@ UPDATE calls SET ended_ms = $2, end_reason = $3, end_detail = $4, input_text_tok
   input_cached_tokens = $7, output_text_tokens = $8, output_audio_tokens = $9, cost_usd = $10, counters = $11
 WHERE call_sid = $1)sql";
 
+constexpr std::string_view dispose_call = "UPDATE calls SET disposition = $2, transfer_to = $3 WHERE call_sid = $1";
+
 constexpr std::string_view upsert_item = R"sql(
 INSERT INTO call_items (call_sid, seq, item_id, role, content, heard_text, interrupted, audio_ms, heard_ms,
   started_ms, ended_ms)
@@ -59,7 +61,7 @@ ON CONFLICT (call_sid, seq) DO UPDATE SET at_ms = excluded.at_ms, kind = exclude
 constexpr std::string_view call_columns =
     "call_sid, stream_sid, from_number, to_number, direction, agent, instance, started_ms, answered_ms, ended_ms, "
     "end_reason, end_detail, input_text_tokens, input_audio_tokens, input_cached_tokens, output_text_tokens, "
-    "output_audio_tokens, cost_usd, counters";
+    "output_audio_tokens, cost_usd, counters, disposition, transfer_to";
 
 // Reading rows back. Columns the schema declares NOT NULL are never null; a
 // null where one is expected reads as empty or 0 rather than failing a read.
@@ -104,6 +106,8 @@ stored_call call_from(const sql_row& row) {
   c.tokens = {int_at(row, 12), int_at(row, 13), int_at(row, 14), int_at(row, 15), int_at(row, 16)};
   c.cost_usd = double_at(row, 17);
   c.counters_json = text_at(row, 18);
+  c.disposition = text_at(row, 19);
+  c.transfer_to = text_at(row, 20);
   return c;
 }
 
@@ -178,6 +182,10 @@ result<void> sql_backend::apply(const record& r) {
       p.text(a->stream_sid);
       sql = answer_call_with_stream;
     }
+    must_change = true;
+  } else if (const auto* d = std::get_if<records::call_disposed>(&r)) {
+    p.text(d->call_sid).text(d->disposition).text(d->transfer_to);
+    sql = dispose_call;
     must_change = true;
   } else if (const auto* e = std::get_if<records::call_ended>(&r)) {
     p.text(e->call_sid).time(e->ended_at).text(e->end_reason).text(e->end_detail);

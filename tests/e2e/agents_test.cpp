@@ -20,6 +20,7 @@
 #include "peers/test_ca.hpp"
 #include "raw_client.hpp"
 #include "realtime_bridge/service/http_tools.hpp"
+#include "realtime_bridge/service/store.hpp"
 #include "server/app.hpp"
 
 using namespace rtb;
@@ -49,7 +50,8 @@ std::string agents_json(const std::string& tool_url) {
 /// agents' lines (with the calls' sids) are kept.
 struct line_under_test {
   explicit line_under_test(peers::fake_openai& openai, const std::string& tool_url,
-                           std::chrono::milliseconds tool_timeout = 8000ms, std::string ca_file = {})
+                           std::chrono::milliseconds tool_timeout = 8000ms, std::string ca_file = {},
+                           std::unique_ptr<service::call_store> store = nullptr)
       : dir(fs::temp_directory_path() / fmt::format("rtb-agents-{}-{}", ::getpid(), counter++)) {
     fs::create_directories(dir);
     std::ofstream(dir / "agents.json") << agents_json(tool_url);
@@ -59,7 +61,7 @@ struct line_under_test {
     s.agents_file = (dir / "agents.json").string();
     s.tool_secret = std::string(tool_secret);
     s.tool_timeout_ms = static_cast<int>(tool_timeout.count());
-    app = std::make_shared<server_app::bridge_app>(s);
+    app = std::make_shared<server_app::bridge_app>(s, std::move(store));
     app->set_call_log([this](const lws_adapter::log_record& r) {
       const std::lock_guard lock(mutex);
       lines.push_back(fmt::format("[{} {}] {}", r.call_sid, r.stream_sid, r.message));
@@ -78,8 +80,11 @@ struct line_under_test {
   }
   /// What Twilio's <Connect action> request for `call_sid` gets.
   std::string action_answer(const std::string& call_sid) const {
+    return action_answer_from(*b, call_sid);
+  }
+  static std::string action_answer_from(const bridge& to, const std::string& call_sid) {
     const std::string body = "CallSid=" + call_sid + "&CallStatus=in-progress";
-    raw_client c(b->server->port());
+    raw_client c(to.server->port());
     c.send(fmt::format("POST /call-ended HTTP/1.1\r\nHost: bridge.example.com\r\nContent-Type: "
                        "application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
                        body.size(), body));
@@ -313,4 +318,60 @@ TEST_CASE("keypad digits reach the model when the agent says so", "[e2e][agents]
   REQUIRE(s[0].user_texts.size() == 1);
   CHECK(s[0].user_texts[0] == "The caller pressed 4 2 # on the keypad.");
   CHECK(callers.result(id).audio_bytes_received == 600 * 8);
+}
+
+TEST_CASE("two instances sharing a call store: the one that did not carry the call answers Twilio's action request",
+          "[e2e][agents][service]") {
+  peers::fake_openai_options fo;
+  fo.expected_api_key = std::string(test_api_key);
+  fo.script = {spoken("Hello, Acme here.", 300),
+               spoken("Connecting you to a colleague now.", 500,
+                      std::pair<std::string, std::string>{"transfer_call", "{}"})};
+  peers::fake_openai openai(fo);
+  // One SQLite file, two instances (on PostgreSQL the same, across machines:
+  // tests/deploy runs that behind HAProxy).
+  const fs::path db_dir = fs::temp_directory_path() / fmt::format("rtb-shared-store-{}", ::getpid());
+  fs::create_directories(db_dir);
+  const auto open = [&](std::string instance) {
+    service::store_options o;
+    o.instance = std::move(instance);
+    auto url = service::parse_database_url("sqlite:" + (db_dir / "calls.db").string());
+    REQUIRE(url);
+    auto store = service::open_call_store(*url, o);
+    REQUIRE(store);
+    return std::move(*store);
+  };
+  line_under_test carrying(openai, "http://127.0.0.1:9/unused", 8000ms, {}, open("a"));
+  line_under_test other(openai, "http://127.0.0.1:9/unused", 8000ms, {}, open("b"));
+  peers::caller_pool callers;
+  const int id = callers.start_call(caller(*carrying.b, "+15551230001",
+                                           {peers::step::wait_for_ai_audio{0ms, 8s}, peers::step::wait_for_ai_silence{8s},
+                                            peers::step::say{peers::synthetic_speech(700)}}));
+  REQUIRE(callers.wait(id, 20s));
+  CHECK(callers.result(id).close_code == 1000);
+  // Asked the moment the stream closed, of the instance that did not carry it.
+  const auto asked = std::chrono::steady_clock::now();
+  CHECK(line_under_test::action_answer_from(*other.b, "CA0123456789abcdef0123456789abcdef")
+            .find("<Dial>+15550009999</Dial>") != std::string::npos);
+  std::printf("figure: the other instance answered the action request from the store in %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - asked)
+                                         .count()));
+  // A call no instance carried (its stream never started): the fallback, soon.
+  const auto unknown_asked = std::chrono::steady_clock::now();
+  CHECK(line_under_test::action_answer_from(*other.b, "CAffffffffffffffffffffffffffffffff").find("<Say>") !=
+        std::string::npos);
+  const auto unknown_ms = std::chrono::steady_clock::now() - unknown_asked;
+  CHECK(unknown_ms >= 250ms);  // it looked a while: a call's first record can be on its way
+  CHECK(unknown_ms < 2s);
+  // The call's record says where it went.
+  REQUIRE(other.app->store()->flush(5s));
+  const auto stored = other.app->store()->get_call("CA0123456789abcdef0123456789abcdef");
+  REQUIRE(stored);
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->call.instance == "a");
+  CHECK((*stored)->call.disposition == "transfer");
+  CHECK((*stored)->call.transfer_to == "+15550009999");
+  std::error_code ec;
+  fs::remove_all(db_dir, ec);
 }

@@ -250,11 +250,13 @@ TEST_CASE("outbound: bad numbers, a wrong token (Twilio 20003), a 429 storm, a f
 
   // A status callback nobody signed is refused.
   const int forged = peers::post_signed_form(fmt::format("http://127.0.0.1:{}/twilio/call-status", port),
-                                             {{"CallSid", creates[2].sid}, {"CallStatus", "completed"}}, "", 2s);
+                                             {{"CallSid", creates[2].sid}, {"CallStatus", "completed"}}, "", 2s)
+                         .status;
   CHECK(forged == 403);
   const int wrong = peers::post_signed_form(fmt::format("http://127.0.0.1:{}/twilio/call-status", port),
                                             {{"CallSid", creates[2].sid}, {"CallStatus", "completed"}}, "not-the-token",
-                                            2s);
+                                            2s)
+                        .status;
   CHECK(wrong == 403);
   server.stop();
 

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "realtime_bridge/call.hpp"
+#include "realtime_bridge/service/call_dispositions.hpp"
 #include "realtime_bridge/service/store.hpp"
 #include "store/store_test_support.hpp"
 
@@ -161,6 +162,42 @@ TEMPLATE_TEST_CASE("a call, its items, tool calls and events read back exactly a
   CHECK(st.failed == 0);
   CHECK(st.queue_depth == 0);
   CHECK(st.batches >= 1);
+}
+
+TEMPLATE_TEST_CASE("a disposition written by one instance is read by another sharing the store", "[store]",
+                   sqlite_db, postgres_db) {
+  TestType db;
+  RTB_NEED_DATABASE(db);
+  auto carrying = open_store(db);
+  auto other = open_store(db, "bridge-2");
+  carrying->record(started("CA1", at(0)));
+  carrying->record(started("CA2", at(0)));
+  carrying->record(started("CA3", at(0)));
+  svc::disposition_book book;
+  book.write_to(carrying.get());
+  book.record("CA1", {svc::call_disposition::kind::transfer, "+15550009999"});
+  book.record("CA2", {svc::call_disposition::kind::hang_up, ""});
+  REQUIRE(carrying->flush(10s));
+  // Decided before the call ends (the goodbye is still playing): readable at once.
+  CHECK(svc::stored_disposition((*other->get_call("CA1"))->call));
+  // Neither decided nor ended: another instance waits for the call's end.
+  CHECK_FALSE(svc::stored_disposition((*other->get_call("CA3"))->call));
+  carrying->record(ended("CA1", at(5000), "host_ended"));
+  carrying->record(ended("CA2", at(5000), "host_ended"));
+  carrying->record(ended("CA3", at(5000), "twilio_disconnected"));
+  REQUIRE(carrying->flush(10s));
+  const auto one = (*other->get_call("CA1"))->call;
+  CHECK(one.disposition == "transfer");
+  CHECK(one.transfer_to == "+15550009999");
+  CHECK(svc::stored_disposition(one) == svc::call_disposition{svc::call_disposition::kind::transfer, "+15550009999"});
+  CHECK(svc::stored_disposition((*other->get_call("CA2"))->call) ==
+        svc::call_disposition{svc::call_disposition::kind::hang_up, ""});
+  // Ended without one: the fallback.
+  CHECK(svc::stored_disposition((*other->get_call("CA3"))->call) == svc::call_disposition{});
+  // A disposition for a call the store never saw fails alone, counted.
+  book.record("CA-none", {svc::call_disposition::kind::hang_up, ""});
+  REQUIRE(carrying->flush(10s));
+  CHECK(carrying->stats().failed == 1);
 }
 
 TEMPLATE_TEST_CASE("text that is not valid UTF-8 is stored with U+FFFD in place of each bad byte", "[store]", sqlite_db,

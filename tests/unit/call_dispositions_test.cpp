@@ -39,3 +39,60 @@ TEST_CASE("the TwiML of each disposition", "[dispositions]") {
   CHECK(
       disposition_twiml({call_disposition::kind::fallback, ""}, f).ends_with("<Response><Say>Sorry.</Say></Response>"));
 }
+
+TEST_CASE("a stored call's disposition: recorded, the fallback once ended without one, nothing while open",
+          "[dispositions]") {
+  stored_call c;
+  c.call_sid = "CA1";
+  CHECK_FALSE(stored_disposition(c));
+  c.disposition = "hang_up";
+  CHECK(stored_disposition(c) == call_disposition{call_disposition::kind::hang_up, ""});
+  c.disposition = "transfer";
+  c.transfer_to = "+15550009999";
+  CHECK(stored_disposition(c) == call_disposition{call_disposition::kind::transfer, "+15550009999"});
+  c.disposition.clear();
+  c.transfer_to.clear();
+  c.ended_at = store_time{std::chrono::milliseconds{5000}};
+  CHECK(stored_disposition(c) == call_disposition{});
+  c.disposition = "transfer";  // a transfer without a number is not one
+  CHECK(stored_disposition(c) == call_disposition{});
+}
+
+TEST_CASE("looking in a shared store: answer what is there, wait for an open call, not long for an unknown one",
+          "[dispositions]") {
+  const disposition_wait wait;  // 50 ms between reads, 300 ms for an unknown call, 3 s for an open one
+  stored_call open;
+  open.call_sid = "CA1";
+  CHECK_FALSE(wait.decide(open, 0ms));
+  CHECK_FALSE(wait.decide(open, 2900ms));
+  CHECK(wait.decide(open, 2960ms) == call_disposition{});  // the next read would come too late
+  stored_call done = open;
+  done.disposition = "hang_up";
+  CHECK(wait.decide(done, 0ms) == call_disposition{call_disposition::kind::hang_up, ""});
+  CHECK_FALSE(wait.decide(std::nullopt, 200ms));
+  CHECK(wait.decide(std::nullopt, 260ms) == call_disposition{});
+}
+
+namespace {
+struct recording_store final : call_store {
+  std::vector<service::record> written;
+  void record(service::record r) noexcept override { written.push_back(std::move(r)); }
+  result<call_page> list_calls(const call_query&) override { return call_page{}; }
+  result<std::optional<call_detail>> get_call(std::string_view) override { return std::optional<call_detail>{}; }
+  bool flush(std::chrono::milliseconds) override { return true; }
+  store_stats stats() const override { return {}; }
+};
+}  // namespace
+
+TEST_CASE("a book with a store writes each disposition there as it is recorded", "[dispositions]") {
+  recording_store store;
+  disposition_book book;
+  book.record("CA0", {call_disposition::kind::hang_up, ""});  // before write_to: memory only
+  book.write_to(&store);
+  book.record("CA1", {call_disposition::kind::transfer, "+15550009999"});
+  book.record("CA2", {call_disposition::kind::hang_up, ""});
+  REQUIRE(store.written.size() == 2);
+  CHECK(std::get<records::call_disposed>(store.written[0]) == records::call_disposed{"CA1", "transfer", "+15550009999"});
+  CHECK(std::get<records::call_disposed>(store.written[1]) == records::call_disposed{"CA2", "hang_up", ""});
+  CHECK(book.take("CA1"));  // and keeps them for this instance
+}

@@ -1496,7 +1496,8 @@ class session {
   }
 
   void start_response(std::optional<dom::element> params) {
-    const auto& script = st_.opt.script;
+    const auto by_model = st_.opt.scripts_by_model.find(cfg_.model);
+    const auto& script = by_model == st_.opt.scripts_by_model.end() ? st_.opt.script : by_model->second;
     static const scripted_response fallback{};
     const scripted_response& sr = script.empty() ? fallback : script[responses_ % script.size()];
     ++responses_;

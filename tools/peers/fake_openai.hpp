@@ -87,6 +87,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -138,6 +139,9 @@ struct fake_openai_options {
   std::string key_file;
   std::string expected_api_key;       ///< "" = accept any key (still required to be present)
   std::vector<scripted_response> script{scripted_response{}};
+  /// A session whose URL names one of these models follows that script
+  /// instead (agents with their own model: one fake, several behaviours).
+  std::map<std::string, std::vector<scripted_response>> scripts_by_model;
   /// Transcripts of the caller's turns, in order (input transcription events
   /// are sent only when the session enables transcription).
   std::vector<std::string> caller_transcripts{"Hello?"};

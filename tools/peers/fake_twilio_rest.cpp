@@ -1,5 +1,7 @@
 #include "peers/fake_twilio_rest.hpp"
 
+#include <cctype>
+#include <cstdlib>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -38,11 +40,24 @@ std::vector<caller_step> default_machine() {
   return {step::say{synthetic_speech(1500, 9)}, step::pause{4s}, step::hang_up{}};
 }
 
+/// True when `in` holds a response's headers and as much body as its
+/// Content-Length says (without one: never, the server's close ends it).
+bool whole_response(std::string_view in) {
+  const std::size_t end = in.find("\r\n\r\n");
+  if (end == std::string_view::npos) return false;
+  std::string headers(in.substr(0, end));
+  for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::size_t at = headers.find("\r\ncontent-length:");
+  if (at == std::string::npos) return false;
+  const std::size_t length = std::strtoul(headers.c_str() + at + 17, nullptr, 10);
+  return in.size() - end - 4 >= length;
+}
+
 }  // namespace
 
-int post_signed_form(const std::string& url, const rest_form& params, const std::string& auth_token,
-                     std::chrono::milliseconds timeout) {
-  if (!url.starts_with("http://")) return 0;
+form_reply post_signed_form(const std::string& url, const rest_form& params, const std::string& auth_token,
+                            std::chrono::milliseconds timeout) {
+  if (!url.starts_with("http://")) return {};
   const std::string rest = url.substr(7);
   const std::size_t slash = rest.find('/');
   const std::string hostport = rest.substr(0, slash);
@@ -50,7 +65,7 @@ int post_signed_form(const std::string& url, const rest_form& params, const std:
   const std::size_t colon = hostport.rfind(':');
   const std::string host = hostport.substr(0, colon);
   const int port = colon == std::string::npos ? 80 : std::atoi(hostport.c_str() + colon + 1);
-  if (host != "127.0.0.1" && host != "localhost") return 0;  // loopback only
+  if (host != "127.0.0.1" && host != "localhost") return {};  // loopback only
   std::string body;
   for (const auto& [k, v] : params) {
     if (!body.empty()) body.push_back('&');
@@ -65,29 +80,31 @@ int post_signed_form(const std::string& url, const rest_form& params, const std:
   request += "\r\n" + body;
 
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
+  if (fd < 0) return {};
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<std::uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int status = 0;
+  form_reply reply;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
       ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
     const auto deadline = steady::now() + timeout;
     std::string in;
-    while (steady::now() < deadline && in.find("\r\n") == std::string::npos) {
+    // Until the body has its Content-Length, or the server closes (Connection: close).
+    while (steady::now() < deadline && !whole_response(in)) {
       pollfd p{fd, POLLIN, 0};
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
       if (::poll(&p, 1, static_cast<int>(std::max<long long>(left, 1))) != 1) break;
-      char buf[1024];
+      char buf[4096];
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n <= 0) break;
       in.append(buf, static_cast<std::size_t>(n));
     }
-    if (in.starts_with("HTTP/1.1 ") && in.size() >= 12) status = std::atoi(in.c_str() + 9);
+    if (in.starts_with("HTTP/1.1 ") && in.size() >= 12) reply.status = std::atoi(in.c_str() + 9);
+    if (const std::size_t end = in.find("\r\n\r\n"); end != std::string::npos) reply.body = in.substr(end + 4);
   }
   ::close(fd);
-  return status;
+  return reply;
 }
 
 fake_twilio_rest::fake_twilio_rest(fake_twilio_rest_options o) : options_(std::move(o)), model_(options_.model) {
@@ -179,7 +196,7 @@ void fake_twilio_rest::run_timers() {
 void fake_twilio_rest::carry_out(const fake_rest_action& a) {
   if (const auto* cb = std::get_if<fake_rest_actions::callback>(&a)) {
     posted_callback p{steady::now(), cb->url, cb->params, 0};
-    p.status = post_signed_form(cb->url, cb->params, options_.model.auth_token, 2s);
+    p.status = post_signed_form(cb->url, cb->params, options_.model.auth_token, 2s).status;
     const std::lock_guard lock(mutex_);
     posted_.push_back(std::move(p));
     return;

@@ -89,10 +89,15 @@ class fake_twilio_rest {
   std::unique_ptr<fake_http_server> http_;
 };
 
+struct form_reply {
+  int status = 0;    ///< 0: no response within the timeout
+  std::string body;  ///< what came after the headers, until the server closed
+};
+
 /// POSTs a form to an http:// URL on loopback with X-Twilio-Signature (when
-/// `auth_token` is not empty); the response's status, 0 when none arrived
-/// within `timeout`.
-int post_signed_form(const std::string& url, const rest_form& params, const std::string& auth_token,
-                     std::chrono::milliseconds timeout);
+/// `auth_token` is not empty), as Twilio posts its webhooks and callbacks;
+/// the response, read until the server closes or `timeout` passes.
+form_reply post_signed_form(const std::string& url, const rest_form& params, const std::string& auth_token,
+                            std::chrono::milliseconds timeout);
 
 }  // namespace rtb::peers

@@ -155,6 +155,17 @@ struct call_ended {
   friend bool operator==(const call_ended&, const call_ended&) = default;
 };
 
+/// What Twilio does when the call's stream ends (call_dispositions.hpp):
+/// written when the bridge decides it (the AI hung up or transferred the
+/// caller), before the call ends, so that whichever instance receives
+/// Twilio's <Connect action> request can answer it from a shared store.
+struct call_disposed {
+  std::string call_sid;
+  std::string disposition;  ///< "hang_up" or "transfer" (to_string(call_disposition::kind))
+  std::string transfer_to;  ///< transfer: the number dialled (E.164)
+  friend bool operator==(const call_disposed&, const call_disposed&) = default;
+};
+
 /// One conversation item, written when it completes.
 struct item {
   std::string call_sid;
@@ -211,8 +222,8 @@ inline constexpr std::string_view transfer = "transfer";
 inline constexpr std::string_view warning = "warning";
 }  // namespace event_kind
 
-using record = std::variant<records::call_started, records::call_answered, records::call_ended, records::item,
-                            records::tool_call, records::event>;
+using record = std::variant<records::call_started, records::call_answered, records::call_disposed,
+                            records::call_ended, records::item, records::tool_call, records::event>;
 
 /// The call_sid a record belongs to.
 std::string_view call_sid_of(const record& r) noexcept;
@@ -220,7 +231,7 @@ std::string_view call_sid_of(const record& r) noexcept;
 // ---------------------------------------------------------------------------
 // What is read.
 
-/// A call as stored: what call_started, call_answered and call_ended said.
+/// A call as stored: what call_started, call_answered, call_disposed and call_ended said.
 struct stored_call {
   std::string call_sid;
   std::string stream_sid;
@@ -234,6 +245,8 @@ struct stored_call {
   std::optional<store_time> ended_at;  ///< unset while the call is going on
   std::string end_reason;              ///< empty while the call is going on
   std::string end_detail;
+  std::string disposition;  ///< "hang_up", "transfer", or empty (none: Twilio got the fallback)
+  std::string transfer_to;  ///< the number a transfer dialled
   token_usage tokens;
   double cost_usd = 0;
   std::string counters_json = "{}";
