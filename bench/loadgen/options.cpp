@@ -40,6 +40,8 @@ const char* floor_event_loop(std::string_view target) {
   return nullptr;
 }
 
+bool is_bridge_target(std::string_view target) { return target == "bridge" || target == "bridge-no-metrics"; }
+
 const char* to_string(mode m) { return m == mode::flood ? "flood" : "realtime"; }
 
 const char* to_string(syscall_tool t) {
@@ -61,8 +63,11 @@ from /proc during a steady window.
 targets and processes
   --server PATH          realtime-bridge-server (target "bridge")
   --floor PATH           floor-relay (targets "floor-poll", "floor-uv", "floor-ev")
-  --targets LIST         comma-separated: bridge,floor-poll,floor-uv,floor-ev (default:
-                         bridge, plus all three floors when --floor is given)
+  --targets LIST         comma-separated: bridge,bridge-no-metrics,floor-poll,floor-uv,floor-ev
+                         (default: bridge, plus all three floors when --floor is given);
+                         bridge-no-metrics is the bridge with METRICS=off
+  --scrape-ms N          GET the bridge's /metrics every N ms during the window and report
+                         what a scrape costs (default 0: no scrapes)
   --server-cpu N         CPU the target is pinned to (default 0)
   --load-cpu N           CPU this generator is pinned to (default 1)
   --server-threads N     THREADS of the bridge (default 1)
@@ -149,7 +154,7 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
       o.targets = split(v, ',');
       targets_given = true;
       for (const auto& t : o.targets)
-        if (t != "bridge" && !floor_event_loop(t)) return fail("unknown target '" + t + "'");
+        if (!is_bridge_target(t) && !floor_event_loop(t)) return fail("unknown target '" + t + "'");
     } else if (a == "--calls") {
       if (!int_arg(o.calls, 1) || o.calls > 65535) return fail("--calls needs a number from 1 to 65535");
     } else if (a == "--duration") {
@@ -175,6 +180,8 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
     } else if (a == "--server-env") {
       if (!need() || v.find('=') == std::string::npos || v.front() == '=') return fail("--server-env needs K=V");
       o.server_env.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
+    } else if (a == "--scrape-ms") {
+      if (!int_arg(o.scrape_ms, 0)) return fail("--scrape-ms needs milliseconds (0: no scrapes)");
     } else if (a == "--openai-tls") {
       if (has_value) return fail("--openai-tls takes no value");
       o.openai_tls = true;
@@ -230,12 +237,12 @@ std::optional<options> parse_options(int argc, char** argv, int& exit_code) {
     if (o.targets.empty()) return fail("give --server PATH and/or --floor PATH");
   }
   for (const auto& t : o.targets) {
-    if (t == "bridge" && o.server.empty()) return fail("target bridge needs --server PATH");
-    if (t != "bridge" && o.floor.empty()) return fail("target " + t + " needs --floor PATH");
+    if (is_bridge_target(t) && o.server.empty()) return fail("target " + t + " needs --server PATH");
+    if (!is_bridge_target(t) && o.floor.empty()) return fail("target " + t + " needs --floor PATH");
   }
   if (o.openai_tls) {
     for (const auto& t : o.targets)
-      if (t != "bridge")
+      if (!is_bridge_target(t))
         return fail("--openai-tls measures the bridge only: floor-relay speaks plain ws:// to OpenAI, so target " + t +
                     " cannot run with a TLS OpenAI leg (and a ratio against a plain floor would mix the two); "
                     "use --targets bridge, and run the floors in a separate run without --openai-tls");

@@ -31,6 +31,9 @@ struct options {
   int server_threads = 1;
   bool generator_epoll = true;  ///< the peers' lws contexts wait with libev (epoll) rather than poll()
   std::vector<std::pair<std::string, std::string>> server_env;  ///< extra settings for the bridge
+  /// GET /metrics on the bridge targets every this many ms during the window
+  /// (0: never), as Prometheus would scrape it.
+  int scrape_ms = 0;
   /// The bridge's OpenAI leg over wss:// (a TLS fake OpenAI, a throwaway CA in
   /// out_dir as OPENAI_CA_FILE); bridge target only. false: plain ws://.
   bool openai_tls = false;
@@ -56,6 +59,10 @@ inline constexpr const char* floor_targets[] = {"floor-poll", "floor-uv", "floor
 
 /// The floor-relay --event-loop value of a floor target; nullptr for any other name.
 const char* floor_event_loop(std::string_view target);
+
+/// The bridge targets: "bridge", and "bridge-no-metrics", the same server with
+/// METRICS=off (no relay latency measured, no /metrics), to price the metrics.
+bool is_bridge_target(std::string_view target);
 
 std::string usage();
 const char* to_string(mode m);

@@ -163,6 +163,15 @@ std::string target_json(const options& o, const target_result& r) {
   t.raw("integrity", totals_json(r.totals));
   t.num("integrity_problems", static_cast<std::int64_t>(r.integrity_problems()));
   if (r.syscalls) t.raw("syscalls", syscalls_json(r));
+  if (r.scrapes)
+    t.raw("metrics_scrapes", json_object{}
+                                 .num("every_ms", o.scrape_ms)
+                                 .num("scrapes", static_cast<std::int64_t>(r.scrapes->scrapes))
+                                 .num("failures", static_cast<std::int64_t>(r.scrapes->failures))
+                                 .num("body_bytes", static_cast<std::int64_t>(r.scrapes->bytes))
+                                 .raw("latency", latency_json(r.scrapes->latency))
+                                 .str("latency_is", "GET /metrics written -> the whole answer read (a new connection each)")
+                                 .done());
   t.raw("log", json_object{}
                    .num("warnings", r.log_warnings)
                    .num("errors", r.log_errors)
@@ -269,6 +278,21 @@ std::string human_summary(const options& o, const std::vector<target_result>& rs
         s += fmt::format(" {} {:.3f}", sorted[i].first, m > 0 ? static_cast<double>(sorted[i].second) / m : 0.0);
       s += "\n";
     }
+  }
+
+  // What the metrics cost.
+  if (const auto* b = find(rs, "bridge")) {
+    if (b->scrapes)
+      s += fmt::format("\nGET /metrics every {} ms during the window: {} scrapes ({} failed), {} bytes each, latency "
+                       "p50/p99/max {}/{}/{} µs\n",
+                       o.scrape_ms, b->scrapes->scrapes, b->scrapes->failures, b->scrapes->bytes,
+                       b->scrapes->latency.p50_us, b->scrapes->latency.p99_us, b->scrapes->latency.max_us);
+    if (const auto* off = find(rs, "bridge-no-metrics"))
+      s += fmt::format("bridge / bridge-no-metrics (METRICS=off): CPU per call-second ×{:.3f} ({:.0f} vs {:.0f} µs), "
+                       "relay p99 in/out {}/{} vs {}/{} µs\n",
+                       ratio(b->cpu_us_per_call_second(), off->cpu_us_per_call_second()), b->cpu_us_per_call_second(),
+                       off->cpu_us_per_call_second(), b->inbound.p99_us, b->outbound.p99_us, off->inbound.p99_us,
+                       off->outbound.p99_us);
   }
 
   // Ratios to the floors.

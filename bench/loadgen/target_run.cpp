@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "peers/fake_openai.hpp"
 #include "peers/fake_twilio.hpp"
 #include "scenario.hpp"
+#include "scraper.hpp"
 
 namespace rtb::loadgen {
 using peers::child_process;
@@ -107,7 +109,7 @@ target_process start_target(const options& o, const std::string& target, const s
   spec.log_path = log_path;
   t.port = free_loopback_port();
   if (t.port <= 0) throw std::runtime_error("no free loopback port");
-  if (target == "bridge") {
+  if (is_bridge_target(target)) {
     spec.path = o.server;
     spec.env = {
         {"PORT", std::to_string(t.port)},
@@ -123,6 +125,7 @@ target_process start_target(const options& o, const std::string& target, const s
         {"ALLOW_UNSIGNED", "true"},
     };
     if (tls) spec.env.emplace_back("OPENAI_CA_FILE", tls->ca_file);  // trust the throwaway CA (wss://)
+    if (target == "bridge-no-metrics") spec.env.emplace_back("METRICS", "off");
     for (const auto& kv : o.server_env) {  // replaces a default of the same name (getenv finds the first)
       std::erase_if(spec.env, [&](const auto& e) { return e.first == kv.first; });
       spec.env.push_back(kv);
@@ -140,7 +143,7 @@ target_process start_target(const options& o, const std::string& target, const s
   const bool ready = wait_until(
       [&] {
         if (!t.child->running()) return true;
-        if (target == "bridge") return http_get_ok(t.port, "/", 500ms);
+        if (is_bridge_target(target)) return http_get_ok(t.port, "/", 500ms);
         return read_file(log_path).find("floor-relay listening on port") != std::string::npos;
       },
       15s);
@@ -215,10 +218,13 @@ target_result run_target(const options& o, const std::string& target, const peer
     say("window open");
     const auto w0 = clock::now();
     const auto w1 = w0 + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.duration_s));
+    std::optional<scraper> scrapes;
+    if (o.scrape_ms > 0 && target == "bridge") scrapes.emplace(proc.port, std::chrono::milliseconds(o.scrape_ms));
     while (clock::now() < w1) {
       std::this_thread::sleep_until(std::min(w1, clock::now() + 1s));
       if (auto m = read_memory(pid)) r.rss_max_kib = std::max(r.rss_max_kib, m->vm_rss_kib);
     }
+    if (scrapes) r.scrapes = scrapes->stop();
     probe->set_recording(false);
     const auto server1 = read_cpu(pid);
     const auto own1 = read_own_cpu();

@@ -11,6 +11,7 @@
 #include "options.hpp"
 #include "peers/bench_probe.hpp"
 #include "proc_stats.hpp"
+#include "scraper.hpp"
 #include "syscall_profile.hpp"
 
 namespace rtb::loadgen {
@@ -39,6 +40,9 @@ struct target_result {
   peers::probe_totals window;  ///< deltas of the counters over the window
   latency_summary inbound;     ///< caller frame written → append read by the fake OpenAI
   latency_summary outbound;    ///< delta written by the fake OpenAI → media read by the caller
+
+  /// With --scrape-ms (bridge target): what the scrapes during the window cost.
+  std::optional<scrape_summary> scrapes;
 
   // memory
   memory_sample memory_idle;      ///< before any call
