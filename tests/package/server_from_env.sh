@@ -79,10 +79,10 @@ wait_log() {  # REGEX SECONDS
   fail "no /$1/ in the log within $2 s"
 }
 wait_log 'listening on 127\.0\.0\.1:[0-9]+' 20
-port="$(grep -o -E 'listening on 127\.0\.0\.1:[0-9]+' "$work/server.log" | head -1 | sed 's/.*://')"
+port="$(grep -m1 -o -E 'listening on 127\.0\.0\.1:[0-9]+' "$work/server.log" | sed 's/.*://')"
 wait_log 'admitting at most [0-9]+ calls at once' 10
-admitted="$(grep -o -E 'admitting at most [0-9]+ calls at once \(from the open-files limit\)' "$work/server.log" |
-  head -1 | sed 's/admitting at most \([0-9]*\).*/\1/')"
+admitted="$(grep -m1 -o -E 'admitting at most [0-9]+ calls at once \(from the open-files limit\)' "$work/server.log" |
+  sed 's/admitting at most \([0-9]*\).*/\1/')"
 [ -n "$admitted" ] && [ "$admitted" -gt 1900 ] && [ "$admitted" -le 2016 ] ||
   fail "with 4096 open files, MAX_CALLS=0 admits '$admitted' calls, not about 2000"
 

@@ -34,9 +34,10 @@ for lib in realtime_bridge realtime_bridge_c realtime_bridge_lws realtime_bridge
   echo "lib$lib.so.$version: SONAME $soname"
   if [ "$lib" != realtime_bridge ]; then
     # They link the shared core, found beside them (RUNPATH $ORIGIN).
-    readelf -d "$so" | grep -q "(NEEDED).*\[librealtime_bridge.so.$soversion\]" || fail "$so does not need the shared core"
-    (cd / && ldd "$so") | grep -q "librealtime_bridge.so.$soversion => $prefix/$libdir/" ||
-      fail "$so does not find the core beside it: $(ldd "$so")"
+    grep -q -F "[librealtime_bridge.so.$soversion]" <<< "$(readelf -d "$so")" || fail "$so does not need the shared core"
+    loaded="$(cd / && ldd "$so")"
+    grep -q -F "librealtime_bridge.so.$soversion => $prefix/$libdir/" <<< "$loaded" ||
+      fail "$so does not find the core beside it: $loaded"
   fi
 done
 
@@ -45,10 +46,11 @@ ctest --build-and-test "$here" "$work/cmake-consumer" --build-generator "$genera
   --build-options -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE="$build_type" \
     -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc" \
   --test-command ctest --output-on-failure
-readelf -d "$work/cmake-consumer/consumer" | grep -q "(NEEDED).*\[librealtime_bridge.so.$soversion\]" ||
+grep -q -F "[librealtime_bridge.so.$soversion]" <<< "$(readelf -d "$work/cmake-consumer/consumer")" ||
   fail "the CMake consumer does not use librealtime_bridge.so.$soversion"
-ldd "$work/cmake-consumer/consumer" | grep -q "librealtime_bridge.so.$soversion => $prefix/$libdir/" ||
-  fail "the CMake consumer does not load the installed library: $(ldd "$work/cmake-consumer/consumer")"
+loaded="$(ldd "$work/cmake-consumer/consumer")"
+grep -q -F "librealtime_bridge.so.$soversion => $prefix/$libdir/" <<< "$loaded" ||
+  fail "the CMake consumer does not load the installed library: $loaded"
 
 "$here/pkgconfig_consumer.sh" "$prefix" "$libdir" "$work/pkgconfig-consumer" "$version" "$cxx" "$cc" shared
 echo "shared libraries: SONAMEs and both consumers OK"
