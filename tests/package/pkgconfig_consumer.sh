@@ -33,6 +33,15 @@ done
 # Relocatable: the include directory is the prefix's, however it is written.
 incdir="$(pkg-config --variable=includedir realtime_bridge)"
 [ "$(cd "$incdir" && pwd -P)" = "$(cd "$prefix/include" && pwd -P)" ] || fail "includedir $incdir is not $prefix/include"
+# …and a moved prefix's .pc files name the new place.
+moved="$work/moved"
+mkdir -p "$moved/$libdir" "$moved/include"
+cp -R "$prefix/$libdir/pkgconfig" "$moved/$libdir/"
+moved="$(cd "$moved" && pwd -P)"
+got="$(PKG_CONFIG_PATH="$moved/$libdir/pkgconfig" pkg-config --variable=libdir realtime_bridge)"
+[ "$(cd "$got" && pwd -P)" = "$moved/$libdir" ] || fail "in a moved prefix, libdir is $got"
+got="$(PKG_CONFIG_PATH="$moved/$libdir/pkgconfig" pkg-config --variable=includedir realtime_bridge)"
+[ "$(cd "$got" && pwd -P)" = "$moved/include" ] || fail "in a moved prefix, includedir is $got"
 
 # C++: the core. pkg-config cannot carry C++20: the consumer asks for it.
 # shellcheck disable=SC2046
