@@ -13,6 +13,7 @@ packages=(
   chromium                                # the calls page's test in a real browser (tests/browser)
   haproxy                                 # the two-instance deployment test (tests/deploy)
   libcli11-dev                            # the server's settings and flags
+  systemd                                 # systemd-analyze verify checks the installed unit (tests/package)
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
 )
 # The signature oracle's test runs Twilio's helper library (tests/signature_oracle):

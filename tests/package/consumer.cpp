@@ -1,10 +1,13 @@
-// Builds against an installed realtime_bridge (realtime_bridge::core alone)
-// and drives a call a little way; validates a Twilio signature (a core
-// header, so it links with the core).
+// Builds against an installed realtime_bridge (realtime_bridge::core alone,
+// through its CMake package or pkg-config) and drives a call a little way;
+// validates a Twilio signature (a core header, so it links with the core);
+// prints the installed version header's version.
 #include <cstdio>
+#include <string>
 
 #include <realtime_bridge/realtime_bridge.hpp>
 #include <realtime_bridge/twilio/signature.hpp>
+#include <realtime_bridge/version.hpp>
 
 int main() {
   rtb::call_config config;
@@ -29,6 +32,13 @@ int main() {
     std::printf("the published signature does not validate\n");
     return 1;
   }
-  std::printf("realtime_bridge package works\n");
+  const std::string parts = std::to_string(rtb::version_major) + "." + std::to_string(rtb::version_minor) + "." +
+                            std::to_string(rtb::version_patch);
+  if (rtb::version != parts) {
+    std::printf("rtb::version %.*s is not %s\n", static_cast<int>(rtb::version.size()), rtb::version.data(),
+                parts.c_str());
+    return 1;
+  }
+  std::printf("realtime_bridge %.*s package works\n", static_cast<int>(rtb::version.size()), rtb::version.data());
   return 0;
 }
