@@ -65,7 +65,7 @@ targets and processes
   --floor PATH           floor-relay (targets "floor-poll", "floor-uv", "floor-ev")
   --targets LIST         comma-separated: bridge,bridge-no-metrics,floor-poll,floor-uv,floor-ev
                          (default: bridge, plus all three floors when --floor is given);
-                         bridge-no-metrics is the bridge with METRICS=off
+                         bridge-no-metrics is the bridge with METRICS_ENABLED=false
   --scrape-ms N          GET the bridge's /metrics every N ms during the window and report
                          what a scrape costs (default 0: no scrapes)
   --server-cpu N         CPU the target is pinned to (default 0)

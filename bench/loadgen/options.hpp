@@ -61,7 +61,7 @@ inline constexpr const char* floor_targets[] = {"floor-poll", "floor-uv", "floor
 const char* floor_event_loop(std::string_view target);
 
 /// The bridge targets: "bridge", and "bridge-no-metrics", the same server with
-/// METRICS=off (no relay latency measured, no /metrics), to price the metrics.
+/// METRICS_ENABLED=false (no relay latency measured, no /metrics), to price the metrics.
 bool is_bridge_target(std::string_view target);
 
 std::string usage();

@@ -288,7 +288,7 @@ std::string human_summary(const options& o, const std::vector<target_result>& rs
                        o.scrape_ms, b->scrapes->scrapes, b->scrapes->failures, b->scrapes->bytes,
                        b->scrapes->latency.p50_us, b->scrapes->latency.p99_us, b->scrapes->latency.max_us);
     if (const auto* off = find(rs, "bridge-no-metrics"))
-      s += fmt::format("bridge / bridge-no-metrics (METRICS=off): CPU per call-second ×{:.3f} ({:.0f} vs {:.0f} µs), "
+      s += fmt::format("bridge / bridge-no-metrics (METRICS_ENABLED=false): CPU per call-second ×{:.3f} ({:.0f} vs {:.0f} µs), "
                        "relay p99 in/out {}/{} vs {}/{} µs\n",
                        ratio(b->cpu_us_per_call_second(), off->cpu_us_per_call_second()), b->cpu_us_per_call_second(),
                        off->cpu_us_per_call_second(), b->inbound.p99_us, b->outbound.p99_us, off->inbound.p99_us,

@@ -125,7 +125,7 @@ target_process start_target(const options& o, const std::string& target, const s
         {"ALLOW_UNSIGNED", "true"},
     };
     if (tls) spec.env.emplace_back("OPENAI_CA_FILE", tls->ca_file);  // trust the throwaway CA (wss://)
-    if (target == "bridge-no-metrics") spec.env.emplace_back("METRICS", "off");
+    if (target == "bridge-no-metrics") spec.env.emplace_back("METRICS_ENABLED", "false");
     for (const auto& kv : o.server_env) {  // replaces a default of the same name (getenv finds the first)
       std::erase_if(spec.env, [&](const auto& e) { return e.first == kv.first; });
       spec.env.push_back(kv);

@@ -299,6 +299,7 @@ lws_adapter::http_response bridge_app::readiness(const lws_adapter::server* serv
 
 lws_adapter::http_response bridge_app::metrics(const lws_adapter::server* server,
                                                const lws_adapter::http_request& request) const {
+  if (!settings_.metrics_enabled) return {404, "text/plain", "metrics are off (METRICS_ENABLED=false)\n"};
   if (!settings_.metrics_token.empty() &&
       !twilio::signatures_equal(request.authorization, "Bearer " + settings_.metrics_token))
     return {401, "text/plain", "a bearer token is required\n", {{"WWW-Authenticate", "Bearer"}}};

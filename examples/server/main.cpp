@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
   options.openai.ca_file = s.openai_ca_file;
   options.call = server_app::call_config_from(s);
   options.max_calls = s.max_calls;
+  options.relay_latency_metrics = s.metrics_enabled;
   options.log_records = records;
 
   // The call store: SQLite by default, PostgreSQL for several instances, or off.

@@ -103,6 +103,9 @@ constexpr setting_def base_setting_defs[] = {
      "text (one human line per event) or json (one JSON object per line, the call's fields apart). "
      "Default text."},
     {"METRICS_TOKEN", "Bearer token GET /metrics requires (secret; never printed). Default: /metrics is open."},
+    {"METRICS_ENABLED",
+     "true/false. false: GET /metrics answers 404 and the relay latency of each message is not measured. "
+     "Default true."},
     {"DATABASE_URL",
      "Where calls are recorded: sqlite:///path/calls.db, sqlite:relative/path.db, postgresql://user:pass@host/db, "
      "or off. Default: SQLite at data/calls.db under the working directory."},
@@ -592,6 +595,7 @@ result<settings> load_settings(const std::function<std::optional<std::string>(st
     s.log_format = l;
   }
   str("METRICS_TOKEN", s.metrics_token);
+  if (auto e = boolean("METRICS_ENABLED", s.metrics_enabled)) return *e;
   if (const raw_value& db = in.get("DATABASE_URL"); !db.value.empty()) {
     auto parsed = service::parse_database_url(db.value);
     if (!parsed) return in.redact(fmt::format("{} is not usable: {}", db.name, parsed.error().message));
@@ -725,6 +729,7 @@ std::vector<std::string> describe(const settings& s) {
   line("LOG_LEVEL", s.log_level, s.log_level == d.log_level);
   line("LOG_FORMAT", s.log_format, s.log_format == d.log_format);
   secret("METRICS_TOKEN", s.metrics_token);
+  line("METRICS_ENABLED", s.metrics_enabled ? "true" : "false", s.metrics_enabled == d.metrics_enabled);
   if (s.database_url.empty()) {
     lines.push_back(fmt::format("DATABASE_URL=(not set: sqlite:{})", service::default_sqlite_path));
   } else {

@@ -77,6 +77,7 @@ struct settings {
   std::string log_level = "info";           // LOG_LEVEL: debug, info, warning, error
   std::string log_format = "text";          // LOG_FORMAT: text or json
   std::string metrics_token;                // METRICS_TOKEN (secret): bearer token for /metrics ("" = open)
+  bool metrics_enabled = true;              // METRICS_ENABLED=false: no /metrics, no relay latency measured
 
   // --- records and the operator's view
   std::string database_url;   // DATABASE_URL ("" = SQLite at data/calls.db; "off"); may hold a password

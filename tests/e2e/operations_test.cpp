@@ -125,4 +125,28 @@ TEST_CASE("/metrics, /healthz and /readyz: what a scraper and probes see, throug
   }
 }
 
+TEST_CASE("METRICS_ENABLED=false: /metrics answers 404 and no relay latency is measured", "[e2e][operations]") {
+  peers::fake_openai_options fo;
+  fo.expected_api_key = std::string(test_api_key);
+  fo.script = {peers::scripted_response{"Hello.", {}, 400, std::nullopt, false}};
+  peers::fake_openai openai(fo);
+  server_app::settings s;
+  s.allow_unsigned = true;
+  s.metrics_enabled = false;
+  auto app = std::make_shared<server_app::bridge_app>(s);
+  // As main() does from the setting.
+  bridge b(openai, app, bridge::default_config(),
+           [&](lws_adapter::server_options& o) { o.relay_latency_metrics = s.metrics_enabled; });
+  app->attach(b.server.get());
+  peers::caller_pool callers;
+  const int id = callers.start_call({.url = b.stream_url(), .script = ask_and_hang_up(500)});
+  REQUIRE(callers.wait(id, 15s));
+  CHECK(status_of(http_get(b.server->port(), "/metrics")) == 404);
+  prometheus_writer w;
+  b.server->write_metrics(w);
+  CHECK(w.text().find("rtb_relay_latency_seconds_count 0\n") != std::string::npos);
+  CHECK(status_of(http_get(b.server->port(), "/healthz")) == 200);  // the probes stay
+  app->attach(nullptr);
+}
+
 }  // namespace rtb::e2e

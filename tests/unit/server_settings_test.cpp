@@ -687,12 +687,15 @@ TEST_CASE("describe() lists every setting once", "[server][settings]") {
       "FALLBACK_DIAL=(not set)",
       "REALTIME_ENABLED=true (default)",
       "SHUTDOWN_GRACE_SECONDS=30 (default)",
+      "DRAIN_NOTICE_SECONDS=0 (default)",
       "MAX_CALLS=0 (default: from the open-files limit)",
       "TRACE_DIR=(not set: no traces)",
       "LOG_LEVEL=info (default)",
       "LOG_FORMAT=text (default)",
       "METRICS_TOKEN=(not set)",
+      "METRICS_ENABLED=true (default)",
       "DATABASE_URL=(not set: sqlite:data/calls.db)",
+      "INSTANCE_NAME=(not set: the host name)",
       "ADMIN_TOKEN=(not set)",
       "EVENTS_URL=(not set)",
       "EVENTS_SECRET=(not set)",
@@ -879,4 +882,33 @@ TEST_CASE("the business line's settings: AGENTS_FILE is read and checked, TOOL_T
   CHECK(error_of({{"AGENTS_FILE", bad.path.string()}}) == bad.path.string() + ": agents.front-desk.voice: must be a string");
   CHECK(error_of({{"AGENTS_FILE", "/nonexistent/agents.json"}}).starts_with("AGENTS_FILE /nonexistent/agents.json cannot be read"));
   CHECK(error_of({{"TOOL_TIMEOUT_MS", "50"}}) == "TOOL_TIMEOUT_MS must be a number of milliseconds from 100 to 120000, not '50'");
+}
+
+TEST_CASE("operating several instances: DRAIN_NOTICE_SECONDS, INSTANCE_NAME, METRICS_ENABLED", "[server][settings]") {
+  auto defaults = load({});
+  REQUIRE(defaults.has_value());
+  CHECK(defaults->drain_notice == std::chrono::seconds(0));
+  CHECK(defaults->instance_name.empty());
+  CHECK(defaults->metrics_enabled);
+
+  auto set = load({{"DRAIN_NOTICE_SECONDS", "6"}, {"INSTANCE_NAME", "bridge-a.eu_1"}, {"METRICS_ENABLED", "false"}});
+  REQUIRE(set.has_value());
+  CHECK(set->drain_notice == std::chrono::seconds(6));
+  CHECK(set->instance_name == "bridge-a.eu_1");
+  CHECK_FALSE(set->metrics_enabled);
+  const auto lines = app::describe(*set);
+  CHECK(std::find(lines.begin(), lines.end(), "DRAIN_NOTICE_SECONDS=6") != lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "INSTANCE_NAME=bridge-a.eu_1") != lines.end());
+
+  auto flags = load({}, {"--drain-notice-seconds=10", "--instance-name", "b"});
+  REQUIRE(flags.has_value());
+  CHECK(flags->drain_notice == std::chrono::seconds(10));
+  CHECK(flags->instance_name == "b");
+
+  CHECK(error_of({{"DRAIN_NOTICE_SECONDS", "301"}}) ==
+        "DRAIN_NOTICE_SECONDS must be a number of seconds from 0 to 300, not '301'");
+  CHECK(error_of({{"INSTANCE_NAME", "a b"}}) ==
+        "INSTANCE_NAME must be letters, digits, '.', '-' and '_', at most 64, not 'a b'");
+  CHECK(error_of({{"INSTANCE_NAME", std::string(65, 'a')}}).starts_with("INSTANCE_NAME must be letters"));
+  CHECK(error_of({{"METRICS_ENABLED", "maybe"}}) == "METRICS_ENABLED must be true or false (or 1/0, yes/no), not 'maybe'");
 }
