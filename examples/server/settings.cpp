@@ -391,7 +391,13 @@ std::string settings::stream_url() const {
 
 result<settings> load_settings(const std::function<std::optional<std::string>(std::string_view)>& env,
                                const std::vector<std::string>& args) {
-  // 1. The environment, then the flags over it.
+  // 1. The environment, then the flags over it. The flags, the numbers and the
+  // help text are handled here rather than by CLI11 (Debian's 2.1.2): it takes
+  // "--name=" for "--name" and the next argument as the value, so a flag
+  // could not clear a variable and "--greeting= --voice=x" would greet with
+  // "--voice=x"; its errors quote the argument, which may be a secret; it reads
+  // 0x10, 010 (octal), " 5050" and "on" as numbers and booleans that are
+  // refused here; and it does not wrap help text.
   std::vector<raw_value> raw(std::size(setting_defs));
   for (std::size_t i = 0; i < std::size(setting_defs); ++i) {
     raw[i].name = std::string(setting_defs[i].env);
@@ -776,8 +782,9 @@ std::string usage() {
     out += line + "\n";
   }
   out +=
-      "  --check\n      Connect to OpenAI as a call would (key, URL, model, session settings), print what\n"
-      "      is wrong and how to fix it, and exit (0: a session was configured).\n";
+      "  --check\n      Connect to OpenAI as a call would (key, URL, model, session settings),\n"
+      "      print what is wrong and how to fix it, and exit (0: a session was\n"
+      "      configured).\n";
   out += "  --version\n      Print the version.\n";
   out += "  --help, -h\n      Show this text.\n";
   return out;

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -175,6 +176,7 @@ TEST_CASE("good settings", "[server][settings]") {
       {"PORT", "0", [](const app::settings& s) { CHECK(s.port == 0); }},
       {"PORT", "65535", [](const app::settings& s) { CHECK(s.port == 65535); }},
       {"PORT", "8080", [](const app::settings& s) { CHECK(s.port == 8080); }},
+      {"PORT", "010", [](const app::settings& s) { CHECK(s.port == 10); }},  // decimal, never octal
       {"BIND_ADDRESS", "127.0.0.1", [](const app::settings& s) { CHECK(s.bind_address == "127.0.0.1"); }},
       {"THREADS", "0", [](const app::settings& s) { CHECK(s.threads == 0); }},
       {"THREADS", "256", [](const app::settings& s) { CHECK(s.threads == 256); }},
@@ -519,6 +521,15 @@ TEST_CASE("flags override the environment", "[server][settings]") {
     REQUIRE(fixed.has_value());
     CHECK(fixed->port == 5051);
   }
+  SECTION("an empty flag takes no value from the next argument") {
+    auto next = load({{"GREETING", "Hi"}, {"INSTRUCTIONS", "Be brief."}},
+                     {"--greeting=", "--voice=cedar", "--instructions=", "--port", "7001"});
+    REQUIRE(next.has_value());
+    CHECK(next->greeting.empty());
+    CHECK(next->voice == "cedar");
+    CHECK(next->instructions.empty());
+    CHECK(next->port == 7001);
+  }
   SECTION("an empty flag means unset: back to the default") {
     auto cleared = load(env, {"--port="});
     REQUIRE(cleared.has_value());
@@ -567,6 +578,12 @@ TEST_CASE("flag errors and --help", "[server][settings]") {
       CHECK_THAT(u, Contains(name) && Contains(flag_of(name)));
     }
     CHECK_THAT(u, Contains("--help"));
+    // Wrapped for an 80-column terminal.
+    std::istringstream lines(u);
+    for (std::string line; std::getline(lines, line);) {
+      CAPTURE(line);
+      CHECK(line.size() <= 78);
+    }
   }
 }
 
@@ -623,6 +640,7 @@ TEST_CASE("secrets never appear in messages or in describe()", "[server][setting
   clean(error_of({}, {"--openai-api-key=", key}));
   clean(error_of({}, {"--twilio-auth-token=" + token, token}));
   clean(error_of({}, {"--openai_api_key=" + key}));
+  CHECK(error_of({}, {"--nope=" + key}) == "unknown flag '--nope' (see --help)");
   clean(error_of({}, {"--openai-api-key", key, "--help"}));
   clean(error_of(secrets, {"--port"}));
   clean(error_of(secrets, {"--instructions=x", "--instructions-file=/nonexistent"}));
