@@ -12,7 +12,6 @@ packages=(
   libsqlite3-dev libpq-dev postgresql     # the call store; its tests start a throwaway PostgreSQL cluster
   chromium                                # the calls page's test in a real browser (tests/browser)
   haproxy                                 # the two-instance deployment test (tests/deploy)
-  libcli11-dev                            # the server's settings and flags
   systemd                                 # systemd-analyze verify checks the installed unit (tests/package)
   clang libclang-rt-14-dev                # libFuzzer and sanitizer runtimes
 )
