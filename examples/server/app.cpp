@@ -60,6 +60,25 @@ std::string query_value(std::string_view query, std::string_view name) {
   return {};
 }
 
+/// The call store's writer: its queue, and where each record went.
+void write_store_metrics(prometheus_writer& w, const service::store_stats& s) {
+  w.family("rtb_store_queue_depth", "gauge", "Records waiting for the call store's writer.");
+  w.sample("rtb_store_queue_depth", s.queue_depth);
+  w.family("rtb_store_queue_capacity", "gauge", "Records the writer's queue holds; beyond it records are dropped.");
+  w.sample("rtb_store_queue_capacity", s.queue_capacity);
+  w.family("rtb_store_queue_depth_max", "gauge", "The deepest the queue has been.");
+  w.sample("rtb_store_queue_depth_max", s.max_queue_depth);
+  w.family("rtb_store_records_total", "counter",
+           "Records handed to the call store: written, dropped (queue full) or failed (given up after errors).");
+  w.sample("rtb_store_records_total", {{"result", "written"}}, s.written);
+  w.sample("rtb_store_records_total", {{"result", "dropped"}}, s.dropped);
+  w.sample("rtb_store_records_total", {{"result", "failed"}}, s.failed);
+  w.family("rtb_store_batch_failures_total", "counter", "Write transactions that failed (each retried, then split).");
+  w.sample("rtb_store_batch_failures_total", s.batch_failures);
+  w.family("rtb_store_recovered_calls_total", "counter", "Calls a crash left open, closed as bridge_restarted at start-up.");
+  w.sample("rtb_store_recovered_calls_total", s.recovered_calls);
+}
+
 /// The CallSid of a Twilio request (a POST's form body, a GET's query).
 std::string call_sid_in(const lws_adapter::http_request& request) {
   for (const auto& [name, value] : twilio::parse_form(request.method == "POST" ? request.body : request.query))
@@ -84,6 +103,7 @@ bridge_app::bridge_app(settings s, std::unique_ptr<service::call_store> store)
   agent_.tools.secret = settings_.tool_secret;
   agent_.tools.timeout = std::chrono::milliseconds(settings_.tool_timeout_ms);
   agent_.dispositions = &dispositions_;
+  agent_.metrics = &tool_metrics_;
   agent_.log = [this](service::agent_log_level level, std::string_view call_sid, std::string_view stream_sid,
                       std::string_view line) {
     if (records_)
@@ -307,6 +327,8 @@ lws_adapter::http_response bridge_app::metrics(const lws_adapter::server* server
   w.family("rtb_build_info", "gauge", "The running version.");
   w.sample("rtb_build_info", prometheus_writer::labels{{"version", std::string(version)}}, std::uint64_t{1});
   if (server) server->write_metrics(w);
+  tool_metrics_.write(w);
+  if (store_) write_store_metrics(w, store_->stats());
   return {200, "text/plain; version=0.0.4", w.text()};
 }
 

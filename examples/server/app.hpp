@@ -114,6 +114,7 @@ class bridge_app final : public lws_adapter::application {
   std::shared_ptr<const service::profile_set> profiles_;
   service::disposition_book dispositions_;
   service::disposition_wait disposition_wait_;
+  service::tool_metrics tool_metrics_;
   server_fetcher http_{server_};
   service::agent_settings agent_;
   std::atomic<std::uint64_t> trace_counter_{0};

@@ -115,7 +115,8 @@ struct call_totals {
   static constexpr std::size_t reasons = 16;
   std::atomic<std::uint64_t> ended_by_reason[reasons]{};
   std::atomic<std::uint64_t> caller_frames{0}, ai_audio_deltas{0}, media_sent{0}, marks_sent{0}, barge_ins{0},
-      clears{0}, truncates{0}, deletes{0}, cancels{0}, late_deltas_dropped{0}, rejected_twilio{0}, rejected_openai{0},
+      clears{0}, truncates{0}, truncates_rejected{0}, deletes{0}, cancels{0}, late_deltas_dropped{0},
+      rejected_twilio{0}, rejected_openai{0},
       responses{0}, tool_calls{0}, openai_errors{0}, input_text_tokens{0}, input_audio_tokens{0},
       input_cached_tokens{0}, output_text_tokens{0}, output_audio_tokens{0};
   void add(const call_summary& s) noexcept;

@@ -31,6 +31,7 @@ void call_totals::add(const call_summary& s) noexcept {
   lws_adapter::add(barge_ins, c.playout.barge_ins);
   lws_adapter::add(clears, c.playout.clears);
   lws_adapter::add(truncates, c.playout.truncates);
+  lws_adapter::add(truncates_rejected, c.openai.truncates_rejected);
   lws_adapter::add(deletes, c.playout.deletes);
   lws_adapter::add(cancels, c.playout.cancels);
   lws_adapter::add(late_deltas_dropped, c.playout.late_deltas_dropped);
@@ -147,6 +148,7 @@ void write_adapter_metrics(const server_shared& s, const std::vector<std::unique
   total("rtb_barge_ins_total", "Callers speaking over audio still queued at Twilio (ended calls).", c.barge_ins);
   total("rtb_clears_total", "Clears sent to Twilio (ended calls).", c.clears);
   total("rtb_truncates_total", "conversation.item.truncate sent (ended calls).", c.truncates);
+  total("rtb_truncates_rejected_total", "Truncates OpenAI refused with an error (ended calls).", c.truncates_rejected);
   total("rtb_deletes_total", "conversation.item.delete sent for audio never heard (ended calls).", c.deletes);
   total("rtb_late_deltas_dropped_total", "Audio of interrupted responses dropped (ended calls).", c.late_deltas_dropped);
   w.family("rtb_rejected_messages_total", "counter", "Messages dropped as malformed or too large, by leg (ended calls).");

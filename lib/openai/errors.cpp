@@ -42,4 +42,9 @@ error_severity classify_response_failure(std::string_view code) noexcept {
   return contains(always_fatal, code) ? error_severity::fatal : error_severity::recoverable;
 }
 
+bool is_truncate_rejection(std::string_view message) noexcept {
+  return message.find("is already shorter than") != std::string_view::npos ||
+         message.find("can be truncated") != std::string_view::npos;
+}
+
 }  // namespace rtb::openai

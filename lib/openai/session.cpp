@@ -230,6 +230,7 @@ void session::on_error(const error_event& ev) {
   const std::string_view code = ev.error.code;
   std::string detail = describe_error(ev.error);
   last_error_ = detail;
+  if (is_truncate_rejection(ev.error.message)) ++counters_.truncates_rejected;
   if (code == "response_cancel_not_active") return;  // benign: the response had already ended
   if (code == "conversation_already_has_active_response") response_requested_ = false;
   if (classify_error(code, phase_ == session_phase::configuring) == error_severity::fatal) {

@@ -98,9 +98,10 @@ void call_agent::on_tool_call(const to_host::tool_call& e) {
   // The answer comes later, maybe after the call ended: the callback holds
   // only what it needs, by value, never this agent.
   call_http_tool(*settings_.http, *tool, settings_.tools, context_, call_id, e.arguments,
-                 [commands = commands_, log_to = settings_.log, context = context_, call_id,
+                 [commands = commands_, log_to = settings_.log, metrics = settings_.metrics, context = context_, call_id,
                   name = tool->name](tool_result r) {
                    commands->submit_tool_result(call_id, r.output);
+                   if (metrics) metrics->record(r.outcome, r.latency);
                    if (!log_to) return;
                    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r.latency).count();
                    if (r.outcome == tool_reply::answered)

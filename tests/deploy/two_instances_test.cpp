@@ -348,8 +348,19 @@ TEST_CASE("two instances behind HAProxy: calls spread, SIGTERM drains one with n
       ++a_calls_answered_by_b;
   }
   INFO(logs());
-  CHECK(carried["a"] >= 1);  // the calls before the drain were spread
+  CHECK(carried["a"] >= 1);  // the streams before the drain were spread
   CHECK(carried["b"] >= 1);
+  const auto webhooks = [&](const instance& b) {
+    const std::string log = read_all(b.log);
+    std::size_t n = 0;
+    for (std::size_t at = log.find("POST /incoming-call"); at != std::string::npos;
+         at = log.find("POST /incoming-call", at + 1))
+      ++n;
+    return n;
+  };
+  CHECK(webhooks(bridges[0]) >= 1);  // and so were the webhooks
+  CHECK(webhooks(bridges[1]) >= 1);
+  CHECK(webhooks(bridges[0]) + webhooks(bridges[1]) == calls.size());
   CHECK(a_calls_answered_by_b == carried["a"]);  // a was gone from the balancer when they ended
   CHECK(lost == 0);
   std::printf("figure: two instances behind HAProxy, drain of a: %zu calls (a carried %d, b %d; %zu started "

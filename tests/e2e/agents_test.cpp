@@ -78,6 +78,13 @@ struct line_under_test {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
+  /// The server's /metrics text (with headers).
+  std::string metrics() const {
+    raw_client c(b->server->port());
+    c.send("GET /metrics HTTP/1.1\r\nHost: bridge.example.com\r\nConnection: close\r\n\r\n");
+    bool closed = false;
+    return c.read_all(5s, closed);
+  }
   /// What Twilio's <Connect action> request for `call_sid` gets.
   std::string action_answer(const std::string& call_sid) const {
     return action_answer_from(*b, call_sid);
@@ -181,6 +188,10 @@ TEST_CASE("an agent by the number called, a tool over HTTP, and a hang-up once t
   CHECK(line.logged("[CA0123456789abcdef0123456789abcdef MZ"));
   CHECK(line.logged("agent 'front-desk'"));
   CHECK(line.logged("tool 'lookup_order' answered in"));
+  const std::string metrics = line.metrics();
+  CHECK(metrics.find("rtb_tool_requests_total{outcome=\"answered\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("rtb_tool_requests_total{outcome=\"timeout\"} 0\n") != std::string::npos);
+  CHECK(metrics.find("rtb_tool_request_seconds_count 1\n") != std::string::npos);
 
   // Twilio asks what next: hang up.
   const std::string answer = line.action_answer("CA0123456789abcdef0123456789abcdef");
@@ -372,6 +383,12 @@ TEST_CASE("two instances sharing a call store: the one that did not carry the ca
   CHECK((*stored)->call.instance == "a");
   CHECK((*stored)->call.disposition == "transfer");
   CHECK((*stored)->call.transfer_to == "+15550009999");
+  // The writer's figures are in /metrics.
+  REQUIRE(carrying.app->store()->flush(5s));
+  const std::string metrics = carrying.metrics();
+  CHECK(metrics.find("rtb_store_queue_depth 0\n") != std::string::npos);
+  CHECK(metrics.find("rtb_store_records_total{result=\"dropped\"} 0\n") != std::string::npos);
+  CHECK(metrics.find("rtb_store_records_total{result=\"written\"} 0\n") == std::string::npos);
   std::error_code ec;
   fs::remove_all(db_dir, ec);
 }

@@ -221,6 +221,14 @@ TEST_CASE("errors are classified: fatal ones fail the session, others are warnin
     REQUIRE(out == actions{to_host::warning{warning_code::openai_error,
                                             "invalid_value: Audio content of 9250ms is already shorter than 57340ms"}});
     CHECK(s.phase() == session_phase::ready);
+    CHECK(s.counters().truncates_rejected == 1);  // counted (rtb_truncates_rejected_total)
+    (void)s.handle(openai::event{error_with("unsupported_content_type",
+                                            "Only model output audio messages can be truncated")},
+                   at(500));
+    CHECK(s.counters().truncates_rejected == 2);
+    (void)s.handle(openai::event{error_with("invalid_value", "Invalid value: 'x'.")}, at(600));
+    CHECK(s.counters().truncates_rejected == 2);
+    CHECK(s.counters().errors == 3);
   }
   SECTION("response_cancel_not_active is benign and silent") {
     auto s = ready_session();

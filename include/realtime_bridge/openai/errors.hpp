@@ -24,6 +24,13 @@ enum class error_severity {
 ///   leave the session open.
 error_severity classify_error(std::string_view code, bool configuring) noexcept;
 
+/// True for an error answering a `conversation.item.truncate` the server
+/// refused: audio_end_ms past the item's audio ("Audio content of 3700ms is
+/// already shorter than 3760ms", no code of its own) or an item without
+/// audio ("Only model output audio messages can be truncated"). Matched on the
+/// message, as openai-realtime.md §4.1 advises. Counted, never fatal.
+bool is_truncate_rejection(std::string_view message) noexcept;
+
 /// Classifies the error of a `response.done` with status "failed": fatal when
 /// no later response can succeed either (model or account problems).
 error_severity classify_response_failure(std::string_view code) noexcept;

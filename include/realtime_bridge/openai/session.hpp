@@ -105,6 +105,7 @@ struct session_counters {
   std::uint64_t audio_deltas = 0;
   std::uint64_t audio_bytes = 0;  ///< µ-law bytes received
   std::uint64_t errors = 0;       ///< error events
+  std::uint64_t truncates_rejected = 0;  ///< error events refusing a truncate (is_truncate_rejection)
   std::uint64_t tool_calls = 0;
   std::uint64_t unknown_events = 0;
   std::int64_t input_text_tokens = 0;

@@ -20,6 +20,7 @@
 #include "realtime_bridge/fetch.hpp"
 #include "realtime_bridge/service/agent_profiles.hpp"
 #include "realtime_bridge/service/call_dispositions.hpp"
+#include "realtime_bridge/service/tool_metrics.hpp"
 #include "realtime_bridge/service/http_tools.hpp"
 #include "realtime_bridge/transport.hpp"
 
@@ -54,6 +55,7 @@ struct agent_settings {
   fetcher* http = nullptr;  ///< for HTTP tools; must outlive the calls
   tool_settings tools;
   disposition_book* dispositions = nullptr;  ///< where end_call and transfers leave what Twilio does next
+  tool_metrics* metrics = nullptr;           ///< counts the HTTP tools' requests (for /metrics); outlives the calls
   agent_log log;
 };
 
