@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "realtime_bridge/service/call_dispositions.hpp"
+#include "support/memory_store.hpp"
 
 using namespace rtb;
 using namespace rtb::service;
@@ -73,26 +74,18 @@ TEST_CASE("looking in a shared store: answer what is there, wait for an open cal
   CHECK(wait.decide(std::nullopt, 260ms) == call_disposition{});
 }
 
-namespace {
-struct recording_store final : call_store {
-  std::vector<service::record> written;
-  void record(service::record r) noexcept override { written.push_back(std::move(r)); }
-  result<call_page> list_calls(const call_query&) override { return call_page{}; }
-  result<std::optional<call_detail>> get_call(std::string_view) override { return std::optional<call_detail>{}; }
-  bool flush(std::chrono::milliseconds) override { return true; }
-  store_stats stats() const override { return {}; }
-};
-}  // namespace
 
 TEST_CASE("a book with a store writes each disposition there as it is recorded", "[dispositions]") {
-  recording_store store;
+  test::memory_store store;
   disposition_book book;
   book.record("CA0", {call_disposition::kind::hang_up, ""});  // before write_to: memory only
   book.write_to(&store);
   book.record("CA1", {call_disposition::kind::transfer, "+15550009999"});
   book.record("CA2", {call_disposition::kind::hang_up, ""});
-  REQUIRE(store.written.size() == 2);
-  CHECK(std::get<records::call_disposed>(store.written[0]) == records::call_disposed{"CA1", "transfer", "+15550009999"});
-  CHECK(std::get<records::call_disposed>(store.written[1]) == records::call_disposed{"CA2", "hang_up", ""});
+  const auto written = store.all<records::call_disposed>();
+  REQUIRE(store.records.size() == 2);
+  REQUIRE(written.size() == 2);
+  CHECK(written[0] == records::call_disposed{"CA1", "transfer", "+15550009999"});
+  CHECK(written[1] == records::call_disposed{"CA2", "hang_up", ""});
   CHECK(book.take("CA1"));  // and keeps them for this instance
 }

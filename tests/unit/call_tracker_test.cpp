@@ -7,6 +7,7 @@
 
 #include "realtime_bridge/service/call_tracker.hpp"
 #include "realtime_bridge/service/events_webhook.hpp"
+#include "support/memory_store.hpp"
 
 using namespace rtb;
 using namespace rtb::service;
@@ -14,21 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct memory_store final : call_store {
-  std::vector<service::record> records;
-  void record(service::record r) noexcept override { records.push_back(std::move(r)); }
-  result<call_page> list_calls(const call_query&) override { return call_page{}; }
-  result<std::optional<call_detail>> get_call(std::string_view) override { return std::optional<call_detail>{}; }
-  bool flush(std::chrono::milliseconds) override { return true; }
-  store_stats stats() const override { return {}; }
-  template <class T>
-  std::vector<T> all() const {
-    std::vector<T> out;
-    for (const auto& r : records)
-      if (const auto* x = std::get_if<T>(&r)) out.push_back(*x);
-    return out;
-  }
-};
+using test::memory_store;
 
 }  // namespace
 
