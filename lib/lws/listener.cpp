@@ -16,9 +16,8 @@ error failed(std::string_view what, const std::string& address, int port) {
           fmt::format("could not {} {}:{}: {}", what, address.empty() ? "*" : address, port, std::strerror(errno))};
 }
 
-}  // namespace
-
-result<int> open_listener(const std::string& bind_address, int port, int& bound_port) {
+/// A socket bound to `bind_address`:`port`, with SO_REUSEPORT when `share`.
+result<int> bind_socket(const std::string& bind_address, int port, bool share, int& bound_port) {
   sockaddr_storage addr{};
   socklen_t addr_length = 0;
   int family = AF_INET6;
@@ -60,12 +59,12 @@ result<int> open_listener(const std::string& bind_address, int port, int& bound_
   if (fd < 0) return failed("open a socket for", bind_address, port);
   const int on = 1, off = 0;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+  if (share && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
     ::close(fd);
     return failed("share (SO_REUSEPORT)", bind_address, port);
   }
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_length) < 0 || ::listen(fd, 1024) < 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_length) < 0) {
     ::close(fd);
     return failed("listen on", bind_address, port);
   }
@@ -74,6 +73,29 @@ result<int> open_listener(const std::string& bind_address, int port, int& bound_
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&actual), &actual_length);
   bound_port = actual.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&actual)->sin_port)
                                            : ntohs(reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port);
+  return fd;
+}
+
+}  // namespace
+
+result<int> claim_port(const std::string& bind_address, int port) {
+  // Without SO_REUSEPORT the bind fails while any socket listens on the port
+  // (SO_REUSEADDR only lets it past connections of an earlier process still
+  // in TIME_WAIT); with port 0 the kernel picks one nobody holds.
+  int bound_port = 0;
+  auto probe = bind_socket(bind_address, port, false, bound_port);
+  if (!probe) return probe.error();
+  ::close(*probe);
+  return bound_port;
+}
+
+result<int> open_listener(const std::string& bind_address, int port, int& bound_port) {
+  auto fd = bind_socket(bind_address, port, true, bound_port);
+  if (!fd) return fd.error();
+  if (::listen(*fd, 1024) < 0) {
+    ::close(*fd);
+    return failed("listen on", bind_address, port);
+  }
   return fd;
 }
 

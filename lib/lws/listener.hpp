@@ -12,6 +12,14 @@
 
 namespace rtb::lws_adapter {
 
+/// Checks that no socket listens on `bind_address`:`port` and, for port 0,
+/// picks a free one; returns the port. Call it before open_listener():
+/// SO_REUSEPORT would otherwise let the threads' sockets join another
+/// process's on the same port (and split its connections with it) without
+/// an error, whether that is a second instance started on the same port by
+/// mistake or, for port 0, a port the kernel handed out twice.
+[[nodiscard]] result<int> claim_port(const std::string& bind_address, int port);
+
 /// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT on
 /// `bind_address` ("" = every interface, IPv6 and IPv4) and `port` (0 = any).
 /// Returns the descriptor; `bound_port` receives the actual port.

@@ -135,7 +135,10 @@ result<std::unique_ptr<server>> server::start(server_options options, std::share
 
   const int count =
       s.options.threads > 0 ? s.options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  int port = s.options.port;
+  // Our own port, not one another process listens on (listener.hpp).
+  auto claimed = claim_port(s.options.bind_address, s.options.port);
+  if (!claimed) return claimed.error();
+  int port = *claimed;
   p->loop = s.options.loop == event_loop::automatic ? event_loop::libev : s.options.loop;
   for (int i = 0; i < count; ++i) {
     auto t = std::make_unique<service_thread>(s, i);

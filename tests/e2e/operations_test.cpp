@@ -149,4 +149,47 @@ TEST_CASE("METRICS_ENABLED=false: /metrics answers 404 and no relay latency is m
   app->attach(nullptr);
 }
 
+TEST_CASE("a port another process (or server) listens on is refused, not silently shared", "[e2e][operations]") {
+  struct quiet_app final : lws_adapter::application {};
+  const auto start = [](int port, int threads) {
+    lws_adapter::server_options o;
+    o.bind_address = "127.0.0.1";
+    o.port = port;
+    o.threads = threads;
+    o.openai.url = "ws://127.0.0.1:9/v1/realtime";  // never used here
+    o.log = {};
+    return lws_adapter::server::start(std::move(o), std::make_shared<quiet_app>());
+  };
+  auto first = start(0, 2);  // two threads: two SO_REUSEPORT sockets on one port
+  REQUIRE(first);
+  const int port = (*first)->port();
+  // A second server on the same port: without the claim, SO_REUSEPORT would
+  // let it in and the kernel would split the connections between the two.
+  auto second = start(port, 1);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().message == fmt::format("could not listen on 127.0.0.1:{}: Address already in use", port));
+  // Nor can a plain listener take it.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0);
+  ::close(fd);
+  // Port 0, many times: never a port a running server holds.
+  std::vector<std::unique_ptr<lws_adapter::server>> more;
+  for (int i = 0; i < 20; ++i) {
+    auto s = start(0, 2);
+    REQUIRE(s);
+    CHECK((*s)->port() != port);
+    for (const auto& m : more) CHECK((*s)->port() != m->port());
+    more.push_back(std::move(*s));
+  }
+  // Once the first has stopped, its port can be had again at once.
+  (*first)->stop();
+  first->reset();
+  auto again = start(port, 2);
+  CHECK(again);
+}
+
 }  // namespace rtb::e2e
