@@ -73,9 +73,8 @@ TEST_CASE("the server binary: a bad agents file stops start-up, SIGHUP reloads, 
     REQUIRE(peers::wait_until([&] { return peers::http_get_ok(port, "/healthz", 500ms); }, 10s));
     // A call's OpenAI session, as the fake saw it: its URL names the model.
     const auto call = [&](std::size_t n) -> std::string {
-      // On a machine running other tests in parallel, another process's
-      // bridge bound to port 0 may share this port (SO_REUSEPORT) and take
-      // the connection: a fresh caller then tries again.
+      // A caller that fails (a machine busy with parallel tests) is
+      // replaced by a fresh one, up to three times.
       std::string caller_error;
       for (int attempt = 0; attempt < 3; ++attempt) {
         peers::caller_pool callers;
