@@ -223,7 +223,8 @@ const actions& call::handle_timeout(timestamp now) {
 call_counters call::counters() const {
   call_counters c;
   c.twilio = stream_.counters();
-  c.openai = session_.counters();
+  c.openai = replaced_sessions_;
+  c.openai += session_.counters();
   c.playout = barge_in_.counters();
   c.caller_frames_forwarded = caller_audio_.frames_forwarded();
   c.caller_audio_appends = caller_audio_.appends();
@@ -483,6 +484,7 @@ void call::reconnect_now() {
     options.timeouts.connect = std::min(options.timeouts.connect, left);
     options.timeouts.configure = std::min(options.timeouts.configure, left);
   }
+  replaced_sessions_ += session_.counters();
   session_ = openai::session(std::move(options), now_);
   if (stream_.streaming()) (void)session_.handle(openai::session_in::stream_ready{}, now_);
   rollover_.session_started(now_);
@@ -600,6 +602,7 @@ void call::switch_sessions() {
   if (!openai_closed_) out_.push_back(to_openai::close{close_normal, "session rollover"});
   out_.push_back(to_openai::promote_next{});
   (void)session_.handle(openai::session_in::shutdown{}, now_);
+  replaced_sessions_ += session_.counters();
   session_ = std::move(*next_);
   next_.reset();
   next_leg_open_ = false;

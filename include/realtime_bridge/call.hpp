@@ -288,6 +288,9 @@ class call {
   // Rollover (see "Rollover" in call.cpp).
   session_rollover rollover_;
   std::optional<openai::session> next_;
+  /// What the sessions this call replaced (reconnect, rollover) counted:
+  /// their tokens are billed too.
+  openai::session_counters replaced_sessions_;
   bool next_leg_open_ = false;  ///< the next socket was asked for and not reported closed
   timestamp next_started_{};
   bool caller_speaking_ = false;

@@ -225,6 +225,24 @@ void session::on_session_updated(const session_updated& ev) {
   send_next_response();
 }
 
+session_counters& session_counters::operator+=(const session_counters& o) noexcept {
+  responses += o.responses;
+  responses_failed += o.responses_failed;
+  responses_cancelled += o.responses_cancelled;
+  audio_deltas += o.audio_deltas;
+  audio_bytes += o.audio_bytes;
+  errors += o.errors;
+  truncates_rejected += o.truncates_rejected;
+  tool_calls += o.tool_calls;
+  unknown_events += o.unknown_events;
+  input_text_tokens += o.input_text_tokens;
+  input_audio_tokens += o.input_audio_tokens;
+  input_cached_tokens += o.input_cached_tokens;
+  output_text_tokens += o.output_text_tokens;
+  output_audio_tokens += o.output_audio_tokens;
+  return *this;
+}
+
 void session::on_error(const error_event& ev) {
   ++counters_.errors;
   const std::string_view code = ev.error.code;

@@ -345,3 +345,25 @@ TEST_CASE("conversation log: bounded, oldest first out, outputs without their ca
     CHECK(out.size() == 3);
   }
 }
+
+TEST_CASE("a call that reconnected counts every session's tokens and responses", "[reconnect][call]") {
+  live_call lc;
+  auto done = response_done("resp_1");
+  done.usage.input_text_tokens = 100;
+  done.usage.output_audio_tokens = 400;
+  (void)lc.oa(response_created("resp_1"), 1000);
+  (void)lc.oa(done, 1400);
+  (void)lc.in(call_in::leg_closed{leg::openai, 1006, "abnormal"}, 2000);
+  (void)lc.in(call_in::openai_opened{}, 2100);
+  (void)lc.oa(session_updated_pcmu("sess_2"), 2200);
+  auto again = response_done("resp_2");
+  again.usage.input_text_tokens = 30;
+  again.usage.output_audio_tokens = 50;
+  (void)lc.oa(response_created("resp_2"), 3000);
+  (void)lc.oa(again, 3400);
+  const auto c = lc.c.counters();
+  CHECK(c.openai_reconnects == 1);
+  CHECK(c.openai.responses == 2);
+  CHECK(c.openai.input_text_tokens == 130);
+  CHECK(c.openai.output_audio_tokens == 450);
+}

@@ -199,3 +199,23 @@ TEST_CASE("rollover moves a pending caller batch to the new session: no frame lo
   REQUIRE(only<to_openai::append_audio>(batch).size() == 1);
   CHECK(lc.c.counters().caller_frames_forwarded == 3);
 }
+
+TEST_CASE("a call that rolled over counts both sessions' tokens", "[rollover][call]") {
+  live_call lc;
+  auto first = response_done("resp_1");
+  first.usage.input_audio_tokens = 700;
+  first.usage.output_audio_tokens = 900;
+  (void)lc.oa(response_created("resp_1"), 2'000);
+  (void)lc.oa(first, 2'400);
+  (void)lc.next_ready();
+  REQUIRE(lc.c.counters().rollovers == 1);
+  auto second = response_done("resp_2");
+  second.usage.input_audio_tokens = 70;
+  second.usage.output_audio_tokens = 90;
+  (void)lc.oa(response_created("resp_2"), 11'000);
+  (void)lc.oa(second, 11'400);
+  const auto c = lc.c.counters();
+  CHECK(c.openai.responses == 2);
+  CHECK(c.openai.input_audio_tokens == 770);
+  CHECK(c.openai.output_audio_tokens == 990);
+}

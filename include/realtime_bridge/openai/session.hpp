@@ -113,6 +113,9 @@ struct session_counters {
   std::int64_t input_cached_tokens = 0;
   std::int64_t output_text_tokens = 0;
   std::int64_t output_audio_tokens = 0;
+  /// Adds another session's counters (a call that reconnected or rolled
+  /// over counts every session it had).
+  session_counters& operator+=(const session_counters& o) noexcept;
 };
 
 /// Pure state machine over the Realtime session. It emits the client events
