@@ -363,11 +363,19 @@ TEST_CASE("two instances behind HAProxy: calls spread, SIGTERM drains one with n
   CHECK(webhooks(bridges[0]) + webhooks(bridges[1]) == calls.size());
   CHECK(a_calls_answered_by_b == carried["a"]);  // a was gone from the balancer when they ended
   CHECK(lost == 0);
+  // How long b took to find a's calls in the store ("... (from the call store after N ms)").
+  long slowest_lookup_ms = -1;
+  {
+    const std::string log = read_all(bridges[1].log);
+    constexpr std::string_view marker = "(from the call store after ";
+    for (std::size_t at = log.find(marker); at != std::string::npos; at = log.find(marker, at + 1))
+      slowest_lookup_ms = std::max(slowest_lookup_ms, std::strtol(log.c_str() + at + marker.size(), nullptr, 10));
+  }
   std::printf("figure: two instances behind HAProxy, drain of a: %zu calls (a carried %d, b %d; %zu started "
               "during the drain, %zu of them after the balancer noticed, all on b), calls lost %d, a's calls "
-              "answered by b from the store: %d\n",
+              "answered by b from the store: %d (the slowest lookup %ld ms)\n",
               calls.size(), carried["a"], carried["b"], calls.size() - before, calls.size() - noticed, lost,
-              a_calls_answered_by_b);
+              a_calls_answered_by_b, slowest_lookup_ms);
   CHECK(bridges[1].process->stop() == "exit 0");
   lb.stop();
   std::error_code ec;
