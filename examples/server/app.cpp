@@ -79,9 +79,14 @@ void write_store_metrics(prometheus_writer& w, const service::store_stats& s) {
   w.sample("rtb_store_recovered_calls_total", s.recovered_calls);
 }
 
-/// The CallSid of a Twilio request (a POST's form body, a GET's query).
-std::string call_sid_in(const lws_adapter::http_request& request) {
-  for (const auto& [name, value] : twilio::parse_form(request.method == "POST" ? request.body : request.query))
+/// Twilio's parameters: a POST's in its form body, a GET's in the query
+/// (twilio.md §3.1). The query is the one received, still encoded.
+twilio::form_parameters twilio_fields(const lws_adapter::http_request& request) {
+  return twilio::parse_form(request.method == "POST" ? request.body : request.query);
+}
+
+std::string call_sid_of(const twilio::form_parameters& fields) {
+  for (const auto& [name, value] : fields)
     if (name == "CallSid") return value;
   return {};
 }
@@ -239,7 +244,7 @@ lws_adapter::http_response bridge_app::operator_route(const lws_adapter::http_re
 void bridge_app::on_pending_response(lws_adapter::pending_response pending, const lws_adapter::http_request& request) {
   if (outbound_ && outbound_->on_pending(pending, request)) return;
   if (request.path == call_ended_path) {
-    look_up_disposition(std::move(pending), call_sid_in(request), std::chrono::steady_clock::now());
+    look_up_disposition(std::move(pending), call_sid_of(twilio_fields(request)), std::chrono::steady_clock::now());
     return;
   }
   service::api_request r;
@@ -337,10 +342,7 @@ lws_adapter::http_response bridge_app::fallback_twiml() const {
 }
 
 lws_adapter::http_response bridge_app::incoming_call(const lws_adapter::http_request& request) {
-  // Twilio's parameters: a POST's in its form body, a GET's in the query
-  // (twilio.md §3.1). The query is the one received, still encoded.
-  const bool post = request.method == "POST";
-  const twilio::form_parameters fields = twilio::parse_form(post ? request.body : request.query);
+  const twilio::form_parameters fields = twilio_fields(request);
   if (!signed_by_twilio(request, fields)) return forbidden();
   if (!settings_.realtime_enabled) return fallback_twiml();
   // Draining, or as many calls as this process takes: Twilio plays only TwiML
@@ -382,10 +384,9 @@ bool bridge_app::signed_by_twilio(const lws_adapter::http_request& request,
 }
 
 lws_adapter::http_response bridge_app::call_ended(const lws_adapter::http_request& request) {
-  const bool post = request.method == "POST";
-  const twilio::form_parameters fields = twilio::parse_form(post ? request.body : request.query);
+  const twilio::form_parameters fields = twilio_fields(request);
   if (!signed_by_twilio(request, fields)) return forbidden();
-  const std::string call_sid = call_sid_in(request);
+  const std::string call_sid = call_sid_of(fields);
   if (auto d = dispositions_.take(call_sid)) return disposition_answer(call_sid, *d, "");
   // Not a call this instance decided: another instance sharing the store may
   // have carried it, or it ended without a disposition. The store says which
