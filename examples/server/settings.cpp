@@ -26,6 +26,7 @@
 #include "realtime_bridge/loopback.hpp"
 #include "realtime_bridge/service/agent_profiles.hpp"
 #include "realtime_bridge/service/store_url.hpp"
+#include "realtime_bridge/twilio/signature.hpp"
 
 namespace rtb::server_app {
 namespace {
@@ -358,28 +359,12 @@ result<service::profile_set> load_profiles(const std::string& path) {
 
 namespace {
 
-std::string url_encode(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 0x0F]);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
 std::string settings::effective_openai_url() const {
   if (!openai_realtime_url.empty()) return openai_realtime_url;
-  return "wss://api.openai.com/v1/realtime?model=" + url_encode(openai_model);
+  return "wss://api.openai.com/v1/realtime?model=" + twilio::percent_encode(openai_model);
 }
 
 std::string settings::stream_url() const {

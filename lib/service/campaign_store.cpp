@@ -2,7 +2,6 @@
 // sql_connection.hpp), one connection, one statement or transaction at a time.
 #include "realtime_bridge/service/campaign_store.hpp"
 
-#include <charconv>
 #include <deque>
 #include <mutex>
 
@@ -10,26 +9,18 @@
 #include "service/sql_backend.hpp"
 #include "service/sql_connection.hpp"
 #include "service/sql_params.hpp"
+#include "service/sql_row.hpp"
 
 namespace rtb::service {
 namespace {
 
+using detail::int_at;
 using detail::sql_connection;
 using detail::sql_param;
-using detail::sql_row;
-
 using detail::sql_params;
-
-const std::string& text_at(const sql_row& row, std::size_t i) {
-  static const std::string empty;
-  return row[i] ? *row[i] : empty;
-}
-std::int64_t int_at(const sql_row& row, std::size_t i) {
-  std::int64_t n = 0;
-  if (row[i]) std::from_chars(row[i]->data(), row[i]->data() + row[i]->size(), n);
-  return n;
-}
-store_time time_at(const sql_row& row, std::size_t i) { return store_time{std::chrono::milliseconds{int_at(row, i)}}; }
+using detail::sql_row;
+using detail::text_at;
+using detail::time_at;
 
 constexpr std::string_view upsert_entry = R"sql(
 INSERT INTO campaign_entries (campaign_id, seq, to_number, variables, state, outcome, detail, attempts, busy_retries,

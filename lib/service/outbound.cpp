@@ -12,6 +12,7 @@
 
 #include "json.hpp"
 #include "realtime_bridge/service/outbound_requests.hpp"
+#include "realtime_bridge/twilio/signature.hpp"
 #include "realtime_bridge/service/work_queue.hpp"
 
 namespace rtb::service {
@@ -58,8 +59,6 @@ std::optional<std::int64_t> number(std::string_view s) {
   if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
   return n;
 }
-
-std::string url_encode(std::string_view s) { return form_encode({{"", std::string(s)}}).substr(1); }
 
 bool is_machine(std::string_view answered_by) { return answered_by.starts_with("machine") || answered_by == "fax"; }
 
@@ -180,7 +179,7 @@ struct outbound_service::impl : std::enable_shared_from_this<impl> {
 
   std::string callback_url(std::string_view path, std::string_view campaign, std::int64_t index, int attempt) const {
     std::string url = options.callback_base + std::string(path);
-    if (!campaign.empty()) url += fmt::format("?c={}&e={}&a={}", url_encode(campaign), index, attempt);
+    if (!campaign.empty()) url += fmt::format("?c={}&e={}&a={}", twilio::percent_encode(campaign), index, attempt);
     return url;
   }
 

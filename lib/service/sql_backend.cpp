@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "service/sql_params.hpp"
+#include "service/sql_row.hpp"
 
 namespace rtb::service::detail {
 
@@ -62,32 +63,6 @@ constexpr std::string_view call_columns =
     "call_sid, stream_sid, from_number, to_number, direction, agent, instance, started_ms, answered_ms, ended_ms, "
     "end_reason, end_detail, input_text_tokens, input_audio_tokens, input_cached_tokens, output_text_tokens, "
     "output_audio_tokens, cost_usd, counters, disposition, transfer_to";
-
-// Reading rows back. Columns the schema declares NOT NULL are never null; a
-// null where one is expected reads as empty or 0 rather than failing a read.
-const std::string& text_at(const sql_row& row, std::size_t i) {
-  static const std::string empty;
-  return row[i] ? *row[i] : empty;
-}
-std::int64_t int_at(const sql_row& row, std::size_t i) {
-  std::int64_t n = 0;
-  if (row[i]) std::from_chars(row[i]->data(), row[i]->data() + row[i]->size(), n);
-  return n;
-}
-std::optional<std::int64_t> optional_int_at(const sql_row& row, std::size_t i) {
-  if (!row[i]) return std::nullopt;
-  return int_at(row, i);
-}
-store_time time_at(const sql_row& row, std::size_t i) { return store_time{std::chrono::milliseconds{int_at(row, i)}}; }
-std::optional<store_time> optional_time_at(const sql_row& row, std::size_t i) {
-  if (!row[i]) return std::nullopt;
-  return time_at(row, i);
-}
-double double_at(const sql_row& row, std::size_t i) {
-  double d = 0;
-  if (row[i]) std::from_chars(row[i]->data(), row[i]->data() + row[i]->size(), d);
-  return d;
-}
 
 stored_call call_from(const sql_row& row) {
   stored_call c;

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "realtime_bridge/twilio/signature.hpp"
+
 namespace rtb::service {
 namespace {
 
@@ -29,26 +31,12 @@ std::string excerpt(std::string_view body) {
 }  // namespace
 
 std::string form_encode(const form_fields& fields) {
-  static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
-  const auto encode = [&](std::string_view s) {
-    for (const char ch : s) {
-      const auto c = static_cast<unsigned char>(ch);
-      if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-          c == '_' || c == '~') {
-        out.push_back(ch);
-      } else {
-        out.push_back('%');
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 0x0F]);
-      }
-    }
-  };
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (i) out.push_back('&');
-    encode(fields[i].first);
+    out += twilio::percent_encode(fields[i].first);
     out.push_back('=');
-    encode(fields[i].second);
+    out += twilio::percent_encode(fields[i].second);
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "e2e_support.hpp"
+#include "raw_client.hpp"
 #include "peers/child_process.hpp"
 #include "realtime_bridge/service/store.hpp"
 
@@ -21,28 +22,7 @@ namespace {
 
 std::string api_get(int port, const std::string& path) {
   // A small blocking HTTP GET with the test's admin token.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return {};
-  }
-  const std::string r = fmt::format("GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer crash-admin\r\n\r\n", path);
-  (void)::send(fd, r.data(), r.size(), MSG_NOSIGNAL);
-  std::string out;
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 3000) != 1) break;
-    char buf[8192];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return http_exchange(port, fmt::format("GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer crash-admin\r\n\r\n", path));
 }
 
 }  // namespace

@@ -15,39 +15,12 @@
 #include <fmt/format.h>
 
 #include "e2e_support.hpp"
+#include "raw_client.hpp"
 #include "realtime_bridge/twilio/signature.hpp"
 #include "server/app.hpp"
 
 namespace rtb::e2e {
 namespace {
-
-/// One HTTP/1.1 exchange on a fresh connection: the raw response, everything
-/// the server sent until it closed or `timeout` passed.
-std::string http_exchange(int port, const std::string& request, std::chrono::milliseconds timeout = 3s) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return {};
-  }
-  (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
-    char buf[4096];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
 
 std::size_t count_of(std::string_view haystack, std::string_view needle) {
   std::size_t n = 0;

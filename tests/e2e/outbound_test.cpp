@@ -20,6 +20,7 @@
 #include <simdjson.h>
 
 #include "e2e_support.hpp"
+#include "raw_client.hpp"
 #include "peers/child_process.hpp"
 #include "peers/fake_twilio_rest.hpp"
 
@@ -36,31 +37,12 @@ struct http_answer {
 };
 
 http_answer api(int port, std::string_view method, std::string_view path, std::string_view body = {}) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return {};
-  }
-  const std::string r = fmt::format(
-      "{} {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: "
-      "{}\r\nConnection: close\r\n\r\n{}",
-      method, path, admin, body.size(), body);
-  (void)::send(fd, r.data(), r.size(), MSG_NOSIGNAL);
-  std::string out;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 1000) != 1) continue;
-    char buf[16384];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
+  const std::string out = http_exchange(
+      port,
+      fmt::format("{} {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n"
+                  "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                  method, path, admin, body.size(), body),
+      20s);
   http_answer h;
   if (out.starts_with("HTTP/1.1 ") && out.size() > 12) h.status = std::atoi(out.c_str() + 9);
   if (const auto at = out.find("\r\n\r\n"); at != std::string::npos) h.body = out.substr(at + 4);

@@ -18,19 +18,6 @@ namespace {
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::string percent_encode(std::string_view s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~')
-      out.push_back(ch);
-    else
-      out += fmt::format("%{:02X}", c);
-  }
-  return out;
-}
-
 std::vector<caller_step> default_human() {
   return {step::pause{200ms}, step::say{synthetic_speech(700, 7)}, step::wait_for_ai_audio{0ms, 5s},
           step::wait_for_ai_silence{5s}, step::pause{200ms}, step::hang_up{}};
@@ -69,7 +56,7 @@ form_reply post_signed_form(const std::string& url, const rest_form& params, con
   std::string body;
   for (const auto& [k, v] : params) {
     if (!body.empty()) body.push_back('&');
-    body += percent_encode(k) + "=" + percent_encode(v);
+    body += twilio::percent_encode(k) + "=" + twilio::percent_encode(v);
   }
   std::string request = fmt::format(
       "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n"

@@ -45,4 +45,9 @@ bool validate_signature(std::string_view auth_token, std::string_view signature,
 /// value; empty pieces ("a=1&&b=2") are skipped.
 form_parameters parse_form(std::string_view body);
 
+/// Percent-encodes a form field's name or value, or a query value: RFC 3986's
+/// unreserved characters (A-Z a-z 0-9 - . _ ~) stay, every other byte becomes
+/// %XX (upper-case hex). parse_form() reads it back unchanged.
+std::string percent_encode(std::string_view s);
+
 }  // namespace rtb::twilio
