@@ -395,7 +395,14 @@ struct harness {
     // Only once the old connection is gone (closed by the peer, or never opened).
     if (!chaos) CHECK(openai_peer_closed || !openai_opened);
     CHECK(driver->call().reconnecting());
+    // A new connection from here: its own opens, closes and session, even if
+    // the call gives it up before it opens (a connect timeout, then another).
     reconnect_requested = true;
+    openai_opened = false;
+    openai_peer_closed = false;
+    openai_closes = 0;
+    model_requested = false;
+    model_active.clear();
   }
 
   // --- the clock and timers ---
@@ -474,15 +481,9 @@ struct harness {
   }
 
   void open_openai() {
-    if (reconnect_requested) {
-      // A new connection: its own opens, closes and session.
+    if (reconnect_requested) {  // the connection on_connect() began
       reconnect_requested = false;
       ++reconnects;
-      openai_opened = false;
-      openai_peer_closed = false;
-      openai_closes = 0;
-      model_requested = false;
-      model_active.clear();
     }
     if (!chaos && (openai_opened || openai_peer_closed || openai_closes > 0)) return;
     openai_opened = true;
